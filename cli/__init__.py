@@ -1,0 +1,1 @@
+"""The ``horus`` command line (typer)."""

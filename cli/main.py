@@ -1,0 +1,221 @@
+"""``horus``: run workers, sign and submit jobs, follow them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import redis
+import typer
+from nacl.signing import SigningKey
+
+from horus import __version__
+from horus.admission import parse_job
+from horus.client import RedisClient
+from horus.config import redis_url, setting
+from horus.errors import ConfigError, HorusError, JobNotFound, JobRejected, PluginError, WaitTimeout
+from horus.keys import DEFAULT_NAMESPACE
+from horus.models import JobResult, JobStatus
+from horus.signing import generate_key, load_key, public_hex, save_key, sign_job
+
+from .output import console, fail, result_panel
+from .worker import worker_command
+
+#: Exit codes: the job failed (or timed out, or was cancelled), bad input, Redis unreachable.
+EXIT_JOB_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Horus: signed jobs on Redis."
+)
+keys_app = typer.Typer(no_args_is_help=True, help="Manage ed25519 signing keys.")
+app.add_typer(keys_app, name="keys")
+app.command("worker")(worker_command)
+
+RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="Redis URL [env: HORUS_REDIS_URL, REDIS_URL]")]
+NamespaceOpt = Annotated[str | None, typer.Option("--namespace", help="key namespace [env: HORUS_NAMESPACE]")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"horus {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+    log_level: Annotated[str, typer.Option("--log-level", envvar="HORUS_LOG_LEVEL")] = "INFO",
+) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _client(redis: str | None, namespace: str | None, key: SigningKey | None = None) -> RedisClient:
+    return RedisClient(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE), key=key)
+
+
+def _key(path: Path | None) -> SigningKey | None:
+    location = setting("key_file", str(path) if path else None)
+    return load_key(Path(location)) if location else None
+
+
+def _read_job_file(path: Path) -> str:
+    try:
+        return sys.stdin.read() if str(path) == "-" else path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read job file {str(path)!r}: {exc.strerror}") from None
+
+
+def _print_result(result: JobResult, as_json: bool) -> None:
+    if as_json:
+        print(result.model_dump_json())
+    else:
+        console.print(result_panel(result))
+
+
+# -- keys -------------------------------------------------------------------------------
+@keys_app.command("generate")
+def keys_generate(out: Annotated[Path, typer.Option("--out", help="secret key file to write (mode 600)")]) -> None:
+    """Create a key pair; writes the secret key, prints the public key (hex) last."""
+    if out.exists():
+        raise ConfigError(f"{str(out)!r} exists; refusing to overwrite a key")
+    key = generate_key()
+    save_key(out, key)
+    print(f"secret key written to {out}", file=sys.stderr)
+    print(public_hex(key))
+
+
+@keys_app.command("public")
+def keys_public(key: Annotated[Path, typer.Option("--key", help="secret key file")]) -> None:
+    """Print the public key of a secret key file."""
+    print(public_hex(load_key(key)))
+
+
+# -- jobs -------------------------------------------------------------------------------
+@app.command("sign")
+def sign(
+    job_file: Annotated[Path, typer.Argument(help="job JSON file, or - for stdin")],
+    key: Annotated[Path | None, typer.Option("--key", help="secret key file [env: HORUS_KEY_FILE]")] = None,
+) -> None:
+    """Print the job signed (``id`` and ``created_at`` filled in when missing)."""
+    signing_key = _key(key)
+    if signing_key is None:
+        raise ConfigError("no key: pass --key FILE or set HORUS_KEY_FILE")
+    job = sign_job(parse_job(_read_job_file(job_file)), signing_key)
+    print(job.model_dump_json(exclude={"status"}, indent=2))
+
+
+@app.command("submit")
+def submit(
+    job_file: Annotated[Path, typer.Argument(help="job JSON file, or - for stdin")],
+    key: Annotated[Path | None, typer.Option("--key", help="secret key file [env: HORUS_KEY_FILE]")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the result")] = False,
+    wait_timeout: Annotated[float | None, typer.Option("--wait-timeout", help="seconds to wait at most")] = None,
+    as_json: JsonOpt = False,
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Submit a job (signed with --key unless already signed); prints the job id last."""
+    client = _client(redis, namespace, _key(key))
+    job_id = client.submit(_read_job_file(job_file))
+    if not wait:
+        print(json.dumps({"job_id": job_id}) if as_json else job_id)
+        return
+    result = client.wait(job_id, wait_timeout)
+    _print_result(result, as_json)
+    if not as_json:
+        print(job_id)
+    if result.status != JobStatus.COMPLETED:
+        raise typer.Exit(EXIT_JOB_FAILED)
+
+
+@app.command("status")
+def status(job_id: str, as_json: JsonOpt = False, redis: RedisOpt = None, namespace: NamespaceOpt = None) -> None:
+    """Show a job's status."""
+    client = _client(redis, namespace)
+    result = client.result(job_id)
+    if as_json:
+        job = client.job(job_id)
+        data = {
+            "job_id": job_id,
+            "status": result.status.value,
+            "runner_id": result.runner_id,
+            "caller_id": job.caller_id,
+            "context_id": job.context_id,
+            "executor": job.executor,
+            "deliveries": result.deliveries,
+            "created_at": job.created_at,
+            "started_at": result.started_at,
+            "completed_at": result.completed_at,
+        }
+        print(json.dumps(data))
+    else:
+        console.print(result_panel(result))
+
+
+@app.command("result")
+def result(
+    job_id: str,
+    wait: Annotated[bool, typer.Option("--wait", help="wait until the job ends")] = False,
+    wait_timeout: Annotated[float | None, typer.Option("--wait-timeout")] = None,
+    as_json: JsonOpt = False,
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Show a job's result."""
+    client = _client(redis, namespace)
+    outcome = client.wait(job_id, wait_timeout) if wait else client.result(job_id)
+    _print_result(outcome, as_json)
+
+
+@app.command("logs")
+def logs(
+    job_id: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="follow until the job ends")] = False,
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Print a job's output lines."""
+    for line in _client(redis, namespace).logs(job_id, follow):
+        print(line, flush=True)
+
+
+@app.command("cancel")
+def cancel(job_id: str, as_json: JsonOpt = False, redis: RedisOpt = None, namespace: NamespaceOpt = None) -> None:
+    """Cancel a job: a queued job leaves its queue, a running job is killed."""
+    outcome = _client(redis, namespace).cancel(job_id)
+    print(json.dumps({"job_id": job_id, "status": outcome}) if as_json else outcome)
+
+
+@app.command("demo")
+def demo(redis: RedisOpt = None) -> None:
+    """Start a worker (and an embedded Redis if none is configured), run a signed job, show it."""
+    from .demo import run_demo
+
+    raise typer.Exit(run_demo(redis))
+
+
+def run() -> None:
+    """Console-script entry point: Horus errors become one readable line and an exit code."""
+    try:
+        app()
+    except JobRejected as exc:
+        fail(f"job rejected: {exc} [{exc.code}]")
+        sys.exit(EXIT_BAD_INPUT)
+    except (JobNotFound, ConfigError, PluginError) as exc:
+        fail(str(exc))
+        sys.exit(EXIT_BAD_INPUT)
+    except WaitTimeout as exc:
+        fail(str(exc))
+        sys.exit(EXIT_JOB_FAILED)
+    except HorusError as exc:
+        fail(str(exc))
+        sys.exit(EXIT_UNAVAILABLE)
+    except redis.ConnectionError as exc:
+        fail(f"cannot reach Redis: {exc}")
+        sys.exit(EXIT_UNAVAILABLE)

@@ -1,0 +1,54 @@
+"""Rich rendering shared by the commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from horus.models import JobResult, JobStatus
+
+console = Console()
+errors = Console(stderr=True)
+
+STATUS_STYLE = {
+    JobStatus.PENDING: "dim",
+    JobStatus.DISPATCHED: "cyan",
+    JobStatus.RUNNING: "yellow",
+    JobStatus.COMPLETED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.TIMEOUT: "magenta",
+    JobStatus.CANCELLED: "dim",
+}
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def result_panel(result: JobResult) -> Panel:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    style = STATUS_STYLE[result.status]
+    table.add_row("job", result.job_id)
+    table.add_row("runner", result.runner_id or "-")
+    table.add_row("status", f"[{style}]{result.status.value}[/]")
+    table.add_row("exit code", "-" if result.exit_code is None else str(result.exit_code))
+    table.add_row("started", _when(result.started_at))
+    table.add_row("completed", _when(result.completed_at))
+    if result.started_at and result.completed_at:
+        table.add_row("duration", f"{(result.completed_at - result.started_at) * 1000:.1f} ms")
+    if result.output:
+        table.add_row("output", result.output.rstrip())
+    if result.error:
+        table.add_row("error", f"[red]{result.error}[/]")
+    return Panel(table, title="Horus job", border_style=style, expand=False)
+
+
+def fail(message: str) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)

@@ -1,0 +1,91 @@
+"""``horus worker``: a prefork master with N children running one runner type."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from horus import plugin
+from horus.config import redis_url, setting, split_list
+from horus.errors import ConfigError
+from horus.keys import DEFAULT_NAMESPACE
+from horus.trust import TrustPolicy
+from horus.worker.config import WorkerConfig
+from horus.worker.master import Master
+
+
+def _options(pairs: list[str], app_module: str | None, hero_bin: str | None) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--option {pair!r} must look like NAME=VALUE")
+        options[name.strip().replace("-", "_")] = value
+    if app_module:
+        options["app"] = app_module
+    if hero_bin:
+        options["hero_bin"] = hero_bin
+    return options
+
+
+def _trust(keys: list[str], policy_file: Path | None, runner_id: str, threshold: int) -> TrustPolicy:
+    policy = TrustPolicy.from_file(policy_file) if policy_file else TrustPolicy(threshold=threshold)
+    for key in split_list(setting("trusted_keys", keys, section="worker")):
+        policy.add(key, [runner_id])
+    if not policy:
+        raise ConfigError(
+            "no trusted keys: a worker runs only jobs signed by keys it trusts; pass --trusted-key HEX "
+            "(repeatable), --trust-policy FILE, or set HORUS_TRUSTED_KEYS"
+        )
+    return policy
+
+
+def worker_command(
+    runner_id: Annotated[str, typer.Argument(help="the runner id whose queue this worker serves")],
+    runner_type: Annotated[str, typer.Option("--type", "-t", help="runner type (plugin name)")] = "python",
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="child processes")] = os.cpu_count() or 2,
+    redis: Annotated[str | None, typer.Option("--redis-url", help="[env: HORUS_REDIS_URL, REDIS_URL]")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", help="[env: HORUS_NAMESPACE]")] = None,
+    trusted_key: Annotated[list[str], typer.Option("--trusted-key", help="public key hex (repeatable)")] = [],  # noqa: B006
+    trust_policy: Annotated[Path | None, typer.Option("--trust-policy", help="JSON trust policy file")] = None,
+    threshold: Annotated[int, typer.Option("--signature-threshold", help="valid signatures needed")] = 1,
+    app_module: Annotated[str | None, typer.Option("--app", help="python runner: module(s) with @task")] = None,
+    hero_bin: Annotated[str | None, typer.Option("--hero-bin", help="hero runner: executable")] = None,
+    option: Annotated[list[str], typer.Option("--option", "-o", help="runner option NAME=VALUE")] = [],  # noqa: B006
+    max_jobs_per_child: Annotated[int, typer.Option("--max-jobs-per-child", help="recycle after N jobs")] = 0,
+    max_memory: Annotated[int, typer.Option("--max-memory-per-child", help="recycle above N MiB RSS")] = 0,
+    grace: Annotated[float, typer.Option("--grace", help="seconds running jobs get on SIGTERM")] = 30.0,
+    heartbeat_ttl: Annotated[
+        float, typer.Option("--heartbeat-ttl", help="seconds before a silent worker is reaped")
+    ] = 10.0,
+    max_deliveries: Annotated[int, typer.Option("--max-deliveries", help="dead-letter after N deliveries")] = 5,
+    result_ttl: Annotated[int, typer.Option("--result-ttl", help="seconds results are kept")] = 86_400,
+) -> None:
+    """Run a worker: ``horus worker --type python --app tasks runner1 --trusted-key HEX``."""
+    runner_cls = plugin.load(runner_type)
+    options = _options(option, setting("app", app_module, section="worker"), setting("hero_bin", hero_bin))
+    runner_cls.check_options(options)
+    policy = _trust(trusted_key, trust_policy, runner_id, threshold)
+    config = WorkerConfig(
+        runner_type=runner_type,
+        runner_id=runner_id,
+        redis_url=redis_url(redis),
+        namespace=setting("namespace", namespace, DEFAULT_NAMESPACE),
+        concurrency=concurrency,
+        trusted_keys={key: list(runners) for key, runners in policy.keys.items()},
+        signature_threshold=policy.threshold,
+        max_jobs_per_child=max_jobs_per_child,
+        max_memory_per_child_mb=max_memory,
+        grace_s=grace,
+        heartbeat_ttl_s=heartbeat_ttl,
+        heartbeat_interval_s=max(0.2, heartbeat_ttl / 5),
+        max_deliveries=max_deliveries,
+        result_ttl_s=result_ttl,
+        options=options,
+    )
+    runner = runner_cls(config=options)
+    runner.prepare()
+    raise typer.Exit(Master(config, runner).run())

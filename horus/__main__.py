@@ -1,0 +1,3 @@
+from horus.cli.main import run  # type: ignore[import-not-found,unused-ignore]
+
+run()

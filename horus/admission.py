@@ -1,0 +1,96 @@
+"""Turning untrusted job input into a checked :class:`Job`, with errors that name the field."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+from pydantic import ValidationError
+
+from horus.errors import JobRejected
+from horus.models import Job
+from horus.signing import job_bytes, public_hex, sign_job
+from horus.trust import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S, TrustPolicy, check_fresh
+
+_CODES_BY_FIELD = {"payload": "empty_payload", "timeout": "timeout_out_of_bounds"}
+
+
+def rejection(exc: ValidationError) -> JobRejected:
+    """The first problem pydantic found, as a JobRejected naming the field."""
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or "job"
+    kind = error["type"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "missing":
+        return JobRejected("missing_field", field, "required field is missing")
+    if kind == "extra_forbidden":
+        return JobRejected("unknown_field", field, "not a job field")
+    if kind == "value_error":
+        return JobRejected(_CODES_BY_FIELD.get(field, "invalid_field"), field, message)
+    return JobRejected("invalid_field", field, message)
+
+
+def parse_job(data: str | bytes | dict[str, Any]) -> Job:
+    """Validate job JSON (or a decoded object); fills ``id`` and ``created_at`` when absent."""
+    try:
+        if isinstance(data, dict):
+            return Job.model_validate(data)
+        return Job.model_validate_json(data)
+    except ValidationError as exc:
+        if isinstance(data, str | bytes) and exc.errors()[0]["type"] == "json_invalid":
+            raise JobRejected("invalid_json", "job", f"not valid JSON: {exc.errors()[0]['msg']}") from None
+        raise rejection(exc) from None
+
+
+def check_signatures(job: Job) -> None:
+    """Every signature must verify against the content (trust is the runner's decision)."""
+    if not job.signatures:
+        raise JobRejected("unsigned", "signatures", "job is unsigned: sign it with `horus sign` or --key")
+    message = job_bytes(job)
+    for index, signature in enumerate(job.signatures):
+        field = f"signatures[{index}]"
+        if signature.algorithm != "ed25519":
+            raise JobRejected("bad_signature", f"{field}.algorithm", f"unsupported algorithm {signature.algorithm!r}")
+        try:
+            key = VerifyKey(bytes.fromhex(signature.public_key))
+            raw = bytes.fromhex(signature.signature)
+        except ValueError:
+            raise JobRejected("bad_signature", field, "public key or signature is not valid hex") from None
+        except Exception:
+            raise JobRejected("bad_signature", f"{field}.public_key", "not a 32-byte ed25519 public key") from None
+        if len(raw) != 64:
+            raise JobRejected("bad_signature", f"{field}.signature", "malformed: expected 128 hex characters")
+        try:
+            key.verify(message, raw)
+        except BadSignatureError:
+            raise JobRejected(
+                "tampered",
+                f"{field}.signature",
+                "signature does not match the job content (content changed after signing, or wrong key)",
+            ) from None
+
+
+def prepare(job: Job, key: SigningKey | None = None) -> Job:
+    """Sign with ``key`` unless that key already signed; then check every signature."""
+    if key is not None and all(s.public_key != public_hex(key) for s in job.signatures):
+        job = sign_job(job, key)
+    check_signatures(job)
+    return job
+
+
+def admit(
+    job: Job,
+    policy: TrustPolicy | None = None,
+    now: float | None = None,
+    max_age_s: int = DEFAULT_MAX_AGE_S,
+    max_skew_s: int = DEFAULT_MAX_SKEW_S,
+) -> Job:
+    """Admission checks short of the replay guard (which the broker enforces atomically)."""
+    check_fresh(job, time.time() if now is None else now, max_age_s, max_skew_s)
+    if policy is not None:
+        policy.verify(job)
+    else:
+        check_signatures(job)
+    return job

@@ -1,0 +1,59 @@
+"""A client that talks straight to Redis: submit signed jobs, wait, read results and logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from horus.admission import admit, parse_job, prepare
+from horus.broker import Broker
+from horus.keys import DEFAULT_NAMESPACE
+from horus.models import Job, JobResult
+from horus.trust import DEFAULT_MAX_AGE_S
+
+
+class RedisClient:
+    """Submits jobs into a namespace's runner queues; every job is signed before it leaves."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        namespace: str = DEFAULT_NAMESPACE,
+        key: SigningKey | None = None,
+        max_age_s: int = DEFAULT_MAX_AGE_S,
+    ) -> None:
+        self.broker = Broker.from_url(redis_url, namespace)
+        self.key = key
+        self.max_age_s = max_age_s
+
+    def build(self, job: Job | dict[str, Any] | str | bytes) -> Job:
+        """Parse, sign with the client's key when needed, and run the admission checks."""
+        parsed = job if isinstance(job, Job) else parse_job(job)
+        return admit(prepare(parsed, self.key), max_age_s=self.max_age_s)
+
+    def submit(self, job: Job | dict[str, Any] | str | bytes) -> str:
+        return self.broker.enqueue(self.build(job))
+
+    def submit_many(self, jobs: Iterable[Job | dict[str, Any] | str | bytes]) -> list[str]:
+        """Sign and queue many jobs in two pipelined round trips."""
+        return self.broker.enqueue_many([self.build(job) for job in jobs])
+
+    def run(self, job: Job | dict[str, Any] | str | bytes, wait_s: float | None = None) -> JobResult:
+        return self.wait(self.submit(job), wait_s)
+
+    def wait(self, job_id: str, timeout_s: float | None = None) -> JobResult:
+        return self.broker.wait(job_id, timeout_s)
+
+    def result(self, job_id: str) -> JobResult:
+        return self.broker.result(job_id)
+
+    def job(self, job_id: str) -> Job:
+        return self.broker.job(job_id)
+
+    def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
+        return self.broker.logs(job_id, follow)
+
+    def cancel(self, job_id: str) -> str:
+        return self.broker.cancel(job_id)

@@ -1,0 +1,48 @@
+"""Every error Horus raises descends from :class:`HorusError`."""
+
+from __future__ import annotations
+
+
+class HorusError(Exception):
+    """Root of all Horus errors."""
+
+
+class ConfigError(HorusError):
+    """A setting is missing or malformed."""
+
+
+class TransportError(HorusError):
+    """The broker could not be reached or answered unexpectedly."""
+
+
+class ConnectionFailed(TransportError):
+    """The broker refused or dropped the connection."""
+
+
+class JobRejected(HorusError):
+    """A job failed validation; ``code`` is stable, ``field`` names the culprit."""
+
+    def __init__(self, code: str, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.code = code
+        self.field = field
+        self.reason = reason
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "field": self.field, "reason": self.reason}
+
+
+class JobNotFound(HorusError):
+    """No job with that id is known (never submitted, or its record expired)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} not found (never submitted, or its result expired)")
+        self.job_id = job_id
+
+
+class WaitTimeout(HorusError):
+    """A wait for a result ended before the job finished."""
+
+
+class PluginError(HorusError):
+    """A runner plugin could not be found or set up."""

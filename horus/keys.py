@@ -1,0 +1,62 @@
+"""Every Redis key and channel name Horus uses is built here (docs/protocol.md).
+
+Keys about one runner's jobs share the Redis Cluster hash tag ``{runner_id}`` so each
+Lua script touches a single slot; the job-id index is tagged by the job id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "horus"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    namespace: str = DEFAULT_NAMESPACE
+
+    # -- by job id (tag: job id) -------------------------------------------------
+    def job_index(self, job_id: str) -> str:
+        """String: the runner id of a submitted job; its SET NX guards against replays."""
+        return f"{self.namespace}:job:{{{job_id}}}"
+
+    # -- per runner (tag: runner id) ---------------------------------------------
+    def _runner(self, runner_id: str) -> str:
+        return f"{self.namespace}:runner:{{{runner_id}}}"
+
+    def queue(self, runner_id: str) -> str:
+        """List of job ids waiting for a worker (LPUSH in, consumed from the right)."""
+        return f"{self._runner(runner_id)}:jobs"
+
+    def job(self, runner_id: str, job_id: str) -> str:
+        """Hash: the signed job as submitted, its status and its result."""
+        return f"{self._runner(runner_id)}:job:{job_id}"
+
+    def result(self, runner_id: str, job_id: str) -> str:
+        """List: one element pushed when the job ends; waiters block on it."""
+        return f"{self._runner(runner_id)}:job:{job_id}:result"
+
+    def log(self, runner_id: str, job_id: str) -> str:
+        """Capped stream of output lines, closed by an ``eof`` entry."""
+        return f"{self._runner(runner_id)}:job:{job_id}:log"
+
+    def inflight(self, runner_id: str, worker_id: str) -> str:
+        """List of job ids a worker process has reserved and not yet acknowledged."""
+        return f"{self._runner(runner_id)}:inflight:{worker_id}"
+
+    def workers(self, runner_id: str) -> str:
+        """Sorted set: worker id -> heartbeat deadline (ms since epoch, Redis clock)."""
+        return f"{self._runner(runner_id)}:workers"
+
+    def dead(self, runner_id: str) -> str:
+        """List of job ids given up after too many deliveries."""
+        return f"{self._runner(runner_id)}:dead"
+
+    def control(self, runner_id: str) -> str:
+        """Pub/sub channel for commands to a runner's workers (cancel)."""
+        return f"{self._runner(runner_id)}:control"
+
+    # -- namespace-wide ----------------------------------------------------------
+    def runners(self) -> str:
+        """Set of runner ids that have had workers or jobs."""
+        return f"{self.namespace}:runners"

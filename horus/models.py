@@ -1,0 +1,140 @@
+"""Wire models: the job as signed and queued, and the result a runner stores."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Bounds for a job's timeout in seconds.
+MIN_TIMEOUT_S = 1
+MAX_TIMEOUT_S = 86_400
+DEFAULT_TIMEOUT_S = 60
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+#: The fields covered by a signature; see docs/protocol.md.
+CONTENT_FIELDS = (
+    "id",
+    "runner_id",
+    "payload",
+    "timeout",
+    "env_vars",
+    "created_at",
+    "caller_id",
+    "context_id",
+    "executor",
+)
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.TIMEOUT, JobStatus.CANCELLED})
+
+
+class Signature(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    public_key: str
+    signature: str
+    algorithm: str = "ed25519"
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _check_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(
+            "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', "
+            f"starting with a letter or digit (got {value!r})"
+        )
+    return value
+
+
+class Job(BaseModel):
+    """A unit of work. ``id`` and ``created_at`` are filled in when omitted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(default_factory=new_job_id)
+    runner_id: str
+    payload: str
+    timeout: int = DEFAULT_TIMEOUT_S
+    env_vars: dict[str, str] = Field(default_factory=dict)
+    created_at: int = Field(default_factory=lambda: int(time.time()))
+    caller_id: str = ""
+    context_id: str = ""
+    executor: str = ""
+    signatures: list[Signature] = Field(default_factory=list)
+    status: JobStatus = JobStatus.PENDING
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return _check_id(value)
+
+    @field_validator("runner_id")
+    @classmethod
+    def _runner_id(cls, value: str) -> str:
+        return _check_id(value)
+
+    @field_validator("payload")
+    @classmethod
+    def _payload(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty: a job needs something to run")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: int) -> int:
+        if not MIN_TIMEOUT_S <= value <= MAX_TIMEOUT_S:
+            raise ValueError(f"must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds (got {value})")
+        return value
+
+    @field_validator("env_vars")
+    @classmethod
+    def _env_vars(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
+        return value
+
+    def content(self) -> dict[str, Any]:
+        """The signed fields, as plain JSON values."""
+        data = self.model_dump(include=set(CONTENT_FIELDS))
+        return data
+
+
+class JobResult(BaseModel):
+    """What a runner stores when a job ends (and what ``--wait --json`` prints)."""
+
+    job_id: str
+    status: JobStatus
+    output: str = ""
+    error: str | None = None
+    exit_code: int | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+    value: Any = None
+    runner_id: str = ""
+    deliveries: int = 0

@@ -1,0 +1,109 @@
+"""Process helpers: parent-death signals and running a job's subprocess under a deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_PR_SET_PDEATHSIG = 1
+_libc: ctypes.CDLL | None = None
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` when our parent dies, so no orphan outlives a killed master."""
+    global _libc
+    try:
+        _libc = _libc or ctypes.CDLL(None, use_errno=True)
+        _libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _child_setup() -> None:
+    os.setsid()
+    die_with_parent()
+
+
+@dataclass(slots=True)
+class Completed:
+    pid: int
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+
+def run_streaming(
+    argv: list[str],
+    stdin: str,
+    env: dict[str, str],
+    timeout_s: float,
+    on_line: Callable[[str], None],
+    on_start: Callable[[int], None] = lambda _pgid: None,
+    cwd: str | None = None,
+) -> Completed:
+    """Run ``argv`` in a session of its own; stream stdout lines; kill the group on timeout."""
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+        text=True,
+        errors="replace",
+        preexec_fn=_child_setup,
+    )
+    on_start(proc.pid)
+    out: list[str] = []
+    err: list[str] = []
+    assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
+
+    def pump_out() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line)
+            on_line(line.rstrip("\n"))
+
+    def pump_err() -> None:
+        assert proc.stderr is not None
+        err.append(proc.stderr.read())
+
+    readers = [threading.Thread(target=pump_out, daemon=True), threading.Thread(target=pump_err, daemon=True)]
+    for reader in readers:
+        reader.start()
+    try:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    timed_out = False
+    try:
+        proc.wait(timeout=max(timeout_s, 0.001))
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        stop_process(proc)
+    for reader in readers:
+        reader.join(timeout=2)
+    return Completed(proc.pid, proc.returncode, "".join(out), "".join(err), timed_out)
+
+
+def stop_process(proc: subprocess.Popen[str], grace_s: float = 1.0) -> None:
+    """SIGTERM the process's group, SIGKILL it after ``grace_s``, and reap the leader."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+    # SIGKILL the group even when the leader left: its descendants may linger.
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

@@ -1,0 +1,1 @@
+"""The prefork worker engine: a master process and its children."""

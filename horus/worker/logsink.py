@@ -1,0 +1,46 @@
+"""Sends a job's output lines to its log stream in small batches from a background thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+#: How often buffered lines are flushed, so ``horus logs -f`` follows with little delay.
+FLUSH_INTERVAL_S = 0.05
+MAX_LINE_CHARS = 16_384
+
+
+class LogSink:
+    def __init__(self, send: Callable[[list[str]], None]) -> None:
+        self._send = send
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, line: str) -> None:
+        with self._lock:
+            self._lines.append(line[:MAX_LINE_CHARS])
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="horus-log", daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if lines:
+            self._send(lines)
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(FLUSH_INTERVAL_S)
+            self._drain()
+
+    def close(self) -> None:
+        """Flush what is left; called before the job's result is stored."""
+        self._closed = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._drain()

@@ -1,0 +1,303 @@
+"""The prefork master: forks children, replaces the dead, enforces hard deadlines and cancels,
+heartbeats for its children, reaps dead workers, and shuts down warm then cold."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import selectors
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+from horus.broker import Broker
+from horus.errors import HorusError
+from horus.models import JobResult, JobStatus
+from horus.plugin import BaseRunner
+from horus.worker.child import RET_SETUP_FAILED, child_main
+from horus.worker.config import WorkerConfig
+
+log = logging.getLogger("horus.worker")
+
+RET_OK = 0
+RET_CHILD_SETUP = 3
+
+
+@dataclass
+class ChildState:
+    pid: int
+    worker_id: str
+    fd: int
+    buffer: bytes = b""
+    job_id: str | None = None
+    deadline: float = 0.0
+    process_groups: set[int] = field(default_factory=set)
+    killed_for: JobStatus | None = None
+
+
+class Master:
+    def __init__(self, config: WorkerConfig, runner: BaseRunner) -> None:
+        self.config = config
+        self.runner = runner
+        self.broker = Broker.from_url(
+            config.redis_url,
+            config.namespace,
+            result_ttl_s=config.result_ttl_s,
+            max_deliveries=config.max_deliveries,
+        )
+        self.host = socket.gethostname()
+        self.children: dict[int, ChildState] = {}
+        self.selector = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.cancels: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.pending_cancels: dict[str, float] = {}
+        self.shutdown_at: float | None = None
+        self.cold = False
+        self.exit_code = RET_OK
+        self.next_heartbeat = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def run(self) -> int:
+        self.broker.ping()
+        self.broker.register_runner(self.config.runner_id)
+        self._install_signals()
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        threading.Thread(target=self._listen_control, name="horus-control", daemon=True).start()
+        log.info(
+            "worker %s for runner %r: %d children of type %r",
+            os.getpid(),
+            self.config.runner_id,
+            self.config.concurrency,
+            self.config.runner_type,
+        )
+        for _ in range(self.config.concurrency):
+            self._spawn()
+        while self.children or self.shutdown_at is None:
+            self._tick()
+        self._heartbeat()
+        log.info("worker %s stopped", os.getpid())
+        return self.exit_code
+
+    def _tick(self) -> None:
+        timeout = max(0.0, min(self.next_heartbeat - time.monotonic(), 0.5))
+        for key, _ in self.selector.select(timeout):
+            if key.fd == self.wake_r:
+                self._drain_wake()
+            else:
+                self._read_child(key.fd)
+        self._collect_exits()
+        self._handle_cancels()
+        self._enforce_deadlines()
+        self._advance_shutdown()
+        if time.monotonic() >= self.next_heartbeat:
+            self._heartbeat()
+
+    def _install_signals(self) -> None:
+        signal.set_wakeup_fd(self.wake_w)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, self._on_stop)
+        signal.signal(signal.SIGCHLD, lambda _s, _f: None)
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        if self.shutdown_at is None and signum != signal.SIGQUIT:
+            self.shutdown_at = time.monotonic() + self.config.grace_s
+            log.info("warm shutdown: running jobs have %.0f s to finish (signal again for cold)", self.config.grace_s)
+            for child in self.children.values():
+                _kill(child.pid, signal.SIGTERM)
+        else:
+            self.cold = True
+
+    def _advance_shutdown(self) -> None:
+        if self.shutdown_at is None:
+            return
+        if not self.cold and time.monotonic() >= self.shutdown_at:
+            log.warning("grace period over: returning running jobs to the queue")
+            self.cold = True
+        if self.cold:
+            for child in list(self.children.values()):
+                self._kill_child(child, None)
+
+    # -- children ----------------------------------------------------------------
+    def _spawn(self) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                os.close(read_fd)
+                self._forget_master_state()
+                worker_id = f"{self.host}:{os.getppid()}:{os.getpid()}"
+                code = child_main(self.config, self.runner, worker_id, write_fd)
+            except BaseException:
+                log.exception("worker child crashed")
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        # The child does the same: whichever runs first closes the race with a kill.
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+        os.set_blocking(read_fd, False)
+        child = ChildState(pid, f"{self.host}:{os.getpid()}:{pid}", read_fd)
+        self.children[pid] = child
+        self.selector.register(read_fd, selectors.EVENT_READ)
+
+    def _forget_master_state(self) -> None:
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        self.selector.close()
+        for fd in (self.wake_r, self.wake_w, *(c.fd for c in self.children.values())):
+            os.close(fd)
+
+    def _read_child(self, fd: int) -> None:
+        child = next((c for c in self.children.values() if c.fd == fd), None)
+        if child is None:
+            return
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            self.selector.unregister(fd)
+            return
+        child.buffer += data
+        *lines, child.buffer = child.buffer.split(b"\n")
+        for line in lines:
+            self._on_message(child, line.decode())
+
+    def _on_message(self, child: ChildState, message: str) -> None:
+        verb, _, rest = message.partition(" ")
+        if verb == "run":
+            job_id, deadline = rest.split(" ")
+            child.job_id, child.deadline, child.process_groups = job_id, float(deadline), set()
+            if self.pending_cancels.pop(job_id, None):
+                self._kill_child(child, JobStatus.CANCELLED)
+        elif verb == "pg":
+            child.process_groups.add(int(rest))
+        elif verb == "idle":
+            child.job_id = None
+
+    def _collect_exits(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is not None:
+                self._after_exit(child, os.waitstatus_to_exitcode(status))
+
+    def _after_exit(self, child: ChildState, code: int) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(child.fd)
+        os.close(child.fd)
+        requeued = self.broker.reap(self.config.runner_id, child.worker_id, force=True) or []
+        if requeued:
+            log.warning("child %d exited (%d); returned %d job(s) to the queue", child.pid, code, len(requeued))
+        if code == RET_SETUP_FAILED:
+            log.error("runner setup failed in a child; stopping")
+            self.exit_code = RET_CHILD_SETUP
+            if self.shutdown_at is None:
+                self.shutdown_at = time.monotonic()
+                self.cold = True
+        if self.shutdown_at is None:
+            self._spawn()
+
+    # -- kills: timeout, cancel, cold shutdown ---------------------------------------
+    def _kill_child(self, child: ChildState, outcome: JobStatus | None) -> None:
+        """SIGKILL a child's group and its job's groups; store ``outcome`` for its job if given."""
+        if child.killed_for is not None:
+            return
+        child.killed_for = outcome or JobStatus.PENDING
+        _killpg(child.pid)
+        for pgid in child.process_groups:
+            _killpg(pgid)
+        if outcome is not None and child.job_id is not None:
+            reason = {
+                JobStatus.TIMEOUT: f"killed: still running {self.config.kill_grace_s:.0f} s past its timeout",
+                JobStatus.CANCELLED: "cancelled while running",
+            }[outcome]
+            result = JobResult(job_id=child.job_id, status=outcome, error=reason, exit_code=-signal.SIGKILL)
+            self.broker.finish(self.config.runner_id, child.worker_id, result)
+            log.info("job %s %s", child.job_id, outcome.value)
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for child in list(self.children.values()):
+            if child.job_id and now > child.deadline + self.config.kill_grace_s:
+                self._kill_child(child, JobStatus.TIMEOUT)
+
+    def _listen_control(self) -> None:
+        """Forward cancel commands from the runner's channel into the main loop."""
+        pubsub = self.broker.redis.pubsub(ignore_subscribe_messages=True)
+        while True:
+            try:
+                pubsub.subscribe(self.broker.keys.control(self.config.runner_id))
+                for message in pubsub.listen():
+                    verb, _, job_id = str(message["data"]).partition(" ")
+                    if verb == "cancel":
+                        self.cancels.put(job_id)
+                        _poke(self.wake_w)
+            except Exception as exc:
+                log.warning("control channel lost (%s); resubscribing", exc)
+                time.sleep(1)
+
+    def _handle_cancels(self) -> None:
+        now = time.monotonic()
+        self.pending_cancels = {j: t for j, t in self.pending_cancels.items() if t > now}
+        while not self.cancels.empty():
+            job_id = self.cancels.get()
+            child = next((c for c in self.children.values() if c.job_id == job_id), None)
+            if child is not None:
+                self._kill_child(child, JobStatus.CANCELLED)
+            else:
+                # The child may not have announced the job yet.
+                self.pending_cancels[job_id] = now + 5.0
+
+    # -- heartbeats and reaping -------------------------------------------------------
+    def _heartbeat(self) -> None:
+        self.next_heartbeat = time.monotonic() + self.config.heartbeat_interval_s
+        ids = [c.worker_id for c in self.children.values() if c.killed_for is None]
+        try:
+            expired = self.broker.heartbeat(self.config.runner_id, ids, int(self.config.heartbeat_ttl_s * 1000))
+            for worker_id in expired:
+                moved = self.broker.reap(self.config.runner_id, worker_id)
+                if moved:
+                    log.warning(
+                        "worker %s stopped heartbeating; returned %d job(s) to the queue", worker_id, len(moved)
+                    )
+        except HorusError as exc:
+            log.warning("heartbeat failed: %s", exc)
+        except Exception as exc:
+            log.warning("heartbeat failed: %s", exc)
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+
+def _kill(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _killpg(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _poke(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError, OSError):
+        os.write(fd, b"c")

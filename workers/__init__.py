@@ -1,0 +1,1 @@
+"""Built-in runner types, registered under the ``horus.workers`` entry-point group."""

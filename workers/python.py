@@ -1,0 +1,111 @@
+"""The ``python`` runner: calls a registered ``@task`` function in the worker child."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import orjson
+
+from horus import codec
+from horus.errors import PluginError
+from horus.models import Job
+from horus.plugin import BaseRunner, Outcome
+from horus.tasks import REGISTRY
+from horus.worker.context import JobContext
+
+
+class _LineWriter(io.TextIOBase):
+    """A text stream that forwards each complete line to the job's log."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self._ctx = ctx
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._ctx.log(line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._ctx.log(self._partial)
+            self._partial = ""
+
+
+@contextlib.contextmanager
+def _job_environment(env_vars: dict[str, str]) -> Iterator[None]:
+    """The job's env vars for the duration of the call only."""
+    saved = {name: os.environ.get(name) for name in env_vars}
+    os.environ.update(env_vars)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def parse_payload(payload: str) -> tuple[str, list[Any], dict[str, Any]]:
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"payload is not JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("task"), str):
+        raise ValueError('payload must be an object {"task": NAME, "args": [...], "kwargs": {...}}')
+    args, kwargs = data.get("args", []), data.get("kwargs", {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise ValueError("payload args must be a list and kwargs an object")
+    return data["task"], args, kwargs
+
+
+class PythonRunner(BaseRunner):
+    runner_type: ClassVar[str] = "python"
+    options: ClassVar[dict[str, str]] = {
+        "app": "comma-separated modules to import; their @task functions become runnable",
+    }
+
+    def prepare(self) -> None:
+        modules = [m.strip() for m in self.config.get("app", "").split(",") if m.strip()]
+        if not modules:
+            raise PluginError("the python runner needs --app MODULE (a module with @task functions)")
+        if "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise PluginError(f"cannot import --app module {module!r}: {exc}") from None
+        if not REGISTRY:
+            raise PluginError(f"no @task functions found in {', '.join(modules)}")
+
+    def execute(self, job: Job, ctx: JobContext) -> Outcome:
+        try:
+            name, args, kwargs = parse_payload(job.payload)
+        except ValueError as exc:
+            return Outcome.failed(str(exc))
+        func = REGISTRY.get(name)
+        if func is None:
+            return Outcome.failed(f"unknown task {name!r}; registered: {', '.join(sorted(REGISTRY))}")
+        writer = _LineWriter(ctx)
+        with _job_environment(job.env_vars), contextlib.redirect_stdout(writer):
+            try:
+                value = func(*args, **kwargs)
+            finally:
+                writer.flush()
+        try:
+            output = codec.dumps(value)
+        except TypeError as exc:
+            return Outcome.failed(f"task {name!r} returned a value JSON cannot hold: {exc}")
+        return Outcome(output=output, value=value)
