@@ -1,0 +1,334 @@
+"""Slow paths of the operators and value formatting; the compiler inlines the integer fast paths."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import RhaiRuntimeError
+from .values import Char, FnPtr, Range, Timestamp
+
+INT_MIN = -(1 << 63)
+INT_MAX = (1 << 63) - 1
+NUMBER = (int, float)
+
+
+def type_name(value: Any) -> str:
+    t = type(value)
+    name = _TYPE_NAMES.get(t)
+    if name is not None:
+        return name
+    if t is Range:
+        return "range=" if value.inclusive else "range"
+    host = getattr(value, "rhai_type_name", None)
+    if isinstance(host, str):
+        return host
+    return t.__name__
+
+
+_TYPE_NAMES: dict[type, str] = {
+    int: "i64",
+    float: "f64",
+    bool: "bool",
+    str: "string",
+    Char: "char",
+    type(None): "()",
+    list: "array",
+    dict: "map",
+    FnPtr: "Fn",
+    Timestamp: "timestamp",
+}
+
+
+def is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def check_int(value: int, what: str) -> int:
+    if INT_MIN <= value <= INT_MAX:
+        return value
+    raise RhaiRuntimeError(f"Arithmetic overflow: {what}")
+
+
+def no_operator(op: str, a: Any, b: Any) -> RhaiRuntimeError:
+    return RhaiRuntimeError(f"Function not found: {op} ({type_name(a)}, {type_name(b)})")
+
+
+def numeric_pair(a: Any, b: Any) -> bool:
+    return type(a) in NUMBER and type(b) in NUMBER
+
+
+# ------------------------------------------------------------------ arithmetic
+def sub(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int:
+        return check_int(a - b, f"{a} - {b}")
+    if numeric_pair(a, b):
+        return float(a) - float(b)
+    if type(a) is str and type(b) in (str, Char):
+        return a.replace(b, "")
+    raise no_operator("-", a, b)
+
+
+def mul_numbers(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int:
+        return check_int(a * b, f"{a} * {b}")
+    if numeric_pair(a, b):
+        return float(a) * float(b)
+    raise no_operator("*", a, b)
+
+
+def div(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int:
+        if b == 0:
+            raise RhaiRuntimeError(f"Division by zero: {a} / {b}")
+        q = abs(a) // abs(b)
+        return check_int(q if (a < 0) == (b < 0) else -q, f"{a} / {b}")
+    if numeric_pair(a, b):
+        fa, fb = float(a), float(b)
+        if fb == 0.0:
+            if fa == 0.0 or math.isnan(fa):
+                return math.nan
+            return math.copysign(math.inf, fa) * math.copysign(1.0, fb)
+        return fa / fb
+    raise no_operator("/", a, b)
+
+
+def mod(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int:
+        if b == 0:
+            raise RhaiRuntimeError(f"Division by zero: {a} % {b}")
+        r = abs(a) % abs(b)
+        return -r if a < 0 else r
+    if numeric_pair(a, b):
+        if float(b) == 0.0:
+            return math.nan
+        return math.fmod(float(a), float(b))
+    raise no_operator("%", a, b)
+
+
+def power(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int:
+        if b < 0:
+            raise RhaiRuntimeError(f"Integer raised to a negative power: {a} ** {b}")
+        if b > 64 and a not in (0, 1, -1):
+            raise RhaiRuntimeError(f"Arithmetic overflow: {a} ** {b}")
+        return check_int(a**b, f"{a} ** {b}")
+    if numeric_pair(a, b):
+        try:
+            result = math.pow(float(a), float(b))
+        except (OverflowError, ValueError):
+            return math.inf if float(a) > 0 else math.nan
+        return result
+    raise no_operator("**", a, b)
+
+
+def wrap64(value: int) -> int:
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value > INT_MAX else value
+
+
+def shl(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int:
+        if b < 0:
+            return shr(a, -b)
+        if b >= 64:
+            raise RhaiRuntimeError(f"Left-shift by too many bits: {a} << {b}")
+        return wrap64(a << b)
+    raise no_operator("<<", a, b)
+
+
+def shr(a: Any, b: Any) -> Any:
+    if type(a) is int and type(b) is int:
+        if b < 0:
+            return shl(a, -b)
+        if b >= 64:
+            raise RhaiRuntimeError(f"Right-shift by too many bits: {a} >> {b}")
+        return a >> b
+    raise no_operator(">>", a, b)
+
+
+def band(a: Any, b: Any) -> Any:
+    if type(a) is type(b) and type(a) in (int, bool):
+        return a & b
+    raise no_operator("&", a, b)
+
+
+def bor(a: Any, b: Any) -> Any:
+    if type(a) is type(b) and type(a) in (int, bool):
+        return a | b
+    raise no_operator("|", a, b)
+
+
+def bxor(a: Any, b: Any) -> Any:
+    if type(a) is type(b) and type(a) in (int, bool):
+        return a ^ b
+    raise no_operator("^", a, b)
+
+
+def neg(a: Any) -> Any:
+    if type(a) is int:
+        return check_int(-a, f"-{a}")
+    if type(a) is float:
+        return -a
+    raise RhaiRuntimeError(f"Function not found: - ({type_name(a)})")
+
+
+def pos(a: Any) -> Any:
+    if type(a) in NUMBER:
+        return a
+    raise RhaiRuntimeError(f"Function not found: + ({type_name(a)})")
+
+
+def not_(a: Any) -> bool:
+    if type(a) is bool:
+        return not a
+    raise RhaiRuntimeError(f"Function not found: ! ({type_name(a)})")
+
+
+def cond(a: Any) -> bool:
+    if type(a) is bool:
+        return a
+    raise RhaiRuntimeError(f"Boolean value expected but found {type_name(a)}")
+
+
+# ------------------------------------------------------------------ comparison
+def _comparable(a: Any, b: Any) -> tuple[Any, Any] | None:
+    ta, tb = type(a), type(b)
+    if ta in NUMBER and tb in NUMBER and ta is not bool and tb is not bool:
+        return a, b
+    if ta in (str, Char) and tb in (str, Char):
+        return str(a), str(b)
+    if ta is tb:
+        return a, b
+    return None
+
+
+def equals(a: Any, b: Any) -> bool:
+    ta, tb = type(a), type(b)
+    if ta is list and tb is list:
+        return len(a) == len(b) and all(equals(x, y) for x, y in zip(a, b, strict=True))
+    if ta is dict and tb is dict:
+        return a.keys() == b.keys() and all(equals(v, b[k]) for k, v in a.items())
+    pair = _comparable(a, b)
+    if pair is None:
+        return False
+    return bool(pair[0] == pair[1])
+
+
+def eq(a: Any, b: Any) -> bool:
+    return equals(a, b)
+
+
+def ne(a: Any, b: Any) -> bool:
+    return not equals(a, b)
+
+
+def _ordered(op: str, a: Any, b: Any) -> tuple[Any, Any] | None:
+    pair = _comparable(a, b)
+    if pair is None:
+        return None
+    if type(pair[0]) in (list, dict, type(None), FnPtr) or type(pair[0]) not in (int, float, str, bool, Char):
+        if type(a) is type(b):
+            raise no_operator(op, a, b)
+        return None
+    return pair
+
+
+def lt(a: Any, b: Any) -> bool:
+    p = _ordered("<", a, b)
+    return p is not None and bool(p[0] < p[1])
+
+
+def le(a: Any, b: Any) -> bool:
+    p = _ordered("<=", a, b)
+    return p is not None and bool(p[0] <= p[1])
+
+
+def gt(a: Any, b: Any) -> bool:
+    p = _ordered(">", a, b)
+    return p is not None and bool(p[0] > p[1])
+
+
+def ge(a: Any, b: Any) -> bool:
+    p = _ordered(">=", a, b)
+    return p is not None and bool(p[0] >= p[1])
+
+
+def contains(item: Any, container: Any) -> bool:
+    t = type(container)
+    if t is list:
+        return any(equals(item, x) for x in container)
+    if t is dict:
+        if type(item) not in (str, Char):
+            raise no_operator("in", item, container)
+        return str(item) in container
+    if t in (str, Char):
+        if type(item) not in (str, Char):
+            raise no_operator("in", item, container)
+        return str(item) in container
+    if t is Range:
+        return item in container
+    if t is int and type(item) is int:
+        return 0 <= item < 64 and bool((container >> item) & 1)
+    raise no_operator("in", item, container)
+
+
+# ------------------------------------------------------------------ formatting
+def fmt_float(x: float) -> str:
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    text = repr(x)
+    return text.replace("e+", "e")
+
+
+def to_display(value: Any) -> str:
+    t = type(value)
+    if t is str or t is Char:
+        return str(value)
+    if t is int:
+        return str(value)
+    if t is bool:
+        return "true" if value else "false"
+    if t is float:
+        return fmt_float(value)
+    if value is None:
+        return ""
+    return to_debug(value)
+
+
+def quote(text: str, q: str) -> str:
+    out = text.replace("\\", "\\\\").replace(q, "\\" + q).replace("\n", "\\n").replace("\t", "\\t")
+    return q + out.replace("\r", "\\r") + q
+
+
+def to_debug(value: Any) -> str:
+    t = type(value)
+    if t is str:
+        return quote(value, '"')
+    if t is Char:
+        return quote(value, "'")
+    if value is None:
+        return "()"
+    if t is list:
+        return "[" + ", ".join(to_debug(x) for x in value) + "]"
+    if t is dict:
+        items = (f"{quote(k, chr(34))}: {to_debug(value[k])}" for k in sorted(value))
+        return "#{" + ", ".join(items) + "}"
+    if t is FnPtr:
+        return f"Fn({value.name})"
+    if t is Range:
+        return repr(value)
+    if t in (int, bool, float):
+        return to_display(value)
+    return f"<{type_name(value)}>"
+
+
+def clone(value: Any) -> Any:
+    t = type(value)
+    if t is list:
+        return [clone(x) if type(x) in (list, dict) else x for x in value]
+    if t is dict:
+        return {k: clone(v) if type(v) in (list, dict) else v for k, v in value.items()}
+    return value
