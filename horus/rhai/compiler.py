@@ -69,6 +69,7 @@ COMPARE_HELPERS = {"==": "_eq", "!=": "_ne", "<": "_lt", "<=": "_le", ">": "_gt"
 BOOL_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "!in", "&&", "||"})
 STATEMENT_EXPRS = (A.If, A.Switch, A.While, A.DoWhile, A.For, A.Try, A.Block)
 PLACES = (A.Var, A.This, A.Prop, A.Index)
+HOLE = "\x00"  # placeholder for the receiver; never appears in generated code otherwise
 Sink = str | None  # None: discard; "return": return it; otherwise the name of a Python variable
 
 
@@ -100,6 +101,7 @@ class Compiler:
         self.temp = 0
         self.indent = 0
         self.pos = (1, 1)
+        self.epos = (1, 1)
         self.fn = FnState()
         self.chunks: list[list[Line]] = []
         self.consts: list[str] = []
@@ -146,8 +148,13 @@ class Compiler:
         posmap: dict[int, tuple[int, int]] = {}
         for chunk in self.chunks:
             for line in chunk:
-                out.append("    " * line.indent + line.text)
-                posmap[len(out)] = line.pos
+                pos = line.pos
+                for i, physical in enumerate(line.text.split("\n")):
+                    if physical.startswith("#@"):
+                        row, col = physical[2:].split(":")
+                        pos = (int(row), int(col))
+                    out.append("    " * line.indent + physical if i == 0 else physical)
+                    posmap[len(out)] = pos
         return "\n".join(out) + "\n", posmap
 
     def function(self, fn: A.FnDef) -> None:
@@ -518,7 +525,19 @@ class Compiler:
         a, b = self.exprs([left, right], values=False)
         return a, b
 
-    def expr(self, e: A.Expr) -> str:  # noqa: C901 - dispatch over expression kinds
+    def expr(self, e: A.Expr) -> str:
+        saved = self.epos
+        self.epos = (e.line, e.col)
+        try:
+            return self.expr_inner(e)
+        finally:
+            self.epos = saved
+
+    def m(self, code: str) -> str:
+        """Put a helper call on its own physical line tagged with the Rhai position, for error reports."""
+        return f"(\n#@{self.epos[0]}:{self.epos[1]}\n{code})"
+
+    def expr_inner(self, e: A.Expr) -> str:  # noqa: C901 - dispatch over expression kinds
         if isinstance(e, A.Lit):
             return self.literal(e.value)
         if isinstance(e, A.Var):
@@ -532,10 +551,10 @@ class Compiler:
         if isinstance(e, A.MethodCall):
             return self.method_call(e)
         if isinstance(e, A.Prop):
-            return self.safe_access(e.obj, e.safe, lambda o: f"_gp({o}, {e.name!r})")
+            return self.safe_access(e.obj, e.safe, lambda o: self.m(f"_gp({o}, {e.name!r})"))
         if isinstance(e, A.Index):
             idx = e.index
-            return self.safe_access(e.obj, e.safe, lambda o: f"_gi({o}, {self.expr(idx)})")
+            return self.safe_access(e.obj, e.safe, lambda o: self.m(f"_gi({o}, {self.expr(idx)})"))
         if isinstance(e, A.Unary):
             return self.unary(e)
         if isinstance(e, A.ArrayLit):
@@ -612,13 +631,13 @@ class Compiler:
     def unary(self, e: A.Unary) -> str:
         operand = self.expr(e.operand)
         if e.op == "!":
-            return f"(not {operand})" if is_bool_expr(e.operand) else f"_not({operand})"
+            return f"(not {operand})" if is_bool_expr(e.operand) else self.m(f"_not({operand})")
         if e.op == "-":
             t = self.new_temp()
             return (
-                f"(-{t} if type({t} := {operand}) is float or (type({t}) is int and {t} != {INT_MIN}) else _neg({t}))"
+                f"(-{t} if type({t} := {operand}) is float or (type({t}) is int and {t} != {INT_MIN}) else " + self.m(f"_neg({t})") + ")"
             )
-        return f"_pos({operand})"
+        return self.m(f"_pos({operand})")
 
     def binary(self, e: A.Binary) -> str:
         op = e.op
@@ -628,7 +647,7 @@ class Compiler:
             return self.coalesce(e)
         a, b = self.pair(e.left, e.right)
         if op in ("in", "!in"):
-            return f"_in({a}, {b})" if op == "in" else f"(not _in({a}, {b}))"
+            return self.m(f"_in({a}, {b})") if op == "in" else self.m(f"(not _in({a}, {b}))")
         if op in COMPARE_HELPERS:
             return self.compare(op, a, b, e.right)
         return self.arith(op, a, b, e.right)
@@ -688,30 +707,30 @@ class Compiler:
         helper = COMPARE_HELPERS[op]
         if op in ("==", "!="):
             a1, a2, b1, b2 = self.operands(a, b)
-            return f"({a2} {op} {b2} if type({a1}) is type({b1}) is not _Char else {helper}({a2}, {b2}))"
+            return f"({a2} {op} {b2} if type({a1}) is type({b1}) is not _Char else " + self.m(f"{helper}({a2}, {b2})") + ")"
         if is_int_literal(b):
             a1, a2, _, _ = self.operands(a, b)
-            return f"({a2} {op} {b} if type({a1}) is int else {helper}({a2}, {b}))"
+            return f"({a2} {op} {b} if type({a1}) is int else " + self.m(f"{helper}({a2}, {b})") + ")"
         a1, a2, b1, b2 = self.operands(a, b)
-        return f"({a2} {op} {b2} if type({a1}) is type({b1}) is int else {helper}({a2}, {b2}))"
+        return f"({a2} {op} {b2} if type({a1}) is type({b1}) is int else " + self.m(f"{helper}({a2}, {b2})") + ")"
 
     def arith(self, op: str, a: str, b: str, right: A.Expr, helper: str | None = None) -> str:
         helper = helper or ARITH_HELPERS.get(op)
         if helper is None:
             raise self.error(f"Unknown operator '{op}'", right)
         if op not in ("+", "-", "*"):
-            return f"{helper}({a}, {b})"
+            return self.m(f"{helper}({a}, {b})")
         if is_int_literal(b) and op in ("+", "-"):
             k = int(b)
             a1, a2, _, _ = self.operands(a, b)
             if op == "-":
                 k = -k
             bound = f"{a2} <= {INT_MAX - k}" if k >= 0 else f"{a2} >= {INT_MIN - k}"
-            return f"({a2} {op} {b} if type({a1}) is int and {bound} else {helper}({a2}, {b}))"
+            return f"({a2} {op} {b} if type({a1}) is int and {bound} else " + self.m(f"{helper}({a2}, {b})") + ")"
         a1, a2, b1, b2 = self.operands(a, b)
         r = self.new_temp()
         check = RANGE_CHECK.format(r=f"({r} := {a2} {op} {b2})")
-        return f"({r} if type({a1}) is type({b1}) is int and {check} else {helper}({a2}, {b2}))"
+        return f"({r} if type({a1}) is type({b1}) is int and {check} else " + self.m(f"{helper}({a2}, {b2})") + ")"
 
     def safe_access(self, obj: A.Expr, safe: bool, build: Callable[[str], str]) -> str:
         o = self.expr(obj)
@@ -726,18 +745,18 @@ class Compiler:
         joined = "".join(f", {a}" for a in args)
         tup = "(" + "".join(f"{a}, " for a in args) + ")"
         if e.namespace is not None:
-            return f"_ns(_d, {e.namespace!r}, {e.name!r}, {tup})"
+            return self.m(f"_ns(_d, {e.namespace!r}, {e.name!r}, {tup})")
         if e.name == "is_def_var" and len(e.args) == 1 and isinstance(e.args[0], A.Lit):
             return f"_is_def_var({args[0]})"
         if e.name == "eval":
             raise self.error("'eval' is not supported", e)
         key = (e.name, len(args))
         if key in self.script_fns:
-            call = f"F_{e.name}_{len(args)}(_d + 1, None{joined})"
+            call = self.m(f"F_{e.name}_{len(args)}(_d + 1, None{joined})")
             return f"{call}.value" if key in self.mutating else call
         if e.sym is not None:
-            return f"_callptr(_d, {self.load_sym(e.sym)}, {tup})"
-        return f"_call(_d, {e.name!r}, {tup})"
+            return self.m(f"_callptr(_d, {self.load_sym(e.sym)}, {tup})")
+        return self.m(f"_call(_d, {e.name!r}, {tup})")
 
     def method_call(self, e: A.MethodCall) -> str:
         key = (e.name, len(e.args))
@@ -765,23 +784,25 @@ class Compiler:
         joined = "".join(f", {a}" for a in args)
         tup = "(" + "".join(f"{a}, " for a in args) + ")"
         if key in self.script_fns:
-            call = f"F_{e.name}_{len(args)}(_d + 1, {{o}}{joined})"
+            call = self.m(f"F_{e.name}_{len(args)}(_d + 1, \x00{joined})")
             if key not in self.mutating:
                 return self.guard_safe(e.safe, obj, call)
         else:
-            call = f"_mcw(_d, {{o}}, {e.name!r}, {tup})" if writeback else f"_mc(_d, {{o}}, {e.name!r}, {tup})"
+            call = self.m(f"_mcw(_d, \x00, {e.name!r}, {tup})" if writeback else f"_mc(_d, \x00, {e.name!r}, {tup})")
             if not writeback:
                 return self.guard_safe(e.safe, obj, call)
         if not writeback:
             return self.guard_safe(e.safe, obj, call + ".value")
         t = self.new_temp()
-        return f"(({t} := {call.format(o=obj)}), {place.store(f'{t}.this')}, {t}.value)[2]"
+        invoke = call.replace(HOLE, obj)
+        return f"(({t} := {invoke}), {place.store(f'{t}.this')}, {t}.value)[2]"
 
     def guard_safe(self, safe: bool, obj: str, call: str) -> str:
         if not safe:
-            return call.format(o=obj)
+            return call.replace(HOLE, obj)
         t = self.new_temp()
-        return f"(None if ({t} := {obj}) is None else {call.format(o=t)})"
+        invoke = call.replace(HOLE, t)
+        return f"(None if ({t} := {obj}) is None else {invoke})"
 
     # ---------------------------------------------------------------- places
     def place(self, target: A.Expr, hoist: bool = False) -> Place:
