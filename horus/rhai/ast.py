@@ -46,6 +46,7 @@ class Interp(Expr):
 class Var(Expr):
     name: str
     sym: Symbol | None = None
+    is_global: bool = False  # `global::NAME`: a constant of the main script
 
 
 @dataclass(eq=False)
@@ -224,6 +225,7 @@ class FnDef(Node):
     params: list[str]
     body: Block
     private: bool = False
+    this_type: str | None = None  # `fn int.name()`: callable only as a method on that type
     param_syms: list[Symbol] = field(default_factory=list)
     mutates_this: bool = False
 

@@ -21,6 +21,7 @@ INT_MAX = (1 << 63) - 1
 RANGE_CHECK = f"{INT_MIN} <= {{r}} <= {INT_MAX}"
 
 # Methods that may replace an immutable receiver (strings, numbers), so the new value is stored back.
+# Only strings (immutable in Python) need this; arrays and maps are changed in place.
 WRITEBACK_METHODS = frozenset(
     {
         "append",
@@ -30,26 +31,14 @@ WRITEBACK_METHODS = frozenset(
         "make_upper",
         "make_lower",
         "trim",
+        "trim_start",
+        "trim_end",
         "pad",
         "remove",
         "replace",
         "crop",
         "set",
         "call",
-        "insert",
-        "shift",
-        "push",
-        "reverse",
-        "sort",
-        "retain",
-        "drain",
-        "splice",
-        "dedup",
-        "chop",
-        "mixin",
-        "fill_with",
-        "set_bit",
-        "set_bits",
     }
 )
 ARITH_HELPERS = {
@@ -105,7 +94,8 @@ class Compiler:
         self.fn = FnState()
         self.chunks: list[list[Line]] = []
         self.consts: list[str] = []
-        self.script_fns = {(f.name, len(f.params)): f for f in script.functions}
+        self.script_fns = {(f.name, len(f.params)): f for f in script.functions if f.this_type is None}
+        self.typed_fns = {(f.name, len(f.params)) for f in script.functions if f.this_type is not None}
         self.mutating = self.find_this_mutators()
 
     # ------------------------------------------------------------- emitting
@@ -163,13 +153,18 @@ class Compiler:
         self.at(fn)
         params = "".join(f", {s.py}" for s in fn.param_syms)
         pyname = f"F_{fn.name}_{len(fn.params)}"
+        table, key = "_FNS", f"{fn.name!r}, {len(fn.params)}"
+        if fn.this_type is not None:
+            self.temp += 1
+            pyname = f"T{self.temp}_{fn.name}_{len(fn.params)}"
+            table, key = "_TFNS", f"{fn.this_type!r}, {key}"
         with self.block(f"def {pyname}(_d, _this{params}):"):
             self.emit("if _tick() > _CHK or _d > _MAXD: _limit(_d)")
             for sym in fn.param_syms:
                 if sym.captured:
                     self.emit(f"{sym.py} = [{sym.py}]")
             self.block_body(fn.body, "return")
-        self.emit(f"_FNS[{fn.name!r}, {len(fn.params)}] = ({pyname}, {self.fn.mutates_this})")
+        self.emit(f"{table}[{key}] = ({pyname}, {self.fn.mutates_this})")
         self.chunks.append(self.fn.lines)
 
     def main(self) -> None:
@@ -183,10 +178,7 @@ class Compiler:
             with self.block("try:"):
                 self.block_body(self.script.body, "return")
             with self.block("finally:"):
-                items = ", ".join(
-                    f"{name!r}: {s.py + '[0] if ' + s.py + ' is not _UNSET else _UNSET' if s.captured else s.py}"
-                    for name, s in tops.items()
-                )
+                items = ", ".join(f"{name!r}: {exported(s)}" for name, s in tops.items())
                 self.emit(f"_export({{{items}}})")
         self.chunks.append(self.fn.lines)
 
@@ -335,7 +327,9 @@ class Compiler:
         else:
             place = self.place(target, hoist=True)
             op = node.op[:-1]
-            value = self.arith(op, place.load, self.expr(node.value), node.value, "_iadd" if op == "+" else None)
+            value = self.arith(
+                op, place.load, self.expr(node.value), node.value, "_iadd" if op == "+" else None
+            )
             if isinstance(target, A.Var) and target.sym is not None and not target.sym.captured:
                 self.emit(f"{target.sym.py} = {value}")
             else:
@@ -541,6 +535,8 @@ class Compiler:
         if isinstance(e, A.Lit):
             return self.literal(e.value)
         if isinstance(e, A.Var):
+            if e.is_global:
+                return self.m(f"_gvf({e.name!r})")
             return self.load_var(e)
         if isinstance(e, A.This):
             return "_this"
@@ -586,7 +582,11 @@ class Compiler:
         branches = [e.then, e.other]
         simple: list[A.Expr] = []
         for branch in branches:
-            if isinstance(branch, A.Block) and len(branch.stmts) == 1 and isinstance(branch.stmts[0], A.ExprStmt):
+            if (
+                isinstance(branch, A.Block)
+                and len(branch.stmts) == 1
+                and isinstance(branch.stmts[0], A.ExprStmt)
+            ):
                 inner = branch.stmts[0].expr
                 if not isinstance(inner, STATEMENT_EXPRS) or isinstance(inner, A.If):
                     simple.append(inner)
@@ -635,7 +635,8 @@ class Compiler:
         if e.op == "-":
             t = self.new_temp()
             return (
-                f"(-{t} if type({t} := {operand}) is float or (type({t}) is int and {t} != {INT_MIN}) else " + self.m(f"_neg({t})") + ")"
+                f"(-{t} if type({t} := {operand}) is float or (type({t}) is int and {t} != {INT_MIN})"
+                f" else {self.m(f'_neg({t})')})"
             )
         return self.m(f"_pos({operand})")
 
@@ -690,7 +691,7 @@ class Compiler:
         return t
 
     def operands(self, a: str, b: str) -> tuple[str, str, str, str]:
-        """Returns (first-use, later-use) code for both operands, binding temps unless trivially re-readable."""
+        """(first-use, later-use) code for both operands; temps are bound unless cheap to re-read."""
         if is_name(a):
             a1 = a2 = a
         else:
@@ -707,12 +708,17 @@ class Compiler:
         helper = COMPARE_HELPERS[op]
         if op in ("==", "!="):
             a1, a2, b1, b2 = self.operands(a, b)
-            return f"({a2} {op} {b2} if type({a1}) is type({b1}) is not _Char else " + self.m(f"{helper}({a2}, {b2})") + ")"
+            slow = self.m(f"{helper}({a2}, {b2})")
+            return f"({a2} {op} {b2} if type({a1}) is type({b1}) is not _Char else {slow})"
         if is_int_literal(b):
             a1, a2, _, _ = self.operands(a, b)
             return f"({a2} {op} {b} if type({a1}) is int else " + self.m(f"{helper}({a2}, {b})") + ")"
         a1, a2, b1, b2 = self.operands(a, b)
-        return f"({a2} {op} {b2} if type({a1}) is type({b1}) is int else " + self.m(f"{helper}({a2}, {b2})") + ")"
+        return (
+            f"({a2} {op} {b2} if type({a1}) is type({b1}) is int else "
+            + self.m(f"{helper}({a2}, {b2})")
+            + ")"
+        )
 
     def arith(self, op: str, a: str, b: str, right: A.Expr, helper: str | None = None) -> str:
         helper = helper or ARITH_HELPERS.get(op)
@@ -726,11 +732,19 @@ class Compiler:
             if op == "-":
                 k = -k
             bound = f"{a2} <= {INT_MAX - k}" if k >= 0 else f"{a2} >= {INT_MIN - k}"
-            return f"({a2} {op} {b} if type({a1}) is int and {bound} else " + self.m(f"{helper}({a2}, {b})") + ")"
+            return (
+                f"({a2} {op} {b} if type({a1}) is int and {bound} else "
+                + self.m(f"{helper}({a2}, {b})")
+                + ")"
+            )
         a1, a2, b1, b2 = self.operands(a, b)
         r = self.new_temp()
         check = RANGE_CHECK.format(r=f"({r} := {a2} {op} {b2})")
-        return f"({r} if type({a1}) is type({b1}) is int and {check} else " + self.m(f"{helper}({a2}, {b2})") + ")"
+        return (
+            f"({r} if type({a1}) is type({b1}) is int and {check} else "
+            + self.m(f"{helper}({a2}, {b2})")
+            + ")"
+        )
 
     def safe_access(self, obj: A.Expr, safe: bool, build: Callable[[str], str]) -> str:
         o = self.expr(obj)
@@ -747,7 +761,7 @@ class Compiler:
         if e.namespace is not None:
             return self.m(f"_ns(_d, {e.namespace!r}, {e.name!r}, {tup})")
         if e.name == "is_def_var" and len(e.args) == 1 and isinstance(e.args[0], A.Lit):
-            return f"_is_def_var({args[0]})"
+            return "True" if e.sym is not None else f"_is_def_var({args[0]})"
         if e.name == "eval":
             raise self.error("'eval' is not supported", e)
         key = (e.name, len(args))
@@ -760,7 +774,9 @@ class Compiler:
 
     def method_call(self, e: A.MethodCall) -> str:
         key = (e.name, len(e.args))
-        writeback = isinstance(root_of(e.obj), A.Var | A.This) and (e.name in WRITEBACK_METHODS or key in self.mutating)
+        writeback = isinstance(root_of(e.obj), A.Var | A.This) and (
+            e.name in WRITEBACK_METHODS or key in self.mutating or key in self.typed_fns
+        )
         if isinstance(root_of(e.obj), A.Var):
             root = root_of(e.obj)
             assert isinstance(root, A.Var)
@@ -783,12 +799,14 @@ class Compiler:
             obj = holder[0]
         joined = "".join(f", {a}" for a in args)
         tup = "(" + "".join(f"{a}, " for a in args) + ")"
-        if key in self.script_fns:
+        if key in self.script_fns and key not in self.typed_fns:
             call = self.m(f"F_{e.name}_{len(args)}(_d + 1, \x00{joined})")
             if key not in self.mutating:
                 return self.guard_safe(e.safe, obj, call)
         else:
-            call = self.m(f"_mcw(_d, \x00, {e.name!r}, {tup})" if writeback else f"_mc(_d, \x00, {e.name!r}, {tup})")
+            call = self.m(
+                f"_mcw(_d, \x00, {e.name!r}, {tup})" if writeback else f"_mc(_d, \x00, {e.name!r}, {tup})"
+            )
             if not writeback:
                 return self.guard_safe(e.safe, obj, call)
         if not writeback:
@@ -822,7 +840,9 @@ class Compiler:
         if isinstance(target, A.Prop):
             outer = self.place(target.obj, hoist)
             name = target.name
-            return Place(f"_gp({outer.load}, {name!r})", lambda v: outer.store(f"_sp({outer.load}, {name!r}, {v})"))
+            return Place(
+                f"_gp({outer.load}, {name!r})", lambda v: outer.store(f"_sp({outer.load}, {name!r}, {v})")
+            )
         if isinstance(target, A.Index):
             outer = self.place(target.obj, hoist)
             idx = self.expr(target.index)
@@ -834,7 +854,9 @@ class Compiler:
             else:
                 later = self.new_temp()
                 first = f"({later} := {idx})"
-            return Place(f"_gi({outer.load}, {first})", lambda v: outer.store(f"_si({outer.load}, {later}, {v})"))
+            return Place(
+                f"_gi({outer.load}, {first})", lambda v: outer.store(f"_si({outer.load}, {later}, {v})")
+            )
         raise self.error("Cannot assign to this expression", target)
 
     # --------------------------------------------------------------- closures
@@ -862,6 +884,12 @@ class Compiler:
 class Place:
     load: str
     store: Callable[[str], str]
+
+
+def exported(sym: A.Symbol) -> str:
+    if sym.captured:
+        return f"{sym.py}[0] if {sym.py} is not _UNSET else _UNSET"
+    return sym.py
 
 
 def root_of(expr: A.Expr) -> A.Expr:

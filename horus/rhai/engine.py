@@ -98,8 +98,8 @@ class Engine:
         self.iterables: set[type] = set()
         self.getters: dict[str, Callable[..., Any]] = {}
         self.setters: dict[str, Callable[..., Any]] = {}
-        self.print_handler: Callable[[str], None] = default_print
-        self.debug_handler: Callable[[str], None] = default_debug
+        self.print_handler: Callable[[str], object] = default_print
+        self.debug_handler: Callable[[str], object] = default_debug
         self._cache: OrderedDict[str, Program] = OrderedDict()
 
     # ----------------------------------------------------------- registration
@@ -129,11 +129,11 @@ class Engine:
         self.setters[name] = fn
         return self
 
-    def on_print(self, callback: Callable[[str], None]) -> Engine:
+    def on_print(self, callback: Callable[[str], object]) -> Engine:
         self.print_handler = callback
         return self
 
-    def on_debug(self, callback: Callable[[str], None]) -> Engine:
+    def on_debug(self, callback: Callable[[str], object]) -> Engine:
         self.debug_handler = callback
         return self
 

@@ -37,7 +37,8 @@ BINARY_PREC = {
 ASSIGN_OPS = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "**=", "<<=", ">>=", "&=", "|=", "^=", "??="})
 BLOCK_ENDED = (A.If, A.Switch, A.While, A.DoWhile, A.For, A.Try, A.Block)
 STATEMENT_KW = ("if", "switch", "while", "loop", "do", "for", "try")
-UNSUPPORTED_KW = frozenset({"import", "export", "global"})
+UNSUPPORTED_KW = frozenset({"import", "export"})
+TYPE_ALIASES = {"int": "i64", "float": "f64"}
 
 
 class Parser:
@@ -115,6 +116,11 @@ class Parser:
             private = True
             self.next()
         start = self.next()
+        this_type: str | None = None
+        if self.tok.kind == "str" or (self.tok.kind == "ident" and self.toks[self.i + 1].is_op(".")):
+            type_tok = self.next()
+            this_type = TYPE_ALIASES.get(str(type_tok.value), str(type_tok.value))
+            self.expect_op(".")
         name = self.ident("function name")
         self.expect_op("(")
         params: list[str] = []
@@ -126,10 +132,13 @@ class Parser:
             if not self.accept_op(","):
                 break
         self.expect_op(")")
-        if any(f.name == name and len(f.params) == len(params) for f in self.functions):
+        if any(
+            f.name == name and len(f.params) == len(params) and f.this_type == this_type
+            for f in self.functions
+        ):
             raise self.error(f"Function '{name}' with {len(params)} parameters already defined", start)
         body = self.block()
-        return A.FnDef(start.line, start.col, name, params, body, private)
+        return A.FnDef(start.line, start.col, name, params, body, private, this_type)
 
     def statement(self) -> A.Node:
         tok = self.tok
@@ -268,6 +277,11 @@ class Parser:
             return self.interpolation(tok)
         if kind == "ident":
             return self.identifier()
+        if tok.is_kw("global"):
+            self.next()
+            self.expect_op("::")
+            name_tok = self.tok
+            return A.Var(name_tok.line, name_tok.col, self.ident("constant name"), is_global=True)
         if kind == "kw":
             return self.keyword_expr(tok)
         if tok.is_op("("):
@@ -334,10 +348,11 @@ class Parser:
                     parts.append(A.Lit(tok.line, tok.col, part))
                 continue
             sub = Parser(part, self.source)
-            expr = sub.expression()
-            if sub.tok.kind != "eof":
-                raise sub.error(f"Unexpected {describe(sub.tok)} in string interpolation")
-            parts.append(expr)
+            stmts = sub.statements(top=False, end=None)
+            if len(stmts) == 1 and isinstance(stmts[0], A.ExprStmt):
+                parts.append(stmts[0].expr)
+            else:
+                parts.append(A.Block(tok.line, tok.col, stmts))
         return A.Interp(tok.line, tok.col, parts)
 
     def array_lit(self) -> A.Expr:

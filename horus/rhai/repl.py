@@ -49,7 +49,7 @@ def incomplete(source: str) -> bool:
 
 def repl(
     input_fn: Callable[[str], str],
-    output_fn: Callable[[str], None],
+    output_fn: Callable[[str], object],
     engine: Engine | None = None,
 ) -> int:
     """Read-eval-print loop; variables persist in a Scope and functions defined alone persist too.
@@ -81,7 +81,7 @@ def read_statement(input_fn: Callable[[str], str]) -> str:
 
 
 def evaluate(
-    engine: Engine, scope: Scope, definitions: list[str], source: str, output_fn: Callable[[str], None]
+    engine: Engine, scope: Scope, definitions: list[str], source: str, output_fn: Callable[[str], object]
 ) -> None:
     try:
         script = parse(source)

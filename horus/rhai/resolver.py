@@ -74,9 +74,13 @@ class Resolver:
         if node is None:
             return
         if isinstance(node, A.Var):
-            node.sym = self.lookup(node.name)
+            if not node.is_global:
+                node.sym = self.lookup(node.name)
         elif isinstance(node, A.Call):
-            if node.namespace is None:
+            if node.name == "is_def_var" and len(node.args) == 1 and isinstance(node.args[0], A.Lit):
+                # Answered at compile time for locals: the variable is defined if it resolves here.
+                node.sym = self.lookup(str(node.args[0].value))
+            elif node.namespace is None:
                 node.sym = self.lookup(node.name)
             for arg in node.args:
                 self.node(arg)

@@ -48,7 +48,9 @@ def public(attr: str) -> bool:
 
 
 class Runtime:
-    def __init__(self, engine: Engine, scope: dict[str, Any], export: bool, posfix: Callable[[BaseException], None]):
+    def __init__(
+        self, engine: Engine, scope: dict[str, Any], export: bool, posfix: Callable[[BaseException], None]
+    ):
         self.engine = engine
         self.scope = scope
         self.export_lets = export
@@ -76,6 +78,7 @@ class Runtime:
             "_CHK": min(CHECK_EVERY, self.max_ops) if self.max_ops else CHECK_EVERY,
             "_MAXD": self.engine.max_call_depth,
             "_FNS": {},
+            "_TFNS": {},
             "_CONSTS": self.consts,
             "_Catchable": RhaiRuntimeError,
             "_LimitError": RhaiLimitError,
@@ -335,7 +338,10 @@ class Runtime:
                 return self.call_host(name, attr, args)
         if name == "call" and args and type(args[0]) is FnPtr and t is not FnPtr:
             return self.call_ptr_raw(depth, args[0], args[1:], obj)
-        script = self.g["_FNS"].get((name, len(args)))
+        typed = self.g["_TFNS"]
+        script = typed.get((ops.type_name(obj), name, len(args))) if typed else None
+        if script is None:
+            script = self.g["_FNS"].get((name, len(args)))
         if script is not None:
             return script[0](depth + 1, obj, *args)
         return self.dispatch(depth, name, (obj, *args))
@@ -455,13 +461,17 @@ def set_cell(cell: list[Any], value: Any) -> Any:
 
 def make_range(a: Any, b: Any, inclusive: bool) -> Range:
     if type(a) is not int or type(b) is not int:
-        raise RhaiRuntimeError(f"Range bounds must be integers, not {ops.type_name(a)} and {ops.type_name(b)}")
+        raise RhaiRuntimeError(
+            f"Range bounds must be integers, not {ops.type_name(a)} and {ops.type_name(b)}"
+        )
     return Range(a, b, inclusive)
 
 
 def int_range(a: Any, b: Any, inclusive: bool) -> range:
     if type(a) is not int or type(b) is not int:
-        raise RhaiRuntimeError(f"Range bounds must be integers, not {ops.type_name(a)} and {ops.type_name(b)}")
+        raise RhaiRuntimeError(
+            f"Range bounds must be integers, not {ops.type_name(a)} and {ops.type_name(b)}"
+        )
     return range(a, b + 1 if inclusive else b)
 
 

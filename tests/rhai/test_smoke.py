@@ -12,7 +12,7 @@ CASES: list[tuple[str, Any]] = [
     ("1 + 2 * 3", 7),
     ("let x = 5; x", 5),
     ("let x = [1,2,3]; x[-1]", 3),
-    ('`a${1+1}b`', "a2b"),
+    ("`a${1+1}b`", "a2b"),
     ("let m = #{a: 1, b: #{c: 2}}; m.b.c", 2),
     ("let a = [1,2]; let b = a; b.push(3); a.len()", 2),
     ("let r = 0; for i in 0..10 { r += i } r", 45),
