@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from horus.models import JobResult, JobStatus
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 STATUS_STYLE = {
     JobStatus.PENDING: "dim",
@@ -44,11 +45,11 @@ def result_panel(result: JobResult) -> Panel:
     if result.started_at and result.completed_at:
         table.add_row("duration", f"{(result.completed_at - result.started_at) * 1000:.1f} ms")
     if result.output:
-        table.add_row("output", result.output.rstrip())
+        table.add_row("output", escape(result.output.rstrip()))
     if result.error:
-        table.add_row("error", f"[red]{result.error}[/]")
+        table.add_row("error", f"[red]{escape(result.error)}[/]")
     return Panel(table, title="Horus job", border_style=style, expand=False)
 
 
 def fail(message: str) -> None:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)

@@ -1,3 +1,48 @@
 """Horus: signed jobs through a reliable Redis transport into prefork runners."""
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# Loaded on first use, so `import horus.rhai` or a task module stays light.
+_EXPORTS = {
+    "Job": "horus.models",
+    "JobResult": "horus.models",
+    "JobStatus": "horus.models",
+    "Signature": "horus.models",
+    "RedisClient": "horus.client",
+    "generate_key": "horus.signing",
+    "load_key": "horus.signing",
+    "sign_job": "horus.signing",
+    "task": "horus.tasks",
+}
+
+if TYPE_CHECKING:
+    from horus.client import RedisClient
+    from horus.models import Job, JobResult, JobStatus, Signature
+    from horus.signing import generate_key, load_key, sign_job
+    from horus.tasks import task
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'horus' has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
+
+__all__ = [  # noqa: RUF022 - grouped like _EXPORTS
+    "Job",
+    "JobResult",
+    "JobStatus",
+    "Signature",
+    "RedisClient",
+    "generate_key",
+    "load_key",
+    "sign_job",
+    "task",
+    "__version__",
+]

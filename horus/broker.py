@@ -99,29 +99,36 @@ class Broker:
         return self.enqueue_many([job])[0]
 
     def enqueue_many(self, jobs: Iterable[Job]) -> list[str]:
-        """Queue many jobs in two pipelined round trips, all or each refused by id."""
+        """Queue jobs in two pipelined round trips; a batch with a replayed id queues nothing."""
         batch = list(jobs)
         with self.redis.pipeline(transaction=False) as pipe:
             for job in batch:
                 pipe.set(self.keys.job_index(job.id), job.runner_id, nx=True, ex=self.id_ttl_s)
-            claimed = pipe.execute()
+                pipe.get(self.keys.job_index(job.id))
+                pipe.exists(self.keys.job(job.runner_id, job.id))
+            replies = pipe.execute()
+        claims = [replies[i : i + 3] for i in range(0, len(replies), 3)]
+        # A claimed id with no job behind it for the same runner is an interrupted submit: resume it.
+        replayed = [
+            job for job, (_, owner, exists) in zip(batch, claims, strict=True) if owner != job.runner_id or exists
+        ]
+        if replayed:
+            fresh = [self.keys.job_index(job.id) for job, (claimed, _, _) in zip(batch, claims, strict=True) if claimed]
+            if fresh:
+                self.redis.delete(*fresh)
+            raise JobRejected("replayed_id", "id", f"job id {replayed[0].id!r} was already submitted")
         with self.redis.pipeline(transaction=False) as pipe:
-            for job, fresh in zip(batch, claimed, strict=True):
-                # A claimed id whose job hash is missing is an interrupted submit: resume it.
+            for job in batch:
                 self.scripts(
                     "enqueue",
                     [self.keys.job(job.runner_id, job.id), self.keys.queue(job.runner_id)],
                     [job.id, job.model_dump_json(), job.created_at],
                     client=pipe,
                 )
-                if not fresh:
-                    pipe.get(self.keys.job_index(job.id))
-            replies = iter(pipe.execute())
-        for job, fresh in zip(batch, claimed, strict=True):
-            created = next(replies)
-            owner = job.runner_id if fresh else next(replies)
-            if not created or owner != job.runner_id:
-                raise JobRejected("replayed_id", "id", f"job id {job.id!r} was already submitted")
+            created = pipe.execute()
+        raced = [job.id for job, ok in zip(batch, created, strict=True) if not ok]
+        if raced:
+            raise JobRejected("replayed_id", "id", f"job id {raced[0]!r} was submitted concurrently")
         return [job.id for job in batch]
 
     # -- looking up ---------------------------------------------------------------

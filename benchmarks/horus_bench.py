@@ -1,0 +1,134 @@
+"""Horus measured with the workload every system in the suite gets: no-op tasks, concurrency 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from horus.client import RedisClient
+from horus.models import JobStatus
+from horus.signing import generate_key, public_hex
+
+RUNNER = "bench"
+NOOP = json.dumps({"task": "noop"})
+
+
+def noop_job() -> dict[str, object]:
+    return {"runner_id": RUNNER, "payload": NOOP}
+
+
+@contextmanager
+def worker(url: str, public_key: str, concurrency: int = 2) -> Iterator[subprocess.Popen[bytes]]:
+    argv = [
+        sys.executable,
+        "-m",
+        "horus",
+        "--log-level",
+        "WARNING",
+        "worker",
+        RUNNER,
+        "--type",
+        "python",
+        "--app",
+        "horus.demo_tasks",
+        "--concurrency",
+        str(concurrency),
+        "--redis-url",
+        url,
+        "--trusted-key",
+        public_key,
+    ]
+    proc = subprocess.Popen(argv, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its direct children, in MiB."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                pids.append(int(entry.name))
+    total_kb = 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
+def measure(url: str, jobs: int, drain_jobs: int, round_trips: int) -> dict[str, float]:
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    key = generate_key()
+    client = RedisClient(url, key=key)
+
+    memory_before = int(r.info("memory")["used_memory"])
+    started = time.perf_counter()
+    for _ in range(jobs):
+        client.submit(noop_job())
+    enqueue_rate = jobs / (time.perf_counter() - started)
+    bytes_per_job = (int(r.info("memory")["used_memory"]) - memory_before) / jobs
+    r.flushdb()
+
+    started = time.perf_counter()
+    for offset in range(0, jobs, 500):
+        client.submit_many(noop_job() for _ in range(min(500, jobs - offset)))
+    bulk_rate = jobs / (time.perf_counter() - started)
+    r.flushdb()
+
+    ids: list[str] = []
+    for offset in range(0, drain_jobs, 1000):
+        ids += client.submit_many(noop_job() for _ in range(min(1000, drain_jobs - offset)))
+    with worker(url, public_hex(key)) as proc:
+        results = [client.wait(job_id, 300) for job_id in ids]
+        worker_rss = rss_mb(proc.pid)
+        bad = [res for res in results if res.status != JobStatus.COMPLETED]
+        if bad:
+            raise SystemExit(f"horus: {len(bad)} of {len(ids)} drain jobs did not complete: {bad[0]}")
+        first = min(res.started_at or 0 for res in results)
+        last = max(res.completed_at or 0 for res in results)
+        drain_rate = len(ids) / (last - first)
+
+        latencies = []
+        for _ in range(round_trips):
+            t0 = time.perf_counter()
+            result = client.run(noop_job(), 30)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if result.status != JobStatus.COMPLETED:
+                raise SystemExit(f"horus: round-trip job ended {result.status}")
+    latencies.sort()
+    return {
+        "enqueue_rate": enqueue_rate,
+        "bulk_enqueue_rate": bulk_rate,
+        "drain_rate": drain_rate,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "redis_bytes_per_job": bytes_per_job,
+        "worker_rss_mb": worker_rss,
+    }

@@ -1,0 +1,231 @@
+"""The transport's scripts against a real Redis, driven step by step as a worker would."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+from nacl.signing import SigningKey
+
+from horus.broker import Broker
+from horus.client import RedisClient
+from horus.errors import JobNotFound, JobRejected, WaitTimeout
+from horus.models import Job, JobResult, JobStatus
+from horus.signing import sign_job
+
+W = "host:1:2"
+
+
+def job(key: SigningKey, runner: str = "r1", **fields: object) -> Job:
+    return sign_job(Job(runner_id=runner, payload="x", **fields), key)  # type: ignore[arg-type]
+
+
+def test_enqueue_stores_and_queues(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    j = job(key)
+    assert broker.enqueue(j) == j.id
+    assert broker.queue_length("r1") == 1
+    assert broker.result(j.id).status == JobStatus.DISPATCHED
+    assert broker.job(j.id) == j
+
+
+def test_replayed_id_is_refused_and_queues_nothing(broker: Broker, key: SigningKey) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    with pytest.raises(JobRejected) as info:
+        broker.enqueue(j)
+    assert (info.value.code, info.value.field) == ("replayed_id", "id")
+    other_runner = job(key, runner="r2", id=j.id)
+    with pytest.raises(JobRejected):
+        broker.enqueue(other_runner)
+    assert broker.queue_length("r1") == 1
+    assert broker.queue_length("r2") == 0
+
+
+def test_interrupted_submit_resumes(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    j = job(key)
+    r.set(broker.keys.job_index(j.id), "r1")  # the client died after claiming the id
+    assert broker.enqueue(j) == j.id
+    assert broker.queue_length("r1") == 1
+
+
+def test_reserve_start_finish(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    assert broker.reserve("r1", W, 1) == j.id
+    assert r.lrange(broker.keys.inflight("r1", W), 0, -1) == [j.id]
+    started = broker.start("r1", W, j.id)
+    assert started.job_json is not None
+    assert Job.model_validate_json(started.job_json) == j
+    assert broker.result(j.id).status == JobStatus.RUNNING
+    assert broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED, output="ok", value=[1]))
+    result = broker.result(j.id)
+    assert (result.status, result.output, result.value, result.deliveries) == ("completed", "ok", [1], 1)
+    assert result.started_at is not None and result.completed_at is not None
+    assert result.completed_at >= result.started_at
+    assert r.llen(broker.keys.inflight("r1", W)) == 0
+    assert 0 < r.ttl(broker.keys.job("r1", j.id)) <= broker.result_ttl_s
+
+
+def test_first_finisher_wins(broker: Broker, key: SigningKey) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    broker.reserve("r1", W, 1)
+    broker.start("r1", W, j.id)
+    assert not broker.finish("r1", "someone-else", JobResult(job_id=j.id, status=JobStatus.FAILED))
+    assert broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED))
+    assert not broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.FAILED))
+    assert broker.result(j.id).status == JobStatus.COMPLETED
+
+
+def test_finished_job_redelivered_is_skipped(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    broker.reserve("r1", W, 1)
+    broker.start("r1", W, j.id)
+    broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED))
+    r.lpush(broker.keys.queue("r1"), j.id)  # a stray duplicate
+    assert broker.reserve("r1", W, 1) == j.id
+    assert broker.start("r1", W, j.id).skipped == "completed"
+    assert r.llen(broker.keys.inflight("r1", W)) == 0
+
+
+def test_dead_letter_after_max_deliveries(r: redis.Redis, redis_url: str, key: SigningKey) -> None:
+    broker = Broker.from_url(redis_url, max_deliveries=2)
+    j = job(key)
+    broker.enqueue(j)
+    for attempt in range(2):
+        worker = f"h:1:{attempt}"
+        assert broker.reserve("r1", worker, 1) == j.id
+        assert broker.start("r1", worker, j.id).job_json is not None
+        assert broker.reap("r1", worker, force=True) == [j.id]  # the worker died
+        assert broker.result(j.id).status == JobStatus.DISPATCHED
+    broker.reserve("r1", "h:1:9", 1)
+    assert broker.start("r1", "h:1:9", j.id).skipped == "dead"
+    result = broker.result(j.id)
+    assert result.status == JobStatus.FAILED
+    assert "dead-lettered" in (result.error or "")
+    assert broker.dead_letters("r1") == [j.id]
+
+
+def test_reap_spares_live_workers(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    broker.enqueue(job(key))
+    broker.heartbeat("r1", [W], 60_000)
+    broker.reserve("r1", W, 1)
+    assert broker.reap("r1", W) is None
+    assert broker.queue_length("r1") == 0
+
+
+def test_heartbeat_reports_expired_workers(broker: Broker, key: SigningKey) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    broker.heartbeat("r1", ["dead:1:1"], 1)
+    broker.reserve("r1", "dead:1:1", 1)
+    r_expired = broker.heartbeat("r1", ["live:1:1"], 60_000)
+    while not r_expired:  # the 1 ms deadline passes within a call or two
+        r_expired = broker.heartbeat("r1", ["live:1:1"], 60_000)
+    assert r_expired == ["dead:1:1"]
+    assert broker.reap("r1", "dead:1:1") == [j.id]
+    assert broker.queue_length("r1") == 1
+
+
+def test_cancel_queued(broker: Broker, key: SigningKey) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    assert broker.cancel(j.id) == "cancelled"
+    assert broker.queue_length("r1") == 0
+    assert broker.wait(j.id, 1).status == JobStatus.CANCELLED
+    assert broker.cancel(j.id) == "cancelled"
+
+
+def test_cancel_reserved_but_not_started(broker: Broker, key: SigningKey) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    broker.reserve("r1", W, 1)
+    assert broker.cancel(j.id) == "cancelling"
+    assert broker.start("r1", W, j.id).skipped == "cancelled"
+    assert broker.result(j.id).status == JobStatus.CANCELLED
+
+
+def test_cancel_running_publishes(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    broker.reserve("r1", W, 1)
+    broker.start("r1", W, j.id)
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(broker.keys.control("r1"))
+    assert pubsub.get_message(timeout=1) is None
+    assert broker.cancel(j.id) == "cancelling"
+    message = pubsub.get_message(timeout=5)
+    assert message is not None and message["data"] == f"cancel {j.id}"
+    pubsub.close()
+
+
+def test_unknown_job(broker: Broker) -> None:
+    with pytest.raises(JobNotFound):
+        broker.result("nope")
+    with pytest.raises(JobNotFound):
+        broker.cancel("nope")
+
+
+def test_wait_is_woken_by_finish(broker: Broker, key: SigningKey) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    broker.reserve("r1", W, 1)
+    broker.start("r1", W, j.id)
+    results: list[JobResult] = []
+    waiters = [threading.Thread(target=lambda: results.append(broker.wait(j.id, 10))) for _ in range(3)]
+    for waiter in waiters:
+        waiter.start()
+    broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED, output="done"))
+    for waiter in waiters:
+        waiter.join()
+    assert [res.output for res in results] == ["done"] * 3
+
+
+def test_wait_timeout(broker: Broker, key: SigningKey) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    with pytest.raises(WaitTimeout):
+        broker.wait(j.id, 0.2)
+
+
+def test_logs_and_eof(broker: Broker, key: SigningKey) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    broker.reserve("r1", W, 1)
+    broker.start("r1", W, j.id)
+    broker.append_log("r1", j.id, ["one", "two"])
+    assert list(broker.logs(j.id)) == ["one", "two"]
+    follower: list[str] = []
+    thread = threading.Thread(target=lambda: follower.extend(broker.logs(j.id, follow=True)))
+    thread.start()
+    broker.append_log("r1", j.id, ["three"])
+    broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED))
+    thread.join(10)
+    assert follower == ["one", "two", "three"]
+
+
+def test_submit_many(client: RedisClient) -> None:
+    ids = client.submit_many({"runner_id": "r1", "payload": f"job {n}"} for n in range(50))
+    assert len(set(ids)) == 50
+    assert client.broker.queue_length("r1") == 50
+
+
+def test_namespaces_are_separate(redis_url: str, r: redis.Redis, key: SigningKey) -> None:
+    a, b = Broker.from_url(redis_url, "tenant-a"), Broker.from_url(redis_url, "tenant-b")
+    j = job(key)
+    a.enqueue(j)
+    assert a.queue_length("r1") == 1
+    assert b.queue_length("r1") == 0
+    with pytest.raises(JobNotFound):
+        b.result(j.id)
+
+
+def test_batch_with_a_replayed_id_queues_nothing(client: RedisClient) -> None:
+    first = client.submit({"runner_id": "r1", "payload": "x"})
+    batch = [{"runner_id": "r1", "payload": "y", "id": "fresh-1"}, {"runner_id": "r1", "payload": "x", "id": first}]
+    with pytest.raises(JobRejected):
+        client.submit_many(batch)
+    assert client.broker.queue_length("r1") == 1
+    client.submit({"runner_id": "r1", "payload": "y", "id": "fresh-1"})  # its id was released

@@ -1,0 +1,325 @@
+"""Real ``horus worker`` processes started through the CLI, on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import redis
+from nacl.signing import SigningKey
+
+from horus.client import RedisClient
+from horus.models import Job, JobStatus
+from horus.signing import generate_key, public_hex, sign_job
+from tests.conftest import HERO_STANDIN, StartWorker
+
+WAIT = 30
+
+
+def task(name: str, *args: object, **fields: object) -> dict[str, object]:
+    return {"runner_id": "r1", "payload": json.dumps({"task": name, "args": list(args)}), **fields}
+
+
+def alive(pid: int) -> bool:
+    """Running or sleeping; a zombie (killed, not yet reaped by init) counts as dead."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def follow_until(client: RedisClient, job_id: str, line: str) -> None:
+    """Block on the job's log stream (no polling) until ``line`` appears."""
+    for seen in client.logs(job_id, follow=True):
+        if seen == line:
+            return
+    raise AssertionError(f"job {job_id} ended without printing {line!r}")
+
+
+def test_python_task_completes(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker()
+    result = client.run(task("add", 2, 3), WAIT)
+    assert result.status == JobStatus.COMPLETED
+    assert (result.output, result.value, result.deliveries) == ("5", 5, 1)
+    assert result.started_at is not None and result.completed_at is not None
+
+
+def test_task_exception_fails_the_job(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker()
+    result = client.run(task("boom"), WAIT)
+    assert result.status == JobStatus.FAILED
+    assert "RuntimeError: task exploded" in (result.error or "")
+
+
+def test_unknown_task(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker()
+    result = client.run(task("nope"), WAIT)
+    assert result.status == JobStatus.FAILED
+    assert "unknown task 'nope'" in (result.error or "")
+
+
+def test_env_vars_reach_the_job_only(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker(concurrency=1, env={"WORKER_SECRET": "s3cret"})
+    with_env = client.run(task("echo_env", "GREETING", "WORKER_SECRET", env_vars={"GREETING": "hi"}), WAIT)
+    assert with_env.value == {"GREETING": "hi", "WORKER_SECRET": "s3cret"}
+    after = client.run(task("echo_env", "GREETING"), WAIT)
+    assert after.value == {"GREETING": None}
+
+
+def test_output_streams_to_log(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker()
+    result = client.run(task("shout", "one", "two", "three"), WAIT)
+    assert result.value == 3
+    assert list(client.logs(result.job_id)) == ["one", "two", "three"]
+
+
+def test_soft_timeout(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker()
+    result = client.run(task("sleep", 30, timeout=1), WAIT)
+    assert result.status == JobStatus.TIMEOUT
+    assert "timed out after 1 s" in (result.error or "")
+
+
+def test_hard_timeout_kills_a_stubborn_job(client: RedisClient, start_worker: StartWorker) -> None:
+    worker = start_worker(concurrency=1)
+    result = client.run(task("stubborn", 60, timeout=1), WAIT)
+    assert result.status == JobStatus.TIMEOUT
+    assert result.exit_code == -signal.SIGKILL
+    # The master replaced the killed child: the next job still runs.
+    assert client.run(task("add", 1, 1), WAIT).value == 2
+    assert worker.proc.poll() is None
+
+
+def test_cancel_running_job(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker(concurrency=1)
+    job_id = client.submit(task("sleep", 60, True))
+    follow_until(client, job_id, "started")
+    assert client.cancel(job_id) == "cancelling"
+    result = client.wait(job_id, WAIT)
+    assert result.status == JobStatus.CANCELLED
+    assert client.run(task("add", 1, 2), WAIT).value == 3
+
+
+def test_cancel_queued_job(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker(concurrency=1)
+    blocker = client.submit(task("sleep", 60, True))
+    follow_until(client, blocker, "started")
+    queued = client.submit(task("add", 1, 2))
+    assert client.cancel(queued) == "cancelled"
+    assert client.broker.queue_length("r1") == 0
+    client.cancel(blocker)
+    assert client.wait(blocker, WAIT).status == JobStatus.CANCELLED
+    assert client.result(queued).status == JobStatus.CANCELLED
+
+
+# -- signatures at the runner ---------------------------------------------------------------
+def write_directly(r: redis.Redis, client: RedisClient, job: Job) -> None:
+    """Bypass every client check, as someone with write access to Redis could."""
+    keys = client.broker.keys
+    r.set(keys.job_index(job.id), job.runner_id)
+    r.hset(keys.job(job.runner_id, job.id), mapping={"job": job.model_dump_json(), "status": "dispatched"})
+    r.lpush(keys.queue(job.runner_id), job.id)
+
+
+def payload(name: str, *args: object) -> str:
+    return json.dumps({"task": name, "args": list(args)})
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda key: Job(runner_id="r1", payload=payload("add", 1, 1)), "unsigned"),
+        (lambda key: sign_job(Job(runner_id="r1", payload=payload("add", 1, 1)), generate_key()), "untrusted_key"),
+        (
+            lambda key: sign_job(Job(runner_id="r1", payload=payload("add", 1, 1)), key).model_copy(
+                update={"payload": payload("add", 40, 2)}
+            ),
+            "tampered",
+        ),
+        (
+            lambda key: sign_job(Job(runner_id="r1", payload=payload("add", 1, 1), created_at=1), key),
+            "stale",
+        ),
+    ],
+)
+def test_unverified_job_written_into_redis_never_runs(
+    client: RedisClient, start_worker: StartWorker, r: redis.Redis, key: SigningKey, make: object, reason: str
+) -> None:
+    start_worker()
+    job = make(key)  # type: ignore[operator]
+    write_directly(r, client, job)
+    result = client.wait(job.id, WAIT)
+    assert result.status == JobStatus.FAILED
+    assert f"rejected ({reason})" in (result.error or "")
+    assert result.output == ""
+
+
+def test_job_copied_under_another_id_is_refused(
+    client: RedisClient, start_worker: StartWorker, r: redis.Redis, key: SigningKey
+) -> None:
+    start_worker()
+    original = sign_job(Job(runner_id="r1", payload=payload("add", 1, 1)), key)
+    keys = client.broker.keys
+    r.set(keys.job_index("copy"), "r1")
+    r.hset(keys.job("r1", "copy"), mapping={"job": original.model_dump_json(), "status": "dispatched"})
+    r.lpush(keys.queue("r1"), "copy")
+    result = client.wait("copy", WAIT)
+    assert result.status == JobStatus.FAILED
+    assert "queued as 'copy'" in (result.error or "")
+
+
+def test_key_not_allowed_for_this_runner(
+    client: RedisClient, start_worker: StartWorker, key: SigningKey, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"keys": {public_hex(key): ["billing-*"]}}))
+    start_worker("r1", "--trust-policy", str(policy), trusted=[])
+    result = client.run(task("add", 1, 1), WAIT)
+    assert result.status == JobStatus.FAILED
+    assert "rejected (key_not_allowed)" in (result.error or "")
+
+
+def test_threshold_of_two_signatures(redis_url: str, start_worker: StartWorker, key: SigningKey) -> None:
+    second = generate_key()
+    start_worker("r1", "--signature-threshold", "2", trusted=[public_hex(key), public_hex(second)])
+    one = RedisClient(redis_url, key=key)
+    assert one.run(task("add", 1, 1), WAIT).status == JobStatus.FAILED
+    both = sign_job(sign_job(Job.model_validate(task("add", 2, 2)), key), second)
+    assert one.run(both, WAIT).value == 4
+
+
+# -- hero ------------------------------------------------------------------------------------
+def hero_job(script: str, **fields: object) -> dict[str, object]:
+    return {"runner_id": "h1", "payload": script, **fields}
+
+
+@pytest.fixture
+def hero(start_worker: StartWorker) -> None:
+    start_worker("h1", "--hero-bin", str(HERO_STANDIN), runner_type="hero")
+
+
+@pytest.mark.usefixtures("hero")
+def test_hero_runs_script_with_env(client: RedisClient) -> None:
+    script = 'print("Hello from heroscript!")\nprint(env.MY_VAR)\n!!git.list'
+    result = client.run(hero_job(script, env_vars={"MY_VAR": "from env"}), WAIT)
+    assert result.status == JobStatus.COMPLETED
+    assert result.output.splitlines() == ["Hello from heroscript!", "from env", "ran git.list"]
+    assert result.exit_code == 0
+    assert list(client.logs(result.job_id)) == result.output.splitlines()
+
+
+@pytest.mark.usefixtures("hero")
+def test_hero_nonzero_exit_fails_with_stderr(client: RedisClient) -> None:
+    result = client.run(hero_job('print("partial")\n!!fail 7 disk is full'), WAIT)
+    assert result.status == JobStatus.FAILED
+    assert (result.exit_code, result.error, result.output) == (7, "disk is full", "partial\n")
+
+
+@pytest.mark.usefixtures("hero")
+def test_hero_timeout_kills_the_process_group(client: RedisClient, tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    result = client.run(hero_job(f"!!spawn {pidfile}\n!!ignore_term\n!!sleep 60", timeout=1), WAIT)
+    assert result.status == JobStatus.TIMEOUT
+    assert not alive(int(pidfile.read_text()))
+
+
+def test_hero_missing_binary(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker("h1", "--hero-bin", "/nonexistent/hero", runner_type="hero")
+    result = client.run(hero_job("!!git.list"), WAIT)
+    assert result.status == JobStatus.FAILED
+    assert "hero binary '/nonexistent/hero' not found" in (result.error or "")
+
+
+# -- the engine --------------------------------------------------------------------------------
+def test_children_recycle_after_max_jobs(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker("r1", "--max-jobs-per-child", "2", concurrency=1)
+    pids = [client.run(task("pid"), WAIT).value for _ in range(6)]
+    assert len(set(pids)) == 3
+
+
+def test_killed_child_is_replaced_and_its_job_rerun(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker(concurrency=1)
+    child_pid = client.run(task("pid"), WAIT).value
+    job_id = client.submit(task("sleep", 0.5, True))
+    follow_until(client, job_id, "started")
+    os.kill(child_pid, signal.SIGKILL)
+    result = client.wait(job_id, WAIT)
+    assert result.status == JobStatus.COMPLETED
+    assert result.deliveries == 2
+
+
+def test_warm_shutdown_finishes_running_jobs(client: RedisClient, start_worker: StartWorker) -> None:
+    worker = start_worker(concurrency=1)
+    job_id = client.submit(task("sleep", 1, True))
+    follow_until(client, job_id, "started")
+    assert worker.stop(signal.SIGTERM) == 0
+    assert client.result(job_id).status == JobStatus.COMPLETED
+
+
+def test_grace_period_over_returns_jobs_to_queue(client: RedisClient, start_worker: StartWorker) -> None:
+    worker = start_worker("r1", "--grace", "0.5", concurrency=1)
+    job_id = client.submit(task("sleep", 30, True))
+    follow_until(client, job_id, "started")
+    assert worker.stop(signal.SIGTERM) == 0
+    assert client.result(job_id).status == JobStatus.DISPATCHED
+    assert client.broker.queue_length("r1") == 1
+    start_worker(concurrency=1)
+    client.cancel(job_id)
+    assert client.wait(job_id, WAIT).status == JobStatus.CANCELLED
+
+
+def test_unknown_runner_type_lists_installed(start_worker: StartWorker) -> None:
+    worker = start_worker(runner_type="nosuch")
+    assert worker.proc.wait(30) == 2
+    assert "unknown runner type 'nosuch'; installed types: hero, python" in worker.log()
+
+
+def test_worker_without_trusted_keys_refuses_to_start(start_worker: StartWorker) -> None:
+    worker = start_worker(trusted=[])
+    assert worker.proc.wait(30) == 2
+    assert "no trusted keys" in worker.log()
+
+
+@pytest.mark.slow
+def test_sigkill_under_load_loses_no_job(
+    client: RedisClient, start_worker: StartWorker, r: redis.Redis, redis_url: str
+) -> None:
+    """Kill a whole worker (master and children) mid-load; another worker finishes every job."""
+    victim = start_worker("r1", "--heartbeat-ttl", "1", concurrency=2)
+    ids = client.submit_many(task("count", redis_url, "runs", str(n), 0.01) for n in range(300))
+    client.wait(ids[20], WAIT)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.proc.wait()
+    start_worker("r1", "--heartbeat-ttl", "1", concurrency=2)
+    results = [client.wait(job_id, 60) for job_id in ids]
+    assert all(res.status == JobStatus.COMPLETED for res in results)
+    runs = r.hgetall("runs")
+    assert set(runs) == {str(n) for n in range(300)}
+    # At least once: only the jobs in flight at the kill may have run twice.
+    assert sum(int(v) for v in runs.values()) <= 300 + 2
+    assert r.llen(client.broker.keys.queue("r1")) == 0
+
+
+@pytest.mark.slow
+def test_sigkill_children_repeatedly_loses_no_job(
+    client: RedisClient, start_worker: StartWorker, r: redis.Redis, redis_url: str
+) -> None:
+    start_worker(concurrency=2)
+    ids = client.submit_many(task("count", redis_url, "runs", str(n), 0.005) for n in range(200))
+    for job_id in ids[10:100:15]:
+        client.wait(job_id, WAIT)
+        for pid in {res.value for res in [client.run(task("pid"), WAIT)]}:
+            os.kill(pid, signal.SIGKILL)
+    results = [client.wait(job_id, 60) for job_id in ids]
+    assert all(res.status == JobStatus.COMPLETED for res in results)
+    assert set(r.hgetall("runs")) == {str(n) for n in range(200)}
+
+
+def test_results_expire(client: RedisClient, start_worker: StartWorker, r: redis.Redis) -> None:
+    start_worker("r1", "--result-ttl", "60")
+    result = client.run(task("add", 1, 1), WAIT)
+    assert 0 < r.ttl(client.broker.keys.job("r1", result.job_id)) <= 60

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from redis.crc import key_slot
+
+from horus.keys import Keys
+
+
+def test_runner_keys_share_one_cluster_slot() -> None:
+    keys = Keys("tenant-a")
+    runner_keys = [
+        keys.queue("r1"),
+        keys.job("r1", "j1"),
+        keys.result("r1", "j1"),
+        keys.log("r1", "j1"),
+        keys.inflight("r1", "host:1:2"),
+        keys.workers("r1"),
+        keys.dead("r1"),
+    ]
+    assert len({key_slot(k.encode()) for k in runner_keys}) == 1
+    assert all(k.startswith("tenant-a:") for k in runner_keys)
+
+
+def test_job_index_is_tagged_by_job_id() -> None:
+    keys = Keys()
+    assert key_slot(keys.job_index("abc").encode()) == key_slot(b"abc")
+
+
+def test_namespaces_never_collide() -> None:
+    assert Keys("a").queue("r1") != Keys("b").queue("r1")
