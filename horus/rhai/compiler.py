@@ -614,6 +614,9 @@ class Compiler:
     def load_var(self, e: A.Var) -> str:
         if e.sym is not None:
             return self.load_sym(e.sym)
+        if any(name == e.name for name, _ in self.script_fns):
+            # A bare function name is shorthand for `Fn("name")`.
+            return f"_closure({e.name!r})"
         if self.fn.is_main:
             return f"_gv({e.name!r})"
         return f"_gvf({e.name!r})"

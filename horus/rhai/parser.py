@@ -180,7 +180,7 @@ class Parser:
         return A.Let(tok.line, tok.col, name, init, tok.value == "const")
 
     def optional_value(self) -> A.Expr | None:
-        if self.tok.is_op(";", "}") or self.tok.kind == "eof":
+        if self.tok.is_op(";", "}", ",") or self.tok.kind == "eof":
             return None
         return self.expression()
 
@@ -428,7 +428,7 @@ class Parser:
                 self.next()
                 guard = self.expression()
             self.expect_op("=>")
-            body = self.block() if self.tok.is_op("{") else self.expression()
+            body = self.block() if self.tok.is_op("{") else self.arm_body()
             if isinstance(body, A.Block) and self.tok.is_op("{"):
                 raise self.error("Unexpected '{'")
             cases.append(A.SwitchCase(values, guard, body))
@@ -436,6 +436,12 @@ class Parser:
                 raise self.error(f"Expected ',' but found {describe(self.tok)}")
         self.expect_op("}")
         return A.Switch(tok.line, tok.col, subject, cases)
+
+    def arm_body(self) -> A.Expr:
+        # Arms may hold statements such as `break value` or an assignment, not only expressions.
+        start = self.tok
+        stmt = self.statement()
+        return stmt.expr if isinstance(stmt, A.ExprStmt) else A.Block(start.line, start.col, [stmt])
 
     def while_expr(self) -> A.Expr:
         tok = self.next()

@@ -38,8 +38,15 @@ def apply(rt: Runtime, depth: int, ptr: Any, item: Any, index: int) -> Any:
     """Call a predicate/mapper with `this` bound to the item, passing the index if it takes two."""
     if type(ptr) is not FnPtr:
         raise RhaiRuntimeError(f"Function pointer expected but found {type_name(ptr)}")
-    args: tuple[Any, ...] = (item, index) if ptr_params(rt, ptr) == 2 else (item,)
-    return rt.call_ptr(depth, ptr, args, item)
+    return rt.call_ptr(depth, ptr, fit_args(rt, ptr, (item, index)), item)
+
+
+def fit_args(rt: Runtime, ptr: FnPtr, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Pass only as many of (item, index, ...) as the callback declares; `this` carries the item too."""
+    wanted = ptr_params(rt, ptr)
+    if wanted is None:
+        return args[:1]
+    return args[: max(wanted, 0)]
 
 
 def truthy(value: Any) -> bool:
@@ -219,8 +226,7 @@ def apply_this(rt: Runtime, depth: int, ptr: Any, a: list[Any], i: int) -> None:
 
     if type(ptr) is not FnPtr:
         raise RhaiRuntimeError(f"Function pointer expected but found {type_name(ptr)}")
-    args: tuple[Any, ...] = (a[i], i) if ptr_params(rt, ptr) == 2 else ()
-    result = rt.call_ptr_raw(depth, ptr, args, a[i])
+    result = rt.call_ptr_raw(depth, ptr, fit_args(rt, ptr, (a[i], i)), a[i])
     if type(result) is MethodResult:
         a[i] = result.this
 
