@@ -21,7 +21,8 @@ CASES: list[tuple[str, Any]] = [
     ("fn fact(n) { if n <= 1 { 1 } else { n * fact(n - 1) } } fact(20)", 2432902008176640000),
     ("fn fib(n) { if n < 2 { n } else { fib(n - 1) + fib(n - 2) } } fib(20)", 6765),
     (
-        "fn even(n) { if n == 0 { true } else { odd(n - 1) } } fn odd(n) { if n == 0 { false } else { even(n - 1) } } even(10)",
+        "fn even(n) { if n == 0 { true } else { odd(n - 1) } }"
+        " fn odd(n) { if n == 0 { false } else { even(n - 1) } } even(10)",
         True,
     ),
     ("fn f(x) { let y = x * 2; y + 1 } f(3)", 7),
@@ -79,7 +80,8 @@ CASES: list[tuple[str, Any]] = [
     ("fn make(n) { |x| x + n } let add5 = make(5); add5.call(10)", 15),
     ("fn counter() { let c = 0; || { c += 1; c } } let f = counter(); f.call(); f.call(); f.call()", 3),
     (
-        "fn counter() { let c = 0; || { c += 1; c } } let f = counter(); let g = counter(); f.call(); f.call(); g.call()",
+        "fn counter() { let c = 0; || { c += 1; c } }"
+        " let f = counter(); let g = counter(); f.call(); f.call(); g.call()",
         1,
     ),
     ("let fs = []; for i in 0..3 { fs.push(|| i) } fs.map(|f| f.call())", [2, 2, 2]),
