@@ -10,6 +10,7 @@ import time
 import traceback
 from types import FrameType
 
+import redis
 from pydantic import ValidationError
 
 from horus.broker import Broker
@@ -29,6 +30,8 @@ RET_OK = 0
 RET_SETUP_FAILED = 3
 
 RESERVE_BLOCK_S = 1.0
+#: How long a child keeps trying to store a result through a Redis outage.
+FINISH_RETRY_S = 300.0
 
 
 class _Stop(BaseException):
@@ -50,6 +53,7 @@ class Child:
         )
         self.stopping = False
         self.idle = True
+        self._outages = 0
 
     # -- signals -------------------------------------------------------------------
     def _on_term(self, _signum: int, _frame: FrameType | None) -> None:
@@ -81,7 +85,7 @@ class Child:
         done = 0
         try:
             while not self.stopping and not self._should_recycle(done):
-                job_id = self.broker.reserve(self.config.runner_id, self.worker_id, RESERVE_BLOCK_S)
+                job_id = self._reserve()
                 if job_id is None:
                     continue
                 self.idle = False
@@ -93,6 +97,21 @@ class Child:
         finally:
             self.runner.teardown()
         return RET_OK
+
+    def _reserve(self) -> str | None:
+        """The next job id, or None; rides out a Redis outage with backoff instead of exiting."""
+        try:
+            job_id = self.broker.reserve(self.config.runner_id, self.worker_id, RESERVE_BLOCK_S)
+        except redis.RedisError as exc:
+            self._outages += 1
+            if self._outages == 1:
+                log.warning("Redis unavailable (%s); retrying", exc)
+            time.sleep(min(5.0, 0.1 * 2 ** min(self._outages, 6)))
+            return None
+        if self._outages:
+            log.info("Redis is back")
+            self._outages = 0
+        return job_id
 
     def _should_recycle(self, done: int) -> bool:
         limit = self.config.max_jobs_per_child
@@ -171,7 +190,21 @@ class Child:
             value=outcome.value,
             started_at=started_at,
         )
-        if not self.broker.finish(self.config.runner_id, self.worker_id, result):
+        delay = 0.1
+        deadline = time.monotonic() + FINISH_RETRY_S
+        while True:
+            try:
+                stored = self.broker.finish(self.config.runner_id, self.worker_id, result)
+                break
+            except redis.RedisError as exc:
+                # Until it is stored the job stays in our in-flight list: if we give up (or die),
+                # the master returns it to the queue and it runs again.
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("storing the result of job %s failed (%s); retrying", job_id, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if not stored:
             log.info("job %s had already ended elsewhere; result dropped", job_id)
 
 

@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+import redis
+
 from horus.broker import Broker
-from horus.errors import HorusError
 from horus.models import JobResult, JobStatus
 from horus.plugin import BaseRunner
 from horus.worker.child import RET_SETUP_FAILED, child_main
@@ -26,6 +27,9 @@ log = logging.getLogger("horus.worker")
 
 RET_OK = 0
 RET_CHILD_SETUP = 3
+#: A child exiting with an error sooner than this after its start counts as a quick failure.
+QUICK_EXIT_S = 2.0
+MAX_RESPAWN_DELAY_S = 10.0
 
 
 @dataclass
@@ -38,6 +42,7 @@ class ChildState:
     deadline: float = 0.0
     process_groups: set[int] = field(default_factory=set)
     killed_for: JobStatus | None = None
+    started: float = 0.0
 
 
 class Master:
@@ -62,6 +67,9 @@ class Master:
         self.cold = False
         self.exit_code = RET_OK
         self.next_heartbeat = 0.0
+        self.respawn_at: list[float] = []
+        self.quick_failures = 0
+        self.unreaped: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------
     def run(self) -> int:
@@ -93,6 +101,7 @@ class Master:
             else:
                 self._read_child(key.fd)
         self._collect_exits()
+        self._respawn_due()
         self._handle_cancels()
         self._enforce_deadlines()
         self._advance_shutdown()
@@ -144,7 +153,7 @@ class Master:
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         os.set_blocking(read_fd, False)
-        child = ChildState(pid, f"{self.host}:{os.getpid()}:{pid}", read_fd)
+        child = ChildState(pid, f"{self.host}:{os.getpid()}:{pid}", read_fd, started=time.monotonic())
         self.children[pid] = child
         self.selector.register(read_fd, selectors.EVENT_READ)
 
@@ -200,17 +209,40 @@ class Master:
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(child.fd)
         os.close(child.fd)
-        requeued = self.broker.reap(self.config.runner_id, child.worker_id, force=True) or []
-        if requeued:
-            log.warning("child %d exited (%d); returned %d job(s) to the queue", child.pid, code, len(requeued))
+        self._reap_child(child.worker_id, code)
         if code == RET_SETUP_FAILED:
             log.error("runner setup failed in a child; stopping")
             self.exit_code = RET_CHILD_SETUP
             if self.shutdown_at is None:
                 self.shutdown_at = time.monotonic()
                 self.cold = True
-        if self.shutdown_at is None:
-            self._spawn()
+        if self.shutdown_at is not None:
+            return
+        # A child that dies straight after starting (Redis down, broken setup) is restarted
+        # with a growing delay rather than in a tight loop.
+        quick = code != 0 and time.monotonic() - child.started < QUICK_EXIT_S
+        self.quick_failures = self.quick_failures + 1 if quick else 0
+        delay = min(MAX_RESPAWN_DELAY_S, 0.1 * 2**self.quick_failures) if quick else 0.0
+        self.respawn_at.append(time.monotonic() + delay)
+
+    def _reap_child(self, worker_id: str, code: int | None = None) -> None:
+        try:
+            requeued = self.broker.reap(self.config.runner_id, worker_id, force=True) or []
+        except redis.RedisError as exc:
+            log.warning("could not return %s's jobs to the queue yet (%s); will retry", worker_id, exc)
+            self.unreaped.add(worker_id)
+            return
+        self.unreaped.discard(worker_id)
+        if requeued:
+            log.warning("child %s exited (%s); returned %d job(s) to the queue", worker_id, code, len(requeued))
+
+    def _respawn_due(self) -> None:
+        now = time.monotonic()
+        due = [t for t in self.respawn_at if t <= now]
+        self.respawn_at = [t for t in self.respawn_at if t > now]
+        for _ in due:
+            if self.shutdown_at is None:
+                self._spawn()
 
     # -- kills: timeout, cancel, cold shutdown ---------------------------------------
     def _kill_child(self, child: ChildState, outcome: JobStatus | None) -> None:
@@ -227,7 +259,11 @@ class Master:
                 JobStatus.CANCELLED: "cancelled while running",
             }[outcome]
             result = JobResult(job_id=child.job_id, status=outcome, error=reason, exit_code=-signal.SIGKILL)
-            self.broker.finish(self.config.runner_id, child.worker_id, result)
+            try:
+                self.broker.finish(self.config.runner_id, child.worker_id, result)
+            except redis.RedisError as exc:
+                # The job stays in the child's in-flight list and goes back to the queue.
+                log.warning("could not store %s for job %s (%s)", outcome.value, child.job_id, exc)
             log.info("job %s %s", child.job_id, outcome.value)
 
     def _enforce_deadlines(self) -> None:

@@ -1,0 +1,98 @@
+"""A worker rides out a Redis restart: it neither crashes nor spins, and serves jobs after."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from nacl.signing import SigningKey
+
+from horus.client import RedisClient
+from horus.models import JobStatus
+from horus.signing import public_hex
+from tests.conftest import ROOT, horus_cmd
+
+pytestmark = pytest.mark.slow
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed on PATH"
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            proc.poll()
+            assert proc.returncode is None, "redis-server exited"
+            subprocess.run(["sleep", "0.02"], check=True)  # the server gives no readiness event
+    client.close()
+    return proc
+
+
+@pytest.fixture
+def port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def private(port: int, tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    servers = [start_redis(port, tmp_path)]
+    yield servers
+    for server in servers:
+        server.terminate()
+        server.wait()
+
+
+def test_worker_survives_redis_restart(
+    port: int, private: list[subprocess.Popen[bytes]], key: SigningKey, tmp_path: Path
+) -> None:
+    url = f"redis://127.0.0.1:{port}/0"
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        horus_cmd(
+            "worker",
+            "r1",
+            "--type",
+            "python",
+            "--app",
+            "tests.fixtures.tasks",
+            "--concurrency",
+            "2",
+            "--redis-url",
+            url,
+            "--trusted-key",
+            public_hex(key),
+        ),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client = RedisClient(url, key=key)
+        job = {"runner_id": "r1", "payload": json.dumps({"task": "add", "args": [1, 2]})}
+        assert client.run(job, 30).value == 3
+        private[0].terminate()
+        private[0].wait()
+        private.append(start_redis(port, tmp_path))
+        client = RedisClient(url, key=key)
+        assert client.run(job, 60).status == JobStatus.COMPLETED
+        assert worker.poll() is None
+    finally:
+        worker.terminate()
+        assert worker.wait(30) == 0
+        log.close()
+    assert "Traceback" not in (tmp_path / "worker.log").read_text()
