@@ -304,6 +304,8 @@ class Master:
         self.next_heartbeat = time.monotonic() + self.config.heartbeat_interval_s
         ids = [c.worker_id for c in self.children.values() if c.killed_for is None]
         try:
+            for worker_id in list(self.unreaped):
+                self._reap_child(worker_id)
             expired = self.broker.heartbeat(self.config.runner_id, ids, int(self.config.heartbeat_ttl_s * 1000))
             for worker_id in expired:
                 moved = self.broker.reap(self.config.runner_id, worker_id)
@@ -311,9 +313,7 @@ class Master:
                     log.warning(
                         "worker %s stopped heartbeating; returned %d job(s) to the queue", worker_id, len(moved)
                     )
-        except HorusError as exc:
-            log.warning("heartbeat failed: %s", exc)
-        except Exception as exc:
+        except redis.RedisError as exc:
             log.warning("heartbeat failed: %s", exc)
 
     def _drain_wake(self) -> None:
