@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from types import CodeType
 
@@ -354,40 +355,64 @@ class Compiler:
 
     def if_stmt(self, node: A.If, sink: Sink) -> None:
         self.at(node)
-        with self.block(f"if {self.cond(node.cond)}:"):
-            self.block_body(node.then, sink)
-        other = node.other
+        arms: list[tuple[Callable[[], str], Callable[[], None]]] = []
+        other: A.Expr | None = node
+        while isinstance(other, A.If):
+            arms.append((partial(self.cond, other.cond), partial(self.block_body, other.then, sink)))
+            other = other.other
+        last = other
+        if last is None:
+            self.chain(arms, partial(self.sink, sink, "None"))
+        else:
+            self.chain(arms, partial(self.expr_statement, last, sink))
+
+    def chain(
+        self, arms: list[tuple[Callable[[], str], Callable[[], None]]], otherwise: Callable[[], None]
+    ) -> None:
+        """An if/elif/else chain; an arm whose test needs statements nests under `else:` instead."""
+        opened = 0
+        for i, (test_fn, body_fn) in enumerate(arms):
+            mark = len(self.fn.lines)
+            test = test_fn()
+            keyword = "if" if i == 0 else "elif"
+            if i and len(self.fn.lines) > mark:
+                stmts = self.fn.lines[mark:]
+                del self.fn.lines[mark:]
+                self.emit("else:")
+                self.indent += 1
+                opened += 1
+                self.splice(stmts)
+                keyword = "if"
+            with self.block(f"{keyword} {test}:"):
+                body_fn()
         with self.block("else:"):
-            if other is None:
-                self.sink(sink, "None")
-            elif isinstance(other, A.If):
-                self.if_stmt(other, sink)
-            else:
-                self.expr_statement(other, sink)
+            otherwise()
+        self.indent -= opened
 
     def switch(self, node: A.Switch, sink: Sink) -> None:
         self.at(node)
         subject = self.new_temp()
         self.emit(f"{subject} = {self.expr(node.subject)}")
-        opened = 0
-        has_default = False
+        arms: list[tuple[Callable[[], str], Callable[[], None]]] = []
+        otherwise: Callable[[], None] = partial(self.sink, sink, "None")
         for case in node.cases:
-            tests = [self.case_test(subject, v) for v in case.values]
-            test = " or ".join(tests) if tests else "True"
-            if case.guard is not None:
-                test = f"({test}) and {self.cond(case.guard)}"
-            with self.block(f"if {test}:"):
-                self.expr_statement(case.body, sink)
-            self.emit("else:")
-            self.indent += 1
-            opened += 1
             if not case.values and case.guard is None:
-                has_default = True
-                self.emit("pass")
+                otherwise = partial(self.expr_statement, case.body, sink)
                 break
-        if not has_default:
-            self.sink(sink, "None")
-        self.indent -= opened
+            arms.append(
+                (partial(self.case_condition, subject, case), partial(self.expr_statement, case.body, sink))
+            )
+        if not arms:
+            otherwise()
+            return
+        self.chain(arms, otherwise)
+
+    def case_condition(self, subject: str, case: A.SwitchCase) -> str:
+        tests = [self.case_test(subject, v) for v in case.values]
+        test = " or ".join(tests) if tests else "True"
+        if case.guard is not None:
+            test = f"({test}) and {self.cond(case.guard)}"
+        return test
 
     def case_test(self, subject: str, value: A.Expr) -> str:
         if isinstance(value, A.Range):
@@ -523,9 +548,15 @@ class Compiler:
         saved = self.epos
         self.epos = (e.line, e.col)
         try:
-            return self.expr_inner(e)
+            code = self.expr_inner(e)
         finally:
             self.epos = saved
+        if len(code) > 400 and paren_depth(code) > 50:
+            # CPython refuses more than 200 nested parentheses, so deep expressions go through temps.
+            tmp = self.new_temp()
+            self.emit(f"{tmp} = {code}")
+            return tmp
+        return code
 
     def m(self, code: str) -> str:
         """Put a helper call on its own physical line tagged with the Rhai position, for error reports."""
@@ -794,9 +825,7 @@ class Compiler:
             obj = self.expr(e.obj)
         mark = len(self.fn.lines)
         args = self.exprs(e.args)
-        if len(self.fn.lines) > mark:
-            if writeback:
-                raise self.error("Statement expressions are not supported as arguments of this method", e)
+        if len(self.fn.lines) > mark and not writeback:
             holder = [obj]
             self.hoist(holder, mark)
             obj = holder[0]
@@ -921,6 +950,17 @@ def all_children(node: A.Node) -> list[A.Node]:
     if isinstance(node, A.Let):
         return [node.init] if node.init is not None else []
     return [c for c in children(node) if c is not None]
+
+
+def paren_depth(code: str) -> int:
+    depth = deepest = 0
+    for ch in code:
+        if ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth -= 1
+    return deepest
 
 
 def is_name(code: str) -> bool:

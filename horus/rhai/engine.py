@@ -12,7 +12,7 @@ from types import CodeType, TracebackType
 from typing import Any
 
 from .compiler import compile_script
-from .errors import RhaiError, RhaiLimitError, RhaiRuntimeError
+from .errors import RhaiError, RhaiLimitError, RhaiParseError, RhaiRuntimeError, RhaiThrow
 from .parser import parse
 from .resolver import resolve
 from .runtime import HostRef, Runtime
@@ -149,10 +149,18 @@ class Engine:
         if cached is not None:
             self._cache.move_to_end(source)
             return cached
-        script = parse(source)
-        resolve(script)
         filename = f"<rhai-{next(_program_ids)}>"
-        code, python, positions = compile_script(script, filename)
+        old_limit = sys.getrecursionlimit()
+        # The parser and compiler recurse over the tree; long operator chains need more than 1000 frames.
+        sys.setrecursionlimit(max(old_limit, 20_000))
+        try:
+            script = parse(source)
+            resolve(script)
+            code, python, positions = compile_script(script, filename)
+        except (RecursionError, SyntaxError, MemoryError) as exc:
+            raise RhaiParseError(f"Script too complex to compile: {exc}", source=source) from None
+        finally:
+            sys.setrecursionlimit(old_limit)
         program = Program(source, code, python, positions, filename)
         self._cache[source] = program
         if len(self._cache) > 64:
@@ -186,6 +194,8 @@ class Engine:
             return to_python(namespace["__main__"](0))
         except RhaiError as exc:
             locate(exc, program)
+            if isinstance(exc, RhaiThrow):
+                exc.value = to_python(exc.value)
             raise exc.with_traceback(None) from None
         except RecursionError:
             raise RhaiLimitError("Stack overflow: too many nested calls", source=program.source) from None

@@ -37,6 +37,7 @@ BINARY_PREC = {
 ASSIGN_OPS = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "**=", "<<=", ">>=", "&=", "|=", "^=", "??="})
 BLOCK_ENDED = (A.If, A.Switch, A.While, A.DoWhile, A.For, A.Try, A.Block)
 STATEMENT_KW = ("if", "switch", "while", "loop", "do", "for", "try")
+MAX_NESTING = 150
 UNSUPPORTED_KW = frozenset({"import", "export"})
 TYPE_ALIASES = {"int": "i64", "float": "f64"}
 
@@ -47,6 +48,7 @@ class Parser:
         self.i = 0
         self.source = source
         self.functions: list[A.FnDef] = []
+        self.depth = 0
 
     # ----------------------------------------------------------------- helpers
     @property
@@ -221,6 +223,15 @@ class Parser:
 
     def unary(self) -> A.Expr:
         tok = self.tok
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise self.error("Expression nested too deeply")
+            return self.unary_inner(tok)
+        finally:
+            self.depth -= 1
+
+    def unary_inner(self, tok: Token) -> A.Expr:
         if tok.is_op("-", "+", "!"):
             self.next()
             operand = self.unary()
