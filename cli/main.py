@@ -120,11 +120,14 @@ def submit(
     redis: RedisOpt = None,
     namespace: NamespaceOpt = None,
 ) -> None:
-    """Submit a job (signed with --key unless already signed); prints the job id last."""
+    """Submit a job (signed with --key unless already signed); prints the job id last.
+
+    With --wait --json, prints the JobResult as JSON instead.
+    """
     client = _client(redis, namespace, _key(key))
     job_id = client.submit(_read_job_file(job_file))
     if not wait:
-        print(json.dumps({"job_id": job_id}) if as_json else job_id)
+        print(job_id)
         return
     result = client.wait(job_id, wait_timeout)
     _print_result(result, as_json)

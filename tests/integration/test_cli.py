@@ -69,7 +69,7 @@ def test_submit_prints_id_last_and_presigned_goes_as_is(
     signed = horus("sign", str(write_job(tmp_path)), "--key", str(key_file)).stdout
     path = tmp_path / "signed.json"
     path.write_text(signed)
-    done = horus("submit", str(path), redis_url=redis_url)
+    done = horus("submit", str(path), "--json", redis_url=redis_url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == json.loads(signed)["id"]
     stored = json.loads(r.hget(f"horus:runner:{{r1}}:job:{json.loads(signed)['id']}", "job"))

@@ -272,6 +272,17 @@ def test_grace_period_over_returns_jobs_to_queue(client: RedisClient, start_work
     assert client.wait(job_id, WAIT).status == JobStatus.CANCELLED
 
 
+def test_second_signal_is_a_cold_shutdown(client: RedisClient, start_worker: StartWorker) -> None:
+    worker = start_worker(concurrency=1)
+    job_id = client.submit(task("sleep", 60, True))
+    follow_until(client, job_id, "started")
+    worker.proc.send_signal(signal.SIGTERM)
+    assert client.result(job_id).status == JobStatus.RUNNING  # warm: still running
+    assert worker.stop(signal.SIGINT) == 0
+    assert client.result(job_id).status == JobStatus.DISPATCHED
+    assert client.broker.queue_length("r1") == 1
+
+
 def test_unknown_runner_type_lists_installed(start_worker: StartWorker) -> None:
     worker = start_worker(runner_type="nosuch")
     assert worker.proc.wait(30) == 2
