@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from types import CodeType
 
 from . import ast as A
@@ -85,7 +85,9 @@ class FnState:
 
 
 class Compiler:
-    def __init__(self, script: A.Script) -> None:
+    def __init__(self, script: A.Script, count_ops: bool = True) -> None:
+        # Without an operation limit or deadline nothing needs counting, so loops and calls skip it.
+        self.count_ops = count_ops
         self.script = script
         self.source = script.source
         self.temp = 0
@@ -160,7 +162,7 @@ class Compiler:
             pyname = f"T{self.temp}_{fn.name}_{len(fn.params)}"
             table, key = "_TFNS", f"{fn.this_type!r}, {key}"
         with self.block(f"def {pyname}(_d, _this{params}):"):
-            self.emit("if _tick() > _CHK or _d > _MAXD: _limit(_d)")
+            self.entry_check()
             for sym in fn.param_syms:
                 if sym.captured:
                     self.emit(f"{sym.py} = [{sym.py}]")
@@ -433,7 +435,14 @@ class Compiler:
         return sink, False
 
     def tick(self) -> None:
-        self.emit("if _tick() > _CHK: _limit(_d)")
+        if self.count_ops:
+            self.emit("if _tick() > _CHK: _limit(_d)")
+
+    def entry_check(self) -> None:
+        if self.count_ops:
+            self.emit("if _tick() > _CHK or _d > _MAXD: _limit(_d)")
+        else:
+            self.emit("if _d > _MAXD: _limit(_d)")
 
     def loop_body(self, body: A.Block, var: str | None) -> None:
         self.fn.loops.append(LoopInfo(var))
@@ -901,7 +910,7 @@ class Compiler:
         params = "".join(f", {s.py}" for s in e.param_syms)
         caps = "".join(f", {s.py}" for s in e.captures)
         with self.block(f"def {name}(_d, _this{params}{caps}):"):
-            self.emit("if _tick() > _CHK or _d > _MAXD: _limit(_d)")
+            self.entry_check()
             for sym in e.param_syms:
                 if sym.captured:
                     self.emit(f"{sym.py} = [{sym.py}]")
@@ -983,6 +992,8 @@ def is_bool_expr(expr: A.Expr) -> bool:
     return isinstance(expr, A.Lit) and type(expr.value) is bool
 
 
-def compile_script(script: A.Script, filename: str) -> tuple[CodeType, str, dict[int, tuple[int, int]]]:
-    text, posmap = Compiler(script).compile()
+def compile_script(
+    script: A.Script, filename: str, count_ops: bool = True
+) -> tuple[CodeType, str, dict[int, tuple[int, int]]]:
+    text, posmap = Compiler(script, count_ops).compile()
     return compile(text, filename, "exec"), text, posmap

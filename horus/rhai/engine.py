@@ -30,6 +30,7 @@ class Program:
     python: str  # the generated Python source, handy for debugging the compiler
     positions: dict[int, tuple[int, int]]
     filename: str
+    counts_ops: bool = True  # compiled with operation counting (needed for max_operations / deadlines)
 
 
 class Scope:
@@ -144,9 +145,13 @@ class Engine:
         return min(candidates) if candidates else None
 
     # -------------------------------------------------------------- compiling
+    def counts_operations(self) -> bool:
+        return bool(self.max_operations) or self.deadline is not None or self.timeout is not None
+
     def compile(self, source: str) -> Program:
+        counting = self.counts_operations()
         cached = self._cache.get(source)
-        if cached is not None:
+        if cached is not None and cached.counts_ops == counting:
             self._cache.move_to_end(source)
             return cached
         filename = f"<rhai-{next(_program_ids)}>"
@@ -156,12 +161,12 @@ class Engine:
         try:
             script = parse(source)
             resolve(script)
-            code, python, positions = compile_script(script, filename)
+            code, python, positions = compile_script(script, filename, counting)
         except (RecursionError, SyntaxError, MemoryError) as exc:
             raise RhaiParseError(f"Script too complex to compile: {exc}", source=source) from None
         finally:
             sys.setrecursionlimit(old_limit)
-        program = Program(source, code, python, positions, filename)
+        program = Program(source, code, python, positions, filename, counting)
         self._cache[source] = program
         if len(self._cache) > 64:
             self._cache.popitem(last=False)
@@ -172,8 +177,8 @@ class Engine:
         return self.run(self.compile(source), scope)
 
     def run(self, program: Program | str, scope: Scope | dict[str, Any] | None = None) -> Any:
-        if isinstance(program, str):
-            program = self.compile(program)
+        if isinstance(program, str) or (self.counts_operations() and not program.counts_ops):
+            program = self.compile(program if isinstance(program, str) else program.source)
         if isinstance(scope, Scope):
             variables, export = scope.vars, True
         else:

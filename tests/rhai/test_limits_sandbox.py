@@ -172,3 +172,18 @@ def test_generated_code_has_no_builtins() -> None:
     program = Engine().compile("1")
     assert "import" not in program.python
     assert "__builtins__" not in program.python
+
+
+def test_program_without_counting_is_recompiled_when_limits_appear() -> None:
+    engine = Engine()
+    program = engine.compile("loop { }")
+    assert not program.counts_ops
+    assert "_tick" not in program.python
+    engine.max_operations = 1_000
+    with pytest.raises(RhaiLimitError):
+        engine.run(program)
+
+
+def test_unlimited_engine_still_limits_call_depth() -> None:
+    with pytest.raises(RhaiLimitError, match="Stack overflow"):
+        Engine().eval("fn f() { f() } f()")
