@@ -40,6 +40,7 @@ WRITEBACK_METHODS = frozenset(
         "crop",
         "set",
         "call",
+        "set_bit",
     }
 )
 ARITH_HELPERS = {
@@ -249,7 +250,10 @@ class Compiler:
         elif isinstance(node, A.Assign):
             self.assign(node)
         elif isinstance(node, A.Return):
-            value = self.value(node.value) if node.value is not None else "None"
+            if node.value is None:
+                value = "None"
+            else:
+                value = self.expr(node.value) if is_plain_local(node.value) else self.value(node.value)
             self.sink("return", value)
             return
         elif isinstance(node, A.Throw):
@@ -271,7 +275,12 @@ class Compiler:
         if isinstance(expr, STATEMENT_EXPRS):
             self.statement_expr(expr, sink)
         else:
-            self.sink(sink, self.expr(expr))
+            # A block's value escapes (returned or stored), so arrays and maps are copied out.
+            if sink is None or (sink == "return" and is_plain_local(expr)):
+                # A returned local dies with the frame, so it needs no copy.
+                self.sink(sink, self.expr(expr))
+            else:
+                self.sink(sink, self.value(expr))
 
     def statement_expr(self, expr: A.Expr, sink: Sink) -> None:
         if isinstance(expr, A.Block):
@@ -959,6 +968,10 @@ def all_children(node: A.Node) -> list[A.Node]:
     if isinstance(node, A.Let):
         return [node.init] if node.init is not None else []
     return [c for c in children(node) if c is not None]
+
+
+def is_plain_local(expr: A.Expr) -> bool:
+    return isinstance(expr, A.Var) and expr.sym is not None and not expr.sym.captured
 
 
 def paren_depth(code: str) -> int:

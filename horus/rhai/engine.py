@@ -16,7 +16,7 @@ from .errors import RhaiError, RhaiLimitError, RhaiParseError, RhaiRuntimeError,
 from .parser import parse
 from .resolver import resolve
 from .runtime import HostRef, Runtime
-from .values import Char, Range
+from .values import Char, FnPtr, Range
 
 _program_ids = iter(range(1, sys.maxsize))
 
@@ -177,6 +177,24 @@ class Engine:
         return self.run(self.compile(source), scope)
 
     def run(self, program: Program | str, scope: Scope | dict[str, Any] | None = None) -> Any:
+        return self.execute(program, scope, None)
+
+    def call_fn(
+        self, program: Program | str, name: str, *args: Any, scope: Scope | dict[str, Any] | None = None
+    ) -> Any:
+        """Run the script's top level, then call its function `name` with `args` (like Rhai's call_fn)."""
+        return self.execute(program, scope, (name, args))
+
+    def call_fn_ptr(self, program: Program | str, ptr: FnPtr, *args: Any) -> Any:
+        """Call a function pointer (e.g. a closure a script returned) in the context of `program`."""
+        return self.execute(program, None, (ptr, args))
+
+    def execute(
+        self,
+        program: Program | str,
+        scope: Scope | dict[str, Any] | None,
+        call: tuple[str | FnPtr, tuple[Any, ...]] | None,
+    ) -> Any:
         if isinstance(program, str) or (self.counts_operations() and not program.counts_ops):
             program = self.compile(program if isinstance(program, str) else program.source)
         if isinstance(scope, Scope):
@@ -196,7 +214,13 @@ class Engine:
             sys.setrecursionlimit(wanted)
         try:
             exec(program.code, namespace)
-            return to_python(namespace["__main__"](0))
+            if call is None:
+                return to_python(namespace["__main__"](0))
+            target, args = call
+            if isinstance(target, str):
+                namespace["__main__"](0)
+                return to_python(runtime.call(0, target, tuple(args)))
+            return to_python(runtime.call_ptr(0, target, tuple(args)))
         except RhaiError as exc:
             locate(exc, program)
             if isinstance(exc, RhaiThrow):

@@ -66,6 +66,11 @@ def sub(a: Any, b: Any) -> Any:
         return float(a) - float(b)
     if type(a) is str and type(b) in (str, Char):
         return a.replace(b, "")
+    if type(a) is Timestamp:
+        if type(b) is Timestamp:
+            return a.t - b.t
+        if type(b) in NUMBER and type(b) is not bool:
+            return Timestamp(a.t - b)
     raise no_operator("-", a, b)
 
 
@@ -199,6 +204,8 @@ def _comparable(a: Any, b: Any) -> tuple[Any, Any] | None:
     if ta in (str, Char) and tb in (str, Char):
         return str(a), str(b)
     if ta is tb:
+        if ta is Timestamp:
+            return a.t, b.t
         return a, b
     return None
 
@@ -227,7 +234,7 @@ def _ordered(op: str, a: Any, b: Any) -> tuple[Any, Any] | None:
     pair = _comparable(a, b)
     if pair is None:
         return None
-    if type(pair[0]) in (list, dict, type(None), FnPtr) or type(pair[0]) not in (int, float, str, bool, Char):
+    if type(pair[0]) not in (int, float, str, bool, Char):
         if type(a) is type(b):
             raise no_operator(op, a, b)
         return None

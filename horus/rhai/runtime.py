@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import ops
 from .errors import RhaiError, RhaiLimitError, RhaiRuntimeError, RhaiThrow
 from .stdlib import FUNCTIONS, GETTERS, NoMatch
-from .values import Char, FnPtr, MethodResult, Range
+from .values import Char, FnPtr, MethodResult, Range, Timestamp
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -176,6 +176,8 @@ class Runtime:
             return self.check_str(ops.to_display(a) + ops.to_display(b))
         if ta is list and tb is list:
             return self.check_size(a + ops.clone(b))
+        if ta is Timestamp and tb in ops.NUMBER and tb is not bool:
+            return Timestamp(a.t + b)
         if ta is dict and tb is dict:
             return self.check_size({**a, **ops.clone(b)})
         raise ops.no_operator("+", a, b)

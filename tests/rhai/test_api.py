@@ -204,3 +204,21 @@ def test_function_pointer_returned_to_python_keeps_name() -> None:
     ptr = Engine().eval('Fn("abs")')
     assert isinstance(ptr, FnPtr)
     assert ptr.name == "abs"
+
+
+def test_call_fn_runs_top_level_then_calls() -> None:
+    engine = Engine()
+    program = engine.compile("let base = 10; fn add(a, b) { a + b } fn make(n) { |x| x + n }")
+    assert engine.call_fn(program, "add", 1, 2) == 3
+    adder = engine.call_fn(program, "make", 5)
+    assert isinstance(adder, FnPtr)
+    assert engine.call_fn_ptr(program, adder, 10) == 15
+    with pytest.raises(RhaiRuntimeError, match="Function not found"):
+        engine.call_fn(program, "missing")
+
+
+def test_timestamps_support_arithmetic_and_comparison() -> None:
+    engine = Engine()
+    assert engine.eval("let t = timestamp(); let u = t + 1.5; u - t") == 1.5
+    assert engine.eval("let t = timestamp(); t < t + 1") is True
+    assert engine.eval("let t = timestamp(); (t - 2).elapsed >= 2.0") is True

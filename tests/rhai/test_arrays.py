@@ -135,3 +135,21 @@ ERRORS: list[tuple[str, str]] = [
 def test_array_error(source: str, message: str) -> None:
     with pytest.raises(RhaiRuntimeError, match=message):
         Engine().eval(source)
+
+
+VALUE_SEMANTICS: list[tuple[str, Any]] = [
+    ("fn get() { this.items } let o = #{items: [1]}; let x = o.get(); x.push(2); o.items", [1]),
+    ("let v = [1]; let f = || v; let a = f.call(); a.push(2); v", [1]),
+    ("let a = [[1]]; let x = a.get(0); x.push(2); a", [[1]]),
+    ("let a = [[1]]; let x = a.find(|v| true); x.push(2); a", [[1]]),
+    ('let m = #{k: [1]}; let x = m.get("k"); x.push(2); m.k', [1]),
+    ("let a = [1]; let b = { a }; b.push(2); a", [1]),
+    ("let a = [1]; let b = if true { a } else { [] }; b.push(2); a", [1]),
+    ("let a = [1]; let b = loop { break a; }; b.push(2); a", [1]),
+    ("let m = #{a: [1]}; let b = m.a; b.push(2); m.a", [1]),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), VALUE_SEMANTICS)
+def test_value_semantics(source: str, expected: Any) -> None:
+    assert Engine().eval(source) == expected

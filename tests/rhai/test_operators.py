@@ -100,6 +100,8 @@ CASES: list[tuple[str, Any]] = [
     ("let x = 0b11110000; x[4..8]", 15),
     ("let x = 255; x[7] = false; x", 127),
     ("10.get_bit(1)", True),
+    ("let x = 0; x.set_bit(3, true); x", 8),
+    ("let x = -1; x.set_bit(63, false); x", 9223372036854775807),
     # containment
     ("2 in [1, 2, 3]", True),
     ("5 in [1, 2, 3]", False),

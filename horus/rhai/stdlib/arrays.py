@@ -64,7 +64,7 @@ def get(arr: Any, index: Any) -> Any:
     a = array(arr)
     want(type(index) is int)
     i = index + len(a) if index < 0 else index
-    return a[i] if 0 <= i < len(a) else None
+    return clone(a[i]) if 0 <= i < len(a) else None
 
 
 @builtin("set")
@@ -198,7 +198,7 @@ def find(rt: Runtime, depth: int, arr: Any, pred: Any, start: Any = 0) -> Any:
     a = array(arr)
     for i in range(norm(len(a), start), len(a)):
         if truthy(apply(rt, depth, pred, a[i], i)):
-            return a[i]
+            return clone(a[i])
     return None
 
 

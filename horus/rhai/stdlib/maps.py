@@ -29,7 +29,7 @@ def key(value: Any) -> str:
 
 @builtin("get")
 def get(m: Any, name: Any) -> Any:
-    return mapping(m).get(key(name))
+    return clone(mapping(m).get(key(name)))
 
 
 @builtin("set", rt=True)

@@ -6,7 +6,8 @@ import math
 from typing import Any
 
 from ..errors import RhaiRuntimeError
-from ..ops import INT_MAX, INT_MIN, check_int
+from ..ops import INT_MAX, INT_MIN, check_int, wrap64
+from ..values import MethodResult
 from .registry import builtin, want
 
 NUM = (int, float)
@@ -188,6 +189,16 @@ def get_bit(x: Any, bit: Any) -> bool:
     if not 0 <= b < 64:
         raise RhaiRuntimeError(f"Bit-field index {b} out of bounds")
     return bool((v >> b) & 1)
+
+
+@builtin("set_bit")
+def set_bit(x: Any, bit: Any, value: Any) -> MethodResult:
+    v, b = integer(x), integer(bit)
+    want(type(value) is bool)
+    if not 0 <= b < 64:
+        raise RhaiRuntimeError(f"Bit-field index {b} out of bounds")
+    raw = v | (1 << b) if value else v & ~(1 << b)
+    return MethodResult(None, wrap64(raw))
 
 
 @builtin("bits")
