@@ -79,8 +79,8 @@ class Binary(Expr):
 
 @dataclass(eq=False)
 class Range(Expr):
-    start: Expr
-    end: Expr
+    start: Expr | None  # None: from the beginning
+    end: Expr | None  # None: to the end
     inclusive: bool
 
 
@@ -177,6 +177,13 @@ class Try(Expr):
     var: str | None
     handler: Block
     var_sym: Symbol | None = None
+
+
+@dataclass(eq=False)
+class StmtExpr(Expr):
+    """`break`, `continue`, `return` or `throw` used where an expression is expected (`x ?? break`)."""
+
+    stmt: Node
 
 
 @dataclass(eq=False)

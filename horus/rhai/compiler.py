@@ -427,7 +427,7 @@ class Compiler:
 
     def case_test(self, subject: str, value: A.Expr) -> str:
         if isinstance(value, A.Range):
-            return f"_in({subject}, {self.expr(value)})"
+            return f"_case_range({subject}, {self.expr(value)})"
         if not isinstance(value, A.Lit):
             raise self.error("Switch cases must be constant values", value)
         return f"_eq({subject}, {self.expr(value)})"
@@ -492,7 +492,8 @@ class Compiler:
         assert node.var_sym is not None
         it = node.iterable
         if isinstance(it, A.Range):
-            source = f"_irange({self.expr(it.start)}, {self.expr(it.end)}, {it.inclusive})"
+            a, b = self.range_bounds(it)
+            source = f"_irange({a}, {b}, {it.inclusive})"
         else:
             source = f"_iter({self.expr(it)})"
         item_sym, counter_sym = node.var_sym, node.counter_sym
@@ -558,6 +559,13 @@ class Compiler:
             mark += 1
             codes[i] = tmp
 
+    def range_bounds(self, e: A.Range) -> tuple[str, str]:
+        zero = A.Lit(e.line, e.col, 0)
+        end = A.Lit(e.line, e.col, INT_MAX) if e.end is None else e.end
+        inclusive_open = e.end is None and e.inclusive
+        a, b = self.pair(e.start or zero, end)
+        return a, (str(INT_MAX - 1) if inclusive_open else b)
+
     def pair(self, left: A.Expr, right: A.Expr) -> tuple[str, str]:
         a, b = self.exprs([left, right], values=False)
         return a, b
@@ -610,12 +618,15 @@ class Compiler:
         if isinstance(e, A.Interp):
             return self.interp(e)
         if isinstance(e, A.Range):
-            a, b = self.pair(e.start, e.end)
-            return f"_range({a}, {b}, {e.inclusive})"
+            a, b = self.range_bounds(e)
+            return self.m(f"_range({a}, {b}, {e.inclusive})")
         if isinstance(e, A.Closure):
             return self.closure(e)
         if isinstance(e, STATEMENT_EXPRS):
             return self.inline_statement(e)
+        if isinstance(e, A.StmtExpr):
+            self.statement(e.stmt, None)
+            return "None"
         raise self.error(f"Unsupported expression {type(e).__name__}", e)
 
     def inline_statement(self, e: A.Expr) -> str:
@@ -807,6 +818,15 @@ class Compiler:
 
     # ------------------------------------------------------------------ calls
     def call(self, e: A.Call) -> str:
+        if (
+            e.namespace is None
+            and e.args
+            and isinstance(e.args[0], PLACES)
+            and (e.name, len(e.args)) not in self.script_fns
+            and e.sym is None
+            and e.name not in ("is_def_var", "eval")
+        ):
+            return self.native_call_by_ref(e)
         args = self.exprs(e.args)
         joined = "".join(f", {a}" for a in args)
         tup = "(" + "".join(f"{a}, " for a in args) + ")"
@@ -823,6 +843,30 @@ class Compiler:
         if e.sym is not None:
             return self.m(f"_callptr(_d, {self.load_sym(e.sym)}, {tup})")
         return self.m(f"_call(_d, {e.name!r}, {tup})")
+
+    def native_call_by_ref(self, e: A.Call) -> str:
+        """Native functions get their first argument by reference, as in Rhai: `pad(arr, 5, 0)` pads arr."""
+        first = e.args[0]
+        root = root_of(first)
+        writeback = (
+            e.name in WRITEBACK_METHODS
+            and isinstance(root, A.Var | A.This)
+            and not (isinstance(root, A.Var) and root.sym is not None and root.sym.const)
+        )
+        place = self.place(first) if writeback else None
+        obj = place.load if place is not None else self.expr(first)
+        mark = len(self.fn.lines)
+        rest = self.exprs(e.args[1:])
+        if len(self.fn.lines) > mark and place is None:
+            holder = [obj]
+            self.hoist(holder, mark)
+            obj = holder[0]
+        tup = "(" + "".join(f"{a}, " for a in [obj, *rest]) + ")"
+        if place is None:
+            return self.m(f"_call(_d, {e.name!r}, {tup})")
+        t = self.new_temp()
+        invoke = self.m(f"_callw(_d, {e.name!r}, {tup})")
+        return f"(({t} := {invoke}), {place.store(f'{t}.this')}, {t}.value)[2]"
 
     def method_call(self, e: A.MethodCall) -> str:
         key = (e.name, len(e.args))

@@ -344,6 +344,11 @@ class Lexer:
 
     def backtick(self, line: int, col: int) -> Token:
         self.advance()
+        # A line break right after the opening back-tick is not part of the string.
+        if self.peek() == "\r" and self.peek(1) == "\n":
+            self.advance(2)
+        elif self.peek() == "\n":
+            self.advance()
         parts: list[str | list[Token]] = []
         buf: list[str] = []
         while True:

@@ -214,6 +214,9 @@ class Parser:
             if prec is None or prec <= min_prec:
                 return left
             self.next()
+            if op in ("..", "..=") and self.range_ends_here():
+                left = A.Range(tok.line, tok.col, left, None, op == "..=")
+                continue
             # `**` is right-associative, everything else binds left.
             right = self.expression(prec - 1 if op == "**" else prec)
             if op in ("..", "..="):
@@ -231,7 +234,16 @@ class Parser:
         finally:
             self.depth -= 1
 
+    def range_ends_here(self) -> bool:
+        """An open-ended range such as `s[2..]`: nothing that could start an expression follows."""
+        return self.tok.kind == "eof" or self.tok.is_op("]", ")", ",", ";", "}", "=>", "{")
+
     def unary_inner(self, tok: Token) -> A.Expr:
+        if tok.is_op("..", "..="):
+            # `..end`, `..=end` and the full range `..` start from zero.
+            self.next()
+            end = None if self.range_ends_here() else self.expression(BINARY_PREC[".."])
+            return A.Range(tok.line, tok.col, None, end, tok.value == "..=")
         if tok.is_op("-", "+", "!"):
             self.next()
             operand = self.unary()
@@ -320,6 +332,8 @@ class Parser:
         if value == "this":
             self.next()
             return A.This(tok.line, tok.col)
+        if value in ("break", "continue", "return", "throw"):
+            return A.StmtExpr(tok.line, tok.col, self.statement())
         parsers = {
             "if": self.if_expr,
             "switch": self.switch_expr,
@@ -405,9 +419,13 @@ class Parser:
                     break
             self.expect_op("|")
         start = self.tok
-        stmt = self.statement()
         body: A.Expr
-        body = stmt.expr if isinstance(stmt, A.ExprStmt) else A.Block(start.line, start.col, [stmt])
+        if start.is_op("{"):
+            # A block body ends the closure, so `|x| { .. }.curry(1)` curries the closure.
+            body = self.block()
+        else:
+            stmt = self.statement()
+            body = stmt.expr if isinstance(stmt, A.ExprStmt) else A.Block(start.line, start.col, [stmt])
         return A.Closure(tok.line, tok.col, params, body)
 
     def if_expr(self) -> A.Expr:

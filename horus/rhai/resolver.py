@@ -154,6 +154,8 @@ def children(node: A.Node) -> list[A.Node | None]:  # noqa: C901 - a flat table 
         return [node.expr]
     if isinstance(node, A.Return | A.Throw | A.Break):
         return [node.value]
+    if isinstance(node, A.StmtExpr):
+        return [node.stmt]
     return []
 
 

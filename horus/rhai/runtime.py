@@ -118,6 +118,8 @@ class Runtime:
             "_catch_value": self.catch_value,
             "_call": self.call,
             "_callptr": self.call_ptr,
+            "_callw": self.call_writeback,
+            "_case_range": case_range,
             "_ns": self.call_namespace,
             "_mc": self.method,
             "_mcw": self.method_writeback,
@@ -233,6 +235,12 @@ class Runtime:
     def call(self, depth: int, name: str, args: tuple[Any, ...]) -> Any:
         result = self.dispatch(depth, name, args)
         return result.value if type(result) is MethodResult else result
+
+    def call_writeback(self, depth: int, name: str, args: tuple[Any, ...]) -> MethodResult:
+        result = self.dispatch(depth, name, args)
+        if type(result) is MethodResult:
+            return result
+        return MethodResult(result, args[0])
 
     def dispatch(self, depth: int, name: str, args: tuple[Any, ...]) -> Any:
         host = self.engine.functions.get(name)
@@ -419,6 +427,11 @@ class Runtime:
                 raise RhaiRuntimeError(f"Object map index must be a string, not {ops.type_name(idx)}")
             obj[str(idx)] = value
             return self.check_size(obj)
+        if t is str and type(idx) is Range:
+            if type(value) not in (str, Char):
+                raise RhaiRuntimeError("Only a string can be stored into a range of a string")
+            lo, hi = range_span(idx, len(obj))
+            return self.check_str(obj[:lo] + value + obj[hi:])
         if t is str:
             if type(value) not in (str, Char) or len(value) != 1:
                 raise RhaiRuntimeError("Only a character can be stored into a string by index")
@@ -456,6 +469,21 @@ class Runtime:
         return {"message": exc.message, "line": exc.line, "position": exc.column}
 
 
+def case_range(subject: Any, rng: Range) -> bool:
+    if type(subject) is Range:
+        return subject == rng
+    return subject in rng
+
+
+def range_span(rng: Range, n: int) -> tuple[int, int]:
+    """Slice bounds of a range over a sequence of length n; negative ends count from the end."""
+    start = rng.start + n if rng.start < 0 else rng.start
+    end = rng.end + n if rng.end < 0 else rng.end
+    stop = end + 1 if rng.inclusive and end < n else end
+    lo = min(max(start, 0), n)
+    return lo, max(min(stop, n), lo)
+
+
 def set_cell(cell: list[Any], value: Any) -> Any:
     cell[0] = value
     return value
@@ -488,8 +516,8 @@ def normalize_index(idx: Any, n: int, what: str) -> int:
 
 def string_index(s: str, idx: Any) -> Any:
     if type(idx) is Range:
-        start = max(idx.start, 0)
-        return str(s[start : max(idx.stop, start)])
+        lo, hi = range_span(idx, len(s))
+        return str(s[lo:hi])
     return Char(s[normalize_index(idx, len(s), "String")])
 
 

@@ -90,7 +90,7 @@ CASES: list[tuple[str, Any]] = [
     ("let x = 10; let f = |x| x * 2; f.call(3)", 6),
     ("let x = 1; let f = || { let x = 5; x }; f.call() + x", 6),
     ("let v = [1, 2]; let f = || v.len(); v.push(3); f.call()", 3),
-    ("let total = 0; [1, 2, 3].for_each(|x| total += x); total", 6),
+    ("let total = 0; [1, 2, 3].for_each(|| total += this); total", 6),
     ("let k = 10; [1, 2].map(|x| x + k)", [11, 12]),
     ('let f = |x| if x > 0 { "pos" } else { "neg" }; [f.call(1), f.call(-1)]', ["pos", "neg"]),
     ("let f = |n| { let s = 0; for i in 0..n { s += i } s }; f.call(5)", 10),

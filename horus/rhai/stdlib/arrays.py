@@ -184,6 +184,8 @@ def contains(arr: Any, value: Any) -> bool:
 def index_of(rt: Runtime, depth: int, arr: Any, target: Any, start: Any = 0) -> int:
     a = array(arr)
     want(type(start) is int)
+    if type(target) is str and (target, 1) in rt.g["_FNS"]:
+        target = FnPtr(target)  # a script function's name works as a predicate, as in Rhai
     for i in range(norm(len(a), start), len(a)):
         if type(target) is FnPtr:
             if truthy(apply(rt, depth, target, a[i], i)):
@@ -226,7 +228,8 @@ def apply_this(rt: Runtime, depth: int, ptr: Any, a: list[Any], i: int) -> None:
 
     if type(ptr) is not FnPtr:
         raise RhaiRuntimeError(f"Function pointer expected but found {type_name(ptr)}")
-    result = rt.call_ptr_raw(depth, ptr, fit_args(rt, ptr, (a[i], i)), a[i])
+    # The element is `this`; the only parameter a callback may take is the index.
+    result = rt.call_ptr_raw(depth, ptr, fit_args(rt, ptr, (i,)), a[i])
     if type(result) is MethodResult:
         a[i] = result.this
 
