@@ -41,6 +41,7 @@ WRITEBACK_METHODS = frozenset(
         "set",
         "call",
         "set_bit",
+        "set_bits",
     }
 )
 ARITH_HELPERS = {
@@ -772,7 +773,7 @@ class Compiler:
         if op in ("==", "!="):
             a1, a2, b1, b2 = self.operands(a, b)
             slow = self.m(f"{helper}({a2}, {b2})")
-            return f"({a2} {op} {b2} if type({a1}) is type({b1}) is not _Char else {slow})"
+            return f"({a2} {op} {b2} if type({a1}) is type({b1}) in _EQFAST else {slow})"
         if is_int_literal(b):
             a1, a2, _, _ = self.operands(a, b)
             return f"({a2} {op} {b} if type({a1}) is int else " + self.m(f"{helper}({a2}, {b})") + ")"
@@ -824,7 +825,7 @@ class Compiler:
             and isinstance(e.args[0], PLACES)
             and (e.name, len(e.args)) not in self.script_fns
             and e.sym is None
-            and e.name not in ("is_def_var", "eval")
+            and e.name not in ("is_def_var", "eval", "is_shared")
         ):
             return self.native_call_by_ref(e)
         args = self.exprs(e.args)
@@ -832,6 +833,8 @@ class Compiler:
         tup = "(" + "".join(f"{a}, " for a in args) + ")"
         if e.namespace is not None:
             return self.m(f"_ns(_d, {e.namespace!r}, {e.name!r}, {tup})")
+        if e.name == "is_shared" and len(e.args) == 1 and is_captured(e.args[0]):
+            return "True"
         if e.name == "is_def_var" and len(e.args) == 1 and isinstance(e.args[0], A.Lit):
             return "True" if e.sym is not None else f"_is_def_var({args[0]})"
         if e.name == "eval":
@@ -869,6 +872,8 @@ class Compiler:
         return f"(({t} := {invoke}), {place.store(f'{t}.this')}, {t}.value)[2]"
 
     def method_call(self, e: A.MethodCall) -> str:
+        if e.name == "is_shared" and not e.args and is_captured(e.obj):
+            return "True"
         key = (e.name, len(e.args))
         writeback = isinstance(root_of(e.obj), A.Var | A.This) and (
             e.name in WRITEBACK_METHODS or key in self.mutating or key in self.typed_fns
@@ -1012,6 +1017,11 @@ def all_children(node: A.Node) -> list[A.Node]:
     if isinstance(node, A.Let):
         return [node.init] if node.init is not None else []
     return [c for c in children(node) if c is not None]
+
+
+def is_captured(expr: A.Expr) -> bool:
+    """A variable shared with a closure: Rhai reports it as a shared value."""
+    return isinstance(expr, A.Var) and expr.sym is not None and expr.sym.captured
 
 
 def is_plain_local(expr: A.Expr) -> bool:

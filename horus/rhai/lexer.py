@@ -257,6 +257,10 @@ class Lexer:
             is_float = True
             self.advance()
             self.digits()
+        elif self.peek() == "." and self.peek(1) != "." and not _ident_char(self.peek(1)):
+            # `1.` is a float; `1..2` is a range and `1.abs()` a method call.
+            is_float = True
+            self.advance()
         if (
             self.peek() in "eE"
             and self.peek()

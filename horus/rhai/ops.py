@@ -210,8 +210,28 @@ def _comparable(a: Any, b: Any) -> tuple[Any, Any] | None:
     return None
 
 
+EPSILON = 2.220446049250313e-16
+
+
+def float_cmp(a: float, b: float) -> int:
+    """Rhai's epsilon-based float ordering: -1, 0 or 1 (0 means "equal within epsilon")."""
+    if a != a or b != b:
+        return 2  # NaN: unordered, every comparison but != is false
+    if math.isinf(a) or math.isinf(b):
+        return (a > b) - (a < b)
+    diff = a - b
+    tolerance = EPSILON if a == 0.0 or b == 0.0 else max(abs(a), abs(b)) * EPSILON
+    if diff >= tolerance:
+        return 1
+    if -diff >= tolerance:
+        return -1
+    return 0
+
+
 def equals(a: Any, b: Any) -> bool:
     ta, tb = type(a), type(b)
+    if (ta is float or tb is float) and ta in NUMBER and tb in NUMBER and bool not in (ta, tb):
+        return float_cmp(float(a), float(b)) == 0
     if ta is list and tb is list:
         return len(a) == len(b) and all(equals(x, y) for x, y in zip(a, b, strict=True))
     if ta is dict and tb is dict:
@@ -241,22 +261,35 @@ def _ordered(op: str, a: Any, b: Any) -> tuple[Any, Any] | None:
     return pair
 
 
+def float_pair(a: Any, b: Any) -> bool:
+    ta, tb = type(a), type(b)
+    return (ta is float or tb is float) and ta in NUMBER and tb in NUMBER and bool not in (ta, tb)
+
+
 def lt(a: Any, b: Any) -> bool:
+    if float_pair(a, b):
+        return float_cmp(float(a), float(b)) == -1
     p = _ordered("<", a, b)
     return p is not None and bool(p[0] < p[1])
 
 
 def le(a: Any, b: Any) -> bool:
+    if float_pair(a, b):
+        return float_cmp(float(a), float(b)) in (-1, 0)
     p = _ordered("<=", a, b)
     return p is not None and bool(p[0] <= p[1])
 
 
 def gt(a: Any, b: Any) -> bool:
+    if float_pair(a, b):
+        return float_cmp(float(a), float(b)) == 1
     p = _ordered(">", a, b)
     return p is not None and bool(p[0] > p[1])
 
 
 def ge(a: Any, b: Any) -> bool:
+    if float_pair(a, b):
+        return float_cmp(float(a), float(b)) in (0, 1)
     p = _ordered(">=", a, b)
     return p is not None and bool(p[0] >= p[1])
 

@@ -120,6 +120,7 @@ class Runtime:
             "_callptr": self.call_ptr,
             "_callw": self.call_writeback,
             "_case_range": case_range,
+            "_EQFAST": frozenset({int, str, bool}),
             "_ns": self.call_namespace,
             "_mc": self.method,
             "_mcw": self.method_writeback,
@@ -532,6 +533,12 @@ def bit_index(value: int, idx: Any) -> Any:
 
 
 def set_bit(value: int, idx: Any, bit: Any) -> int:
+    if type(idx) is Range:
+        from .stdlib.math import set_bits
+
+        if type(bit) is not int:
+            raise RhaiRuntimeError(f"Bit-field value must be an integer, not {ops.type_name(bit)}")
+        return int(set_bits(value, idx, bit).this)
     i = normalize_index(idx, 64, "Bit-field")
     if type(bit) is not bool:
         raise RhaiRuntimeError(f"Bit-field value must be a boolean, not {ops.type_name(bit)}")

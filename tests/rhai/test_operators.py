@@ -102,6 +102,12 @@ CASES: list[tuple[str, Any]] = [
     ("10.get_bit(1)", True),
     ("let x = 0; x.set_bit(3, true); x", 8),
     ("let x = -1; x.set_bit(63, false); x", 9223372036854775807),
+    ("let x = 10; x[1..4] = 7; x", 14),
+    ("let x = 10; get_bits(x, 1, 3)", 5),
+    ("let x = 10; set_bits(x, 1, 3, 7); x", 14),
+    ("let x = 255; get_bits(x, -60, 2)", 3),
+    ("let n = 0; for b in bits(0b1011_0100, 2, 4) { if b { n += 1 } } n", 3),
+    ("let n = 0; for b in bits(0b1011_0100, 2..=5) { if b { n += 1 } } n", 3),
     # containment
     ("2 in [1, 2, 3]", True),
     ("5 in [1, 2, 3]", False),

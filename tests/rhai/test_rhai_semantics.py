@@ -48,6 +48,22 @@ CASES: list[tuple[str, Any]] = [
     # functions named by strings act as predicates
     ('fn is_two(x) { x == 2 } [1, 2, 3, 2].index_of("is_two")', 1),
     ('fn is_two(x) { x == 2 } [1, 2, 3, 2].index_of("is_two", 2)', 3),
+    # floats compare with an epsilon (Rhai Book: Floating-point Comparison)
+    ("0.1 + 0.2 == 0.3", True),
+    ("0.1 + 0.2 != 0.3", False),
+    ("0 < 1e-16", False),
+    ("0 < 1e-15", True),
+    ("1e-19 < 1e-18", True),
+    ("0.00000000000000000001 < 0.00000000000000000001000000000000001", True),
+    ("0.00000000000000000001 < 0.000000000000000000010000000000000001", False),
+    ("let x = 0.; let y = 1.; x < y", True),
+    ("type_of(2.)", "f64"),
+    ("1.0 / 0.0 > 1e308", True),
+    # shared (captured) variables and typed-method introspection
+    ("let a = 41; let f = |x| { a += x }; is_shared(a)", True),
+    ("let a = 41; a.is_shared()", False),
+    ('fn int.twice() { this * 2 } is_def_fn("int", "twice", 0)', True),
+    ('fn int.twice() { this * 2 } is_def_fn("string", "twice", 0)', False),
     # for_each binds the element to `this` and passes the index
     ("let x = [1, 2, 3]; x.for_each(|i| this += i); x[2]", 5),
 ]

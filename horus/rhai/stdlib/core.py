@@ -191,7 +191,12 @@ def is_anonymous(ptr: Any) -> bool:
 
 
 @builtin("is_def_fn", rt=True)
-def is_def_fn(rt: Runtime, depth: int, name: Any, arity: Any) -> bool:
+def is_def_fn(rt: Runtime, depth: int, name: Any, arity: Any, typed_arity: Any = None) -> bool:
+    if typed_arity is not None:
+        # is_def_fn("type", "name", arity) asks about a typed method `fn type.name(...)`.
+        want(type(name) is str and type(arity) is str and type(typed_arity) is int)
+        type_name_ = {"int": "i64", "float": "f64"}.get(name, name)
+        return (type_name_, arity, typed_arity) in rt.g["_TFNS"]
     want(type(name) is str and type(arity) is int)
     return (name, arity) in rt.g["_FNS"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import RhaiRuntimeError
 from ..ops import INT_MAX, INT_MIN, check_int, wrap64
-from ..values import MethodResult
+from ..values import MethodResult, Range
 from .registry import builtin, want
 
 NUM = (int, float)
@@ -201,10 +201,42 @@ def set_bit(x: Any, bit: Any, value: Any) -> MethodResult:
     return MethodResult(None, wrap64(raw))
 
 
+def bit_span(start: Any, length: Any) -> tuple[int, int]:
+    """(first bit, number of bits) from Rhai's (start, length) or a range; negative start counts from 64."""
+    if type(start) is Range:
+        lo = start.start + 64 if start.start < 0 else start.start
+        end = start.end + 64 if start.end < 0 else start.end
+        hi = end + 1 if start.inclusive else end
+        return max(lo, 0), max(min(hi, 64) - max(lo, 0), 0)
+    first = integer(start) + 64 if integer(start) < 0 else integer(start)
+    if not 0 <= first < 64:
+        raise RhaiRuntimeError(f"Bit-field index {start} out of bounds")
+    count = 64 - first if length is None else max(min(integer(length), 64 - first), 0)
+    return first, count
+
+
 @builtin("bits")
-def bits(x: Any) -> list[bool]:
+def bits(x: Any, start: Any = 0, length: Any = None) -> list[bool]:
     v = integer(x)
-    return [bool((v >> i) & 1) for i in range(64)]
+    first, count = bit_span(start, length)
+    return [bool((v >> i) & 1) for i in range(first, first + count)]
+
+
+@builtin("get_bits")
+def get_bits(x: Any, start: Any, length: Any = None) -> int:
+    v = integer(x)
+    first, count = bit_span(start, length)
+    return ((v & ((1 << 64) - 1)) >> first) & ((1 << count) - 1)
+
+
+@builtin("set_bits")
+def set_bits(x: Any, start: Any, length: Any, value: Any = None) -> MethodResult:
+    if value is None:
+        start, length, value = start, None, length
+    v, new = integer(x), integer(value)
+    first, count = bit_span(start, length)
+    mask = ((1 << count) - 1) << first
+    return MethodResult(None, wrap64((v & ~mask) | ((new << first) & mask)))
 
 
 @builtin("clamp")
