@@ -350,8 +350,30 @@ class Compiler:
             return
         if isinstance(target, A.Var) and target.sym is not None and not target.sym.captured:
             self.emit(f"{target.sym.py} = {value}")
+        elif is_local_index(target):
+            self.store_list_item(target, value)
         else:
             self.emit(self.place(target, hoist=True).store(value))
+
+    def store_list_item(self, target: A.Expr, value: str) -> None:
+        """`a[i] = v` on a local: store straight into a list, or fall back to the generic helper."""
+        assert isinstance(target, A.Index) and isinstance(target.obj, A.Var) and target.obj.sym is not None
+        arr = target.obj.sym.py
+        idx = self.expr(target.index)
+        if not is_trivial(idx):
+            tmp = self.new_temp()
+            self.emit(f"{tmp} = {idx}")
+            idx = tmp
+        if not is_trivial(value):
+            tmp = self.new_temp()
+            self.emit(f"{tmp} = {value}")
+            value = tmp
+        with self.block(
+            f"if type({arr}) is list and type({idx}) is int and -len({arr}) <= {idx} < len({arr}):"
+        ):
+            self.emit(f"{arr}[{idx}] = {value}")
+        with self.block("else:"):
+            self.emit(f"{arr} = " + self.m(f"_si({arr}, {idx}, {value})"))
 
     def check_assignable(self, target: A.Expr) -> None:
         root = root_of(target)
@@ -606,6 +628,16 @@ class Compiler:
             return self.method_call(e)
         if isinstance(e, A.Prop):
             return self.safe_access(e.obj, e.safe, lambda o: self.m(f"_gp({o}, {e.name!r})"))
+        if isinstance(e, A.Index) and not e.safe:
+            obj, idx_code = self.pair(e.obj, e.index)
+            slow = self.m(f"_gi({obj}, {idx_code})")
+            if is_name(obj) and (is_name(idx_code) or is_int_literal(idx_code)):
+                # Inline list indexing; Python's negative indices count from the end like Rhai's.
+                return (
+                    f"({obj}[{idx_code}] if type({obj}) is list and type({idx_code}) is int"
+                    f" and -len({obj}) <= {idx_code} < len({obj}) else {slow})"
+                )
+            return slow
         if isinstance(e, A.Index):
             idx = e.index
             return self.safe_access(e.obj, e.safe, lambda o: self.m(f"_gi({o}, {self.expr(idx)})"))
@@ -1019,6 +1051,16 @@ def all_children(node: A.Node) -> list[A.Node]:
     return [c for c in children(node) if c is not None]
 
 
+def is_local_index(target: A.Expr) -> bool:
+    return (
+        isinstance(target, A.Index)
+        and not target.safe
+        and isinstance(target.obj, A.Var)
+        and target.obj.sym is not None
+        and not target.obj.sym.captured
+    )
+
+
 def is_captured(expr: A.Expr) -> bool:
     """A variable shared with a closure: Rhai reports it as a shared value."""
     return isinstance(expr, A.Var) and expr.sym is not None and expr.sym.captured
@@ -1055,7 +1097,7 @@ def is_bool_expr(expr: A.Expr) -> bool:
     if isinstance(expr, A.Binary):
         return expr.op in BOOL_OPS
     if isinstance(expr, A.Unary):
-        return expr.op == "!" and is_bool_expr(expr.operand)
+        return expr.op == "!"  # `_not` either returns a bool or raises
     return isinstance(expr, A.Lit) and type(expr.value) is bool
 
 

@@ -276,6 +276,8 @@ def to_python(value: Any) -> Any:
         return {k: to_python(v) for k, v in value.items()}
     if t is HostRef:
         return value.obj
+    if t is range:
+        return list(value)
     if t is Range:
         return value
     return value

@@ -37,6 +37,7 @@ _TYPE_NAMES: dict[type, str] = {
     dict: "map",
     FnPtr: "Fn",
     Timestamp: "timestamp",
+    range: "iterator",
 }
 
 

@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import ops
 from .errors import RhaiError, RhaiLimitError, RhaiRuntimeError, RhaiThrow
-from .stdlib import FUNCTIONS, GETTERS, NoMatch
+from .stdlib import FUNCTIONS, GETTERS, Builtin, NoMatch
 from .values import Char, FnPtr, MethodResult, Range, Timestamp
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 CHECK_EVERY = 1024
+# Which overload of a built-in accepted a given (name, first argument type, arity) last time; most
+# names have overloads for several types and trying them in turn costs an exception each.
+BUILTIN_CACHE: dict[tuple[str, type | None, int], Builtin] = {}
 UNSET = object()
 
 
@@ -120,6 +123,8 @@ class Runtime:
             "_callptr": self.call_ptr,
             "_callw": self.call_writeback,
             "_case_range": case_range,
+            "len": len,
+            "list": list,
             "_EQFAST": frozenset({int, str, bool}),
             "_ns": self.call_namespace,
             "_mc": self.method,
@@ -240,6 +245,8 @@ class Runtime:
     def call_writeback(self, depth: int, name: str, args: tuple[Any, ...]) -> MethodResult:
         result = self.dispatch(depth, name, args)
         if type(result) is MethodResult:
+            if type(result.this) is str:
+                self.check_str(result.this)
             return result
         return MethodResult(result, args[0])
 
@@ -249,14 +256,23 @@ class Runtime:
             for fn, low, high in host:
                 if low <= len(args) <= high:
                     return self.call_host(name, fn, args)
+        key = (name, type(args[0]) if args else None, len(args))
+        cached = BUILTIN_CACHE.get(key)
+        if cached is not None:
+            try:
+                return cached.fn(self, depth, *args) if cached.needs_rt else cached.fn(*args)
+            except NoMatch:
+                pass
         builtins = FUNCTIONS.get(name)
         if builtins is not None:
             for b in builtins:
                 if b.min_args <= len(args) <= b.max_args:
                     try:
-                        return b.fn(self, depth, *args) if b.needs_rt else b.fn(*args)
+                        result = b.fn(self, depth, *args) if b.needs_rt else b.fn(*args)
                     except NoMatch:
                         continue
+                    BUILTIN_CACHE[key] = b
+                    return result
         script = self.g["_FNS"].get((name, len(args)))
         if script is not None:
             return script[0](depth + 1, None, *args)
@@ -329,6 +345,8 @@ class Runtime:
     def method_writeback(self, depth: int, obj: Any, name: str, args: tuple[Any, ...]) -> MethodResult:
         result = self.method_raw(depth, obj, name, args)
         if type(result) is MethodResult:
+            if type(result.this) is str:
+                self.check_str(result.this)
             return result
         return MethodResult(result, obj)
 

@@ -139,8 +139,12 @@ def pad(rt: Runtime, depth: int, arr: Any, target: Any, value: Any) -> None:
     want(type(target) is int)
     if rt.max_array and target > rt.max_array:
         rt.check_size([None] * (rt.max_array + 1))
-    while len(a) < target:
-        a.append(clone(value))
+    if len(a) >= target:
+        return
+    if type(value) in (list, dict):
+        a.extend(clone(value) for _ in range(target - len(a)))
+    else:
+        a.extend([value] * (target - len(a)))
 
 
 @builtin("clear")

@@ -233,12 +233,15 @@ def make_range(start: Any, end: Any, step: Any = None) -> Any:
     if type(start) is int and type(end) is int and type(step) is int:
         if step == 0:
             raise RhaiRuntimeError("Step value cannot be zero")
-        return list(range(start, end, step))
+        # A lazy Python range: `for` can walk a huge stepped range without building it.
+        return range(start, end, step)
     want(all(type(v) in (int, float) for v in (start, end, step)))
     if step == 0:
         raise RhaiRuntimeError("Step value cannot be zero")
     out: list[float] = []
     x = float(start)
+    if abs((end - start) / step) > 10_000_000:
+        raise RhaiRuntimeError("Too many steps in a floating-point range")
     while (x < end) if step > 0 else (x > end):
         out.append(x)
         x += step

@@ -6,12 +6,15 @@ MethodResult carrying the new string, which compiled code stores back into the r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RhaiRuntimeError
 from ..ops import to_display
 from ..values import Char, MethodResult, Range
 from .registry import NoMatch, builtin, want
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 TEXT = (str, Char)
 
@@ -94,9 +97,12 @@ def set_char(value: Any, index: Any, ch: Any) -> Any:
 def pad(value: Any, target: Any, filler: Any) -> Any:
     s = string(value)
     want(type(target) is int and is_text(filler))
-    while len(s) < target and filler:
-        s += filler
-    return MethodResult(None, s[: max(target, len(string(value)))])
+    if target <= len(s) or not filler:
+        return MethodResult(None, s)
+    if target > 100_000_000:
+        raise RhaiRuntimeError(f"String too long: {target} characters")
+    missing = target - len(s)
+    return MethodResult(None, s + (str(filler) * (missing // len(filler) + 1))[:missing])
 
 
 @builtin("append")
@@ -276,10 +282,10 @@ def is_whitespace(value: Any) -> bool:
     return bool(value.isspace())
 
 
-@builtin("repeat")
-def repeat(value: Any, count: Any) -> str:
+@builtin("repeat", rt=True)
+def repeat(rt: Runtime, depth: int, value: Any, count: Any) -> str:
     s = string(value)
     want(type(count) is int)
-    if len(s) * max(count, 0) > 10_000_000:
+    if len(s) * max(count, 0) > 100_000_000:
         raise RhaiRuntimeError("String too long")
-    return str(s * max(count, 0))
+    return rt.check_str(str(s * max(count, 0)))
