@@ -209,7 +209,9 @@ class Engine:
         runtime = Runtime(self, variables, export, fix)
         namespace = runtime.build_globals()
         old_limit = sys.getrecursionlimit()
-        wanted = self.max_call_depth * 8 + 500
+        # Each Rhai call costs a few Python frames (more through function pointers and built-ins);
+        # leave that much room above wherever the host called us from.
+        wanted = stack_depth() + self.max_call_depth * 8 + 200
         if wanted > old_limit:
             sys.setrecursionlimit(wanted)
         try:
@@ -235,6 +237,15 @@ class Engine:
         finally:
             if wanted > old_limit:
                 sys.setrecursionlimit(old_limit)
+
+
+def stack_depth() -> int:
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return depth
 
 
 def host_arity(fn: Callable[..., Any]) -> tuple[int, int]:

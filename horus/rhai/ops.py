@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 from .errors import RhaiRuntimeError
@@ -316,12 +317,34 @@ def contains(item: Any, container: Any) -> bool:
 
 # ------------------------------------------------------------------ formatting
 def fmt_float(x: float) -> str:
+    """Rhai's float display: plain digits with a `.0` for whole numbers, exponent form when extreme."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    magnitude = abs(x)
+    if magnitude == 0.0:
+        return "0.0"
+    exact = Decimal(repr(x))
+    if magnitude > 1e13 or magnitude < 1e-13:
+        return format(exact.normalize(), "e").replace("e+", "e")
+    text = format(exact, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text + ".0" if magnitude == math.floor(magnitude) else text
+
+
+def fmt_float_debug(x: float) -> str:
+    """Rust's `{:?}` for floats: shortest round-trip digits, exponent without `+` or leading zeros."""
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     text = repr(x)
-    return text.replace("e+", "e")
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        return f"{mantissa.removesuffix('.0')}e{int(exp)}"
+    return text
 
 
 def to_display(value: Any) -> str:
@@ -361,7 +384,9 @@ def to_debug(value: Any) -> str:
         return f"Fn({value.name})"
     if t is Range:
         return repr(value)
-    if t in (int, bool, float):
+    if t is float:
+        return fmt_float_debug(value)
+    if t in (int, bool):
         return to_display(value)
     return f"<{type_name(value)}>"
 
