@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def py_safe(name: str) -> str:
+    """A Rhai identifier as part of a Python name (Rhai allows letters Python identifiers reject)."""
+    if name.isascii():
+        return name
+    return "x" + name.encode().hex()
+
+
 @dataclass(eq=False)
 class Symbol:
     """One declared variable; shadowing declarations get distinct symbols."""
@@ -18,7 +25,7 @@ class Symbol:
 
     @property
     def py(self) -> str:
-        return f"v_{self.name}_{self.uid}"
+        return f"v_{py_safe(self.name)}_{self.uid}"
 
 
 @dataclass(eq=False)

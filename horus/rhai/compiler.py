@@ -157,11 +157,11 @@ class Compiler:
         self.indent = 0
         self.at(fn)
         params = "".join(f", {s.py}" for s in fn.param_syms)
-        pyname = f"F_{fn.name}_{len(fn.params)}"
+        pyname = fn_py(fn.name, len(fn.params))
         table, key = "_FNS", f"{fn.name!r}, {len(fn.params)}"
         if fn.this_type is not None:
             self.temp += 1
-            pyname = f"T{self.temp}_{fn.name}_{len(fn.params)}"
+            pyname = f"T{self.temp}_{A.py_safe(fn.name)}_{len(fn.params)}"
             table, key = "_TFNS", f"{fn.this_type!r}, {key}"
         with self.block(f"def {pyname}(_d, _this{params}):"):
             self.entry_check()
@@ -873,7 +873,7 @@ class Compiler:
             raise self.error("'eval' is not supported", e)
         key = (e.name, len(args))
         if key in self.script_fns:
-            call = self.m(f"F_{e.name}_{len(args)}(_d + 1, None{joined})")
+            call = self.m(f"{fn_py(e.name, len(args))}(_d + 1, None{joined})")
             return f"{call}.value" if key in self.mutating else call
         if e.sym is not None:
             return self.m(f"_callptr(_d, {self.load_sym(e.sym)}, {tup})")
@@ -931,7 +931,7 @@ class Compiler:
         joined = "".join(f", {a}" for a in args)
         tup = "(" + "".join(f"{a}, " for a in args) + ")"
         if key in self.script_fns and key not in self.typed_fns:
-            call = self.m(f"F_{e.name}_{len(args)}(_d + 1, \x00{joined})")
+            call = self.m(f"{fn_py(e.name, len(args))}(_d + 1, \x00{joined})")
             if key not in self.mutating:
                 return self.guard_safe(e.safe, obj, call)
         else:
@@ -1015,6 +1015,10 @@ class Compiler:
 class Place:
     load: str
     store: Callable[[str], str]
+
+
+def fn_py(name: str, arity: int) -> str:
+    return f"F_{A.py_safe(name)}_{arity}"
 
 
 def exported(sym: A.Symbol) -> str:

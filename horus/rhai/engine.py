@@ -43,6 +43,11 @@ class Scope:
         self.vars[name] = value
         return self
 
+    push = set  # Rhai's name for adding a variable
+
+    def __repr__(self) -> str:
+        return f"Scope({self.to_dict()!r})"
+
     def get(self, name: str, default: Any = None) -> Any:
         return to_python(self.vars.get(name, default))
 

@@ -50,6 +50,13 @@ def test_scope_object_receives_top_level_lets() -> None:
     assert engine.eval("b + a", scope) == 23
 
 
+def test_scope_push_and_repr() -> None:
+    scope = Scope().push("a", 1).push("b", [2])
+    assert Engine().eval("a + b[0]", scope) == 3
+    assert repr(scope) == "Scope({'a': 1, 'b': [2]})"
+    assert len(scope) == 2 and sorted(scope) == ["a", "b"]
+
+
 def test_scope_keeps_variables_across_runs_and_shadowing() -> None:
     engine = Engine()
     scope = Scope()

@@ -58,6 +58,7 @@ CASES: list[tuple[str, Any]] = [
     ("let x = 1; { let y = x + 1; x = y * 10; } x", 20),
     ("let _x1 = 5; _x1", 5),
     ("let αβ = 3; αβ * 2", 6),
+    ("let x² = 4; fn ƒ(a) { a * 2 } ƒ(x²)", 8),
     ("const A = 40; A + 2", 42),
     ("const A = [1, 2]; A.len()", 2),
     # blocks as expressions: the last statement is the value, with or without semicolon
