@@ -187,6 +187,13 @@ class Try(Expr):
 
 
 @dataclass(eq=False)
+class Import(Expr):
+    """`import "name" as alias`: a module the host registered under `name`."""
+
+    module: str
+
+
+@dataclass(eq=False)
 class StmtExpr(Expr):
     """`break`, `continue`, `return` or `throw` used where an expression is expected (`x ?? break`)."""
 

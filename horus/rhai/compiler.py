@@ -657,6 +657,8 @@ class Compiler:
             return self.closure(e)
         if isinstance(e, STATEMENT_EXPRS):
             return self.inline_statement(e)
+        if isinstance(e, A.Import):
+            return self.m(f"_import({e.module!r})")
         if isinstance(e, A.StmtExpr):
             self.statement(e.stmt, None)
             return "None"

@@ -38,7 +38,7 @@ ASSIGN_OPS = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "**=", "<<=", ">>=", 
 BLOCK_ENDED = (A.If, A.Switch, A.While, A.DoWhile, A.For, A.Try, A.Block)
 STATEMENT_KW = ("if", "switch", "while", "loop", "do", "for", "try")
 MAX_NESTING = 150
-UNSUPPORTED_KW = frozenset({"import", "export"})
+UNSUPPORTED_KW = frozenset({"export"})
 TYPE_ALIASES = {"int": "i64", "float": "f64"}
 
 
@@ -49,6 +49,7 @@ class Parser:
         self.source = source
         self.functions: list[A.FnDef] = []
         self.depth = 0
+        self.aliases: dict[str, str] = {}
 
     # ----------------------------------------------------------------- helpers
     @property
@@ -151,6 +152,7 @@ class Parser:
                 "return": self.return_stmt,
                 "throw": self.throw_stmt,
                 "break": self.break_stmt,
+                "import": self.import_stmt,
             }.get(str(tok.value))
             if handler is not None:
                 return handler()
@@ -170,6 +172,23 @@ class Parser:
             value = self.expression()
             return A.Assign(op_tok.line, op_tok.col, expr, str(op_tok.value), value)
         return A.ExprStmt(tok.line, tok.col, expr)
+
+    def import_stmt(self) -> A.Node:
+        """`import "name" [as alias];` binds a module registered with Engine.register_module."""
+        tok = self.next()
+        name_tok = self.tok
+        if name_tok.kind != "str":
+            raise self.error("Only a string literal naming a registered module can be imported")
+        self.next()
+        module = str(name_tok.value)
+        alias = module if module.isidentifier() else None
+        if self.tok.is_kw("as"):
+            self.next()
+            alias = self.ident("module alias")
+        if alias is None:
+            raise self.error('This module needs an alias: import "..." as name;')
+        self.aliases[alias] = module
+        return A.Let(tok.line, tok.col, alias, A.Import(name_tok.line, name_tok.col, module), True)
 
     def let_stmt(self) -> A.Node:
         tok = self.next()
@@ -358,7 +377,8 @@ class Parser:
             fname = self.ident("function name")
             if not self.tok.is_op("("):
                 raise self.error("Only function calls are supported in a namespace path")
-            return A.Call(tok.line, tok.col, fname, self.call_args(), namespace=name)
+            module = self.aliases.get(name, name)
+            return A.Call(tok.line, tok.col, fname, self.call_args(), namespace=module)
         if self.tok.is_op("!") and self.toks[self.i + 1].is_op("("):
             raise self.error("Calling a function with '!' (capturing the scope) is not supported")
         if self.tok.is_op("("):

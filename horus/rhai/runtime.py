@@ -127,6 +127,7 @@ class Runtime:
             "list": list,
             "_EQFAST": frozenset({int, str, bool}),
             "_ns": self.call_namespace,
+            "_import": self.import_module,
             "_mc": self.method,
             "_mcw": self.method_writeback,
             "_gp": self.get_prop,
@@ -328,6 +329,12 @@ class Runtime:
         if this is not None:
             return self.dispatch(depth, ptr.name, (this, *full))
         return self.dispatch(depth, ptr.name, full)
+
+    def import_module(self, name: str) -> HostRef:
+        module = self.engine.modules.get(name)
+        if module is None:
+            raise RhaiRuntimeError(f"Module not found: {name}")
+        return HostRef(name, module)
 
     def call_namespace(self, depth: int, namespace: str, name: str, args: tuple[Any, ...]) -> Any:
         module = self.engine.modules.get(namespace)

@@ -142,6 +142,15 @@ def test_register_module_object_methods_and_namespace() -> None:
         engine.eval("nope::f()")
 
 
+def test_import_binds_a_registered_module() -> None:
+    engine = Engine()
+    engine.register_module("fs", {"ls": lambda p: [p + "/a"], "sep": "/"})
+    assert engine.eval('import "fs" as f; f::ls("x") + [f.sep]') == ["x/a", "/"]
+    assert engine.eval('import "fs"; fs.ls("y")') == ["y/a"]
+    with pytest.raises(RhaiRuntimeError, match="Module not found: nope"):
+        engine.eval('import "nope" as n;')
+
+
 def test_register_module_dict_and_module_in_functions() -> None:
     engine = Engine()
     engine.register_module("m", {"double": lambda x: x * 2, "k": 7})
