@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from . import ast as A
 from .codegen import (
@@ -105,58 +106,57 @@ class ExpressionCompiler(Emitter):
             return tmp
         return code
 
-    def expr_inner(self, e: A.Expr) -> str:  # noqa: C901 - dispatch over expression kinds
-        if isinstance(e, A.Lit):
-            return self.literal(e.value)
-        if isinstance(e, A.Var):
-            if e.is_global:
-                return self.m(f"_gvf({e.name!r})")
-            return self.load_var(e)
-        if isinstance(e, A.This):
-            return "_this"
-        if isinstance(e, A.Binary):
-            return self.binary(e)
-        if isinstance(e, A.Call):
-            return self.call(e)
-        if isinstance(e, A.MethodCall):
-            return self.method_call(e)
-        if isinstance(e, A.Prop):
-            return self.safe_access(e.obj, e.safe, lambda o: self.m(f"_gp({o}, {e.name!r})"))
-        if isinstance(e, A.Index) and not e.safe:
-            obj, idx_code = self.pair(e.obj, e.index)
-            slow = self.m(f"_gi({obj}, {idx_code})")
-            if is_name(obj) and (is_name(idx_code) or is_int_literal(idx_code)):
-                # Inline list indexing; Python's negative indices count from the end like Rhai's.
-                return (
-                    f"({obj}[{idx_code}] if type({obj}) is list and type({idx_code}) is int"
-                    f" and -len({obj}) <= {idx_code} < len({obj}) else {slow})"
-                )
-            return slow
-        if isinstance(e, A.Index):
+    def expr_inner(self, e: A.Expr) -> str:
+        handler = EXPRESSION_HANDLERS.get(type(e))
+        if handler is None:
+            raise self.error(f"Unsupported expression {type(e).__name__}", e)
+        return handler(self, e)
+
+    def lit_expr(self, e: A.Lit) -> str:
+        return self.literal(e.value)
+
+    def var_expr(self, e: A.Var) -> str:
+        if e.is_global:
+            return self.m(f"_gvf({e.name!r})")
+        return self.load_var(e)
+
+    def this_expr(self, e: A.This) -> str:
+        return "_this"
+
+    def prop_expr(self, e: A.Prop) -> str:
+        return self.safe_access(e.obj, e.safe, lambda o: self.m(f"_gp({o}, {e.name!r})"))
+
+    def index_expr(self, e: A.Index) -> str:
+        if e.safe:
             idx = e.index
             return self.safe_access(e.obj, e.safe, lambda o: self.m(f"_gi({o}, {self.expr(idx)})"))
-        if isinstance(e, A.Unary):
-            return self.unary(e)
-        if isinstance(e, A.ArrayLit):
-            return "[" + "".join(f"{c}, " for c in self.exprs(e.items)) + "]"
-        if isinstance(e, A.MapLit):
-            codes = self.exprs([v for _, v in e.items])
-            return "{" + ", ".join(f"{k!r}: {c}" for (k, _), c in zip(e.items, codes, strict=True)) + "}"
-        if isinstance(e, A.Interp):
-            return self.interp(e)
-        if isinstance(e, A.Range):
-            a, b = self.range_bounds(e)
-            return self.m(f"_range({a}, {b}, {e.inclusive})")
-        if isinstance(e, A.Closure):
-            return self.closure(e)
-        if isinstance(e, STATEMENT_EXPRS):
-            return self.inline_statement(e)
-        if isinstance(e, A.Import):
-            return self.m(f"_import({e.module!r})")
-        if isinstance(e, A.StmtExpr):
-            self.statement(e.stmt, None)
-            return "None"
-        raise self.error(f"Unsupported expression {type(e).__name__}", e)
+        obj, idx_code = self.pair(e.obj, e.index)
+        slow = self.m(f"_gi({obj}, {idx_code})")
+        if is_name(obj) and (is_name(idx_code) or is_int_literal(idx_code)):
+            # Inline list indexing; Python's negative indices count from the end like Rhai's.
+            return (
+                f"({obj}[{idx_code}] if type({obj}) is list and type({idx_code}) is int"
+                f" and -len({obj}) <= {idx_code} < len({obj}) else {slow})"
+            )
+        return slow
+
+    def array_expr(self, e: A.ArrayLit) -> str:
+        return "[" + "".join(f"{c}, " for c in self.exprs(e.items)) + "]"
+
+    def map_expr(self, e: A.MapLit) -> str:
+        codes = self.exprs([v for _, v in e.items])
+        return "{" + ", ".join(f"{k!r}: {c}" for (k, _), c in zip(e.items, codes, strict=True)) + "}"
+
+    def range_expr(self, e: A.Range) -> str:
+        a, b = self.range_bounds(e)
+        return self.m(f"_range({a}, {b}, {e.inclusive})")
+
+    def import_expr(self, e: A.Import) -> str:
+        return self.m(f"_import({e.module!r})")
+
+    def control_expr(self, e: A.StmtExpr) -> str:
+        self.statement(e.stmt, None)
+        return "None"
 
     def inline_statement(self, e: A.Expr) -> str:
         if isinstance(e, A.If) and e.other is not None:
@@ -514,3 +514,24 @@ def find_this_mutators(script: A.Script) -> set[tuple[str, int]]:
                 result.add(key)
                 changed = True
     return result
+
+
+EXPRESSION_HANDLERS: dict[type, Callable[[ExpressionCompiler, Any], str]] = {
+    A.Lit: ExpressionCompiler.lit_expr,
+    A.Var: ExpressionCompiler.var_expr,
+    A.This: ExpressionCompiler.this_expr,
+    A.Binary: ExpressionCompiler.binary,
+    A.Call: ExpressionCompiler.call,
+    A.MethodCall: ExpressionCompiler.method_call,
+    A.Prop: ExpressionCompiler.prop_expr,
+    A.Index: ExpressionCompiler.index_expr,
+    A.Unary: ExpressionCompiler.unary,
+    A.ArrayLit: ExpressionCompiler.array_expr,
+    A.MapLit: ExpressionCompiler.map_expr,
+    A.Interp: ExpressionCompiler.interp,
+    A.Range: ExpressionCompiler.range_expr,
+    A.Closure: ExpressionCompiler.closure,
+    A.Import: ExpressionCompiler.import_expr,
+    A.StmtExpr: ExpressionCompiler.control_expr,
+    **{kind: ExpressionCompiler.inline_statement for kind in STATEMENT_EXPRS},
+}

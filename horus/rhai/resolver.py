@@ -6,7 +6,9 @@ box only the variables that a closure shares with its creator.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import ast as A
 
@@ -70,47 +72,55 @@ class Resolver:
         return syms
 
     # ------------------------------------------------------------------ nodes
-    def node(self, node: A.Node | None) -> None:  # noqa: C901 - a flat dispatch over node types
+    def node(self, node: A.Node | None) -> None:
         if node is None:
             return
-        if isinstance(node, A.Var):
-            if not node.is_global:
-                node.sym = self.lookup(node.name)
-        elif isinstance(node, A.Call):
-            if node.name == "is_def_var" and len(node.args) == 1 and isinstance(node.args[0], A.Lit):
-                # Answered at compile time for locals: the variable is defined if it resolves here.
-                node.sym = self.lookup(str(node.args[0].value))
-            elif node.namespace is None:
-                node.sym = self.lookup(node.name)
-            for arg in node.args:
-                self.node(arg)
-        elif isinstance(node, A.Let):
-            self.node(node.init)
-            node.sym = self.declare(node.name, node.const)
-        elif isinstance(node, A.Block):
-            self.scoped_block(node)
-        elif isinstance(node, A.Closure):
-            self.closure(node)
-        elif isinstance(node, A.For):
-            self.node(node.iterable)
-            names = [node.var] + ([node.counter] if node.counter else [])
-            syms = self.scoped_block(node.body, *names)
-            node.var_sym = syms[0]
-            node.counter_sym = syms[1] if node.counter else None
-        elif isinstance(node, A.Try):
-            self.scoped_block(node.body)
-            syms = self.scoped_block(node.handler, *([node.var] if node.var else []))
-            node.var_sym = syms[0] if syms else None
-        elif isinstance(node, A.Switch):
-            self.node(node.subject)
-            for case in node.cases:
-                for value in case.values:
-                    self.node(value)
-                self.node(case.guard)
-                self.node(case.body)
-        else:
-            for child in children(node):
-                self.node(child)
+        special = RESOLVERS.get(type(node))
+        if special is not None:
+            special(self, node)
+            return
+        for child in children(node):
+            self.node(child)
+
+    def var(self, node: A.Var) -> None:
+        if not node.is_global:
+            node.sym = self.lookup(node.name)
+
+    def call(self, node: A.Call) -> None:
+        if node.name == "is_def_var" and len(node.args) == 1 and isinstance(node.args[0], A.Lit):
+            # Answered at compile time for locals: the variable is defined if it resolves here.
+            node.sym = self.lookup(str(node.args[0].value))
+        elif node.namespace is None:
+            node.sym = self.lookup(node.name)
+        for arg in node.args:
+            self.node(arg)
+
+    def let(self, node: A.Let) -> None:
+        self.node(node.init)
+        node.sym = self.declare(node.name, node.const)
+
+    def block(self, node: A.Block) -> None:
+        self.scoped_block(node)
+
+    def for_loop(self, node: A.For) -> None:
+        self.node(node.iterable)
+        names = [node.var] + ([node.counter] if node.counter else [])
+        syms = self.scoped_block(node.body, *names)
+        node.var_sym = syms[0]
+        node.counter_sym = syms[1] if node.counter else None
+
+    def try_catch(self, node: A.Try) -> None:
+        self.scoped_block(node.body)
+        syms = self.scoped_block(node.handler, *([node.var] if node.var else []))
+        node.var_sym = syms[0] if syms else None
+
+    def switch(self, node: A.Switch) -> None:
+        self.node(node.subject)
+        for case in node.cases:
+            for value in case.values:
+                self.node(value)
+            self.node(case.guard)
+            self.node(case.body)
 
     def closure(self, node: A.Closure) -> None:
         self.uid += 1
@@ -121,42 +131,45 @@ class Resolver:
         self.contexts.pop()
 
 
-def children(node: A.Node) -> list[A.Node | None]:  # noqa: C901 - a flat table of node shapes
-    if isinstance(node, A.Interp):
-        return list(node.parts)
-    if isinstance(node, A.ArrayLit):
-        return list(node.items)
-    if isinstance(node, A.MapLit):
-        return [v for _, v in node.items]
-    if isinstance(node, A.Unary):
-        return [node.operand]
-    if isinstance(node, A.Binary):
-        return [node.left, node.right]
-    if isinstance(node, A.Range):
-        return [node.start, node.end]
-    if isinstance(node, A.Call):
-        return list(node.args)
-    if isinstance(node, A.MethodCall):
-        return [node.obj, *node.args]
-    if isinstance(node, A.Prop):
-        return [node.obj]
-    if isinstance(node, A.Index):
-        return [node.obj, node.index]
-    if isinstance(node, A.If):
-        return [node.cond, node.then, node.other]
-    if isinstance(node, A.While):
-        return [node.cond, node.body]
-    if isinstance(node, A.DoWhile):
-        return [node.body, node.cond]
-    if isinstance(node, A.Assign):
-        return [node.value, node.target]
-    if isinstance(node, A.ExprStmt):
-        return [node.expr]
-    if isinstance(node, A.Return | A.Throw | A.Break):
-        return [node.value]
-    if isinstance(node, A.StmtExpr):
-        return [node.stmt]
-    return []
+# The sub-nodes of each node kind, in evaluation order (kinds with scopes are handled above).
+CHILDREN: dict[type, Callable[[Any], list[A.Node | None]]] = {
+    A.Interp: lambda n: list(n.parts),
+    A.ArrayLit: lambda n: list(n.items),
+    A.MapLit: lambda n: [v for _, v in n.items],
+    A.Unary: lambda n: [n.operand],
+    A.Binary: lambda n: [n.left, n.right],
+    A.Range: lambda n: [n.start, n.end],
+    A.Call: lambda n: list(n.args),
+    A.MethodCall: lambda n: [n.obj, *n.args],
+    A.Prop: lambda n: [n.obj],
+    A.Index: lambda n: [n.obj, n.index],
+    A.If: lambda n: [n.cond, n.then, n.other],
+    A.While: lambda n: [n.cond, n.body],
+    A.DoWhile: lambda n: [n.body, n.cond],
+    A.Assign: lambda n: [n.value, n.target],
+    A.ExprStmt: lambda n: [n.expr],
+    A.Return: lambda n: [n.value],
+    A.Throw: lambda n: [n.value],
+    A.Break: lambda n: [n.value],
+    A.StmtExpr: lambda n: [n.stmt],
+}
+
+
+def children(node: A.Node) -> list[A.Node | None]:
+    shape = CHILDREN.get(type(node))
+    return shape(node) if shape is not None else []
+
+
+RESOLVERS: dict[type, Callable[[Resolver, Any], None]] = {
+    A.Var: Resolver.var,
+    A.Call: Resolver.call,
+    A.Let: Resolver.let,
+    A.Block: Resolver.block,
+    A.Closure: Resolver.closure,
+    A.For: Resolver.for_loop,
+    A.Try: Resolver.try_catch,
+    A.Switch: Resolver.switch,
+}
 
 
 def resolve(script: A.Script) -> None:
