@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,10 @@ OPERATORS = sorted(
     reverse=True,
 )
 
+# Regex alternation tries left to right, so the longest operators come first.
+OPERATOR_RE = re.compile("|".join(re.escape(op) for op in OPERATORS))
+WORD_RE = re.compile(r"\w+")
+SPACE_RE = re.compile("[ \t\r\n\ufeff]+")
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
 INT_MAX = (1 << 63) - 1
 
@@ -135,12 +140,12 @@ class Lexer:
 
     def advance(self, n: int = 1) -> str:
         text = self.src[self.pos : self.pos + n]
-        for ch in text:
-            if ch == "\n":
-                self.line += 1
-                self.col = 1
-            else:
-                self.col += 1
+        newlines = text.count("\n")
+        if newlines:
+            self.line += newlines
+            self.col = len(text) - text.rfind("\n")
+        else:
+            self.col += len(text)
         self.pos += n
         return text
 
@@ -170,10 +175,12 @@ class Lexer:
         while self.pos < len(self.src):
             ch = self.peek()
             if ch in " \t\r\n\ufeff":
-                self.advance()
+                found = SPACE_RE.match(self.src, self.pos)
+                assert found is not None
+                self.advance(found.end() - self.pos)
             elif ch == "/" and self.peek(1) == "/":
-                while self.pos < len(self.src) and self.peek() != "\n":
-                    self.advance()
+                end = self.src.find("\n", self.pos)
+                self.advance((len(self.src) if end < 0 else end) - self.pos)
             elif ch == "/" and self.peek(1) == "*":
                 self.skip_block_comment()
             elif ch == "#" and self.peek(1) == "!" and self.pos == 0:
@@ -219,17 +226,18 @@ class Lexer:
         if ch == "!" and self.src.startswith("in", self.pos + 1) and not _ident_char(self.peek(3)):
             self.advance(3)
             return Token("op", "!in", line, col)
-        for op in OPERATORS:
-            if self.src.startswith(op, self.pos):
-                self.advance(len(op))
-                return Token("op", op, line, col)
-        raise self.error(f"Unexpected character '{ch}'", line, col)
+        found = OPERATOR_RE.match(self.src, self.pos)
+        if found is None:
+            raise self.error(f"Unexpected character '{ch}'", line, col)
+        op = found.group()
+        self.advance(len(op))
+        return Token("op", op, line, col)
 
     def word(self, line: int, col: int) -> Token:
-        start = self.pos
-        while _ident_char(self.peek()):
-            self.advance()
-        text = self.src[start : self.pos]
+        found = WORD_RE.match(self.src, self.pos)
+        assert found is not None
+        text = found.group()
+        self.advance(len(text))
         if text in KEYWORDS:
             return Token("kw", text, line, col)
         return Token("ident", text, line, col)
