@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import inspect
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import CodeType, TracebackType
 from typing import Any
@@ -160,17 +162,14 @@ class Engine:
             self._cache.move_to_end(source)
             return cached
         filename = f"<rhai-{next(_program_ids)}>"
-        old_limit = sys.getrecursionlimit()
         # The parser and compiler recurse over the tree; long operator chains need more than 1000 frames.
-        sys.setrecursionlimit(max(old_limit, 20_000))
-        try:
-            script = parse(source)
-            resolve(script)
-            code, python, positions = compile_script(script, filename, counting)
-        except (RecursionError, SyntaxError, MemoryError) as exc:
-            raise RhaiParseError(f"Script too complex to compile: {exc}", source=source) from None
-        finally:
-            sys.setrecursionlimit(old_limit)
+        with recursion_room(20_000):
+            try:
+                script = parse(source)
+                resolve(script)
+                code, python, positions = compile_script(script, filename, counting)
+            except (RecursionError, SyntaxError, MemoryError) as exc:
+                raise RhaiParseError(f"Script too complex to compile: {exc}", source=source) from None
         program = Program(source, code, python, positions, filename, counting)
         self._cache[source] = program
         if len(self._cache) > 64:
@@ -213,12 +212,18 @@ class Engine:
 
         runtime = Runtime(self, variables, export, fix)
         namespace = runtime.build_globals()
-        old_limit = sys.getrecursionlimit()
         # Each Rhai call costs a few Python frames (more through function pointers and built-ins);
         # leave that much room above wherever the host called us from.
-        wanted = stack_depth() + self.max_call_depth * 8 + 200
-        if wanted > old_limit:
-            sys.setrecursionlimit(wanted)
+        with recursion_room(stack_depth() + self.max_call_depth * 8 + 200):
+            return self.execute_in(program, namespace, runtime, call)
+
+    def execute_in(
+        self,
+        program: Program,
+        namespace: dict[str, Any],
+        runtime: Runtime,
+        call: tuple[str | FnPtr, tuple[Any, ...]] | None,
+    ) -> Any:
         try:
             exec(program.code, namespace)
             if call is None:
@@ -239,9 +244,33 @@ class Engine:
             err = RhaiRuntimeError(f"{type(exc).__name__}: {exc}")
             locate_from(err, exc.__traceback__, program)
             raise err from exc
-        finally:
-            if wanted > old_limit:
-                sys.setrecursionlimit(old_limit)
+
+
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limit_saved = 0
+
+
+@contextmanager
+def recursion_room(wanted: int) -> Iterator[None]:
+    """Raise the interpreter's recursion limit while any run needs it; restore it after the last one.
+
+    The limit is process-wide, so concurrent runs in threads share one raised value.
+    """
+    global _limit_users, _limit_saved
+    with _limit_lock:
+        if _limit_users == 0:
+            _limit_saved = sys.getrecursionlimit()
+        _limit_users += 1
+        if wanted > sys.getrecursionlimit():
+            sys.setrecursionlimit(wanted)
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                sys.setrecursionlimit(_limit_saved)
 
 
 def stack_depth() -> int:

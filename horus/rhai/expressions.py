@@ -193,8 +193,9 @@ class ExpressionCompiler(Emitter):
     def literal(self, value: object) -> str:
         if isinstance(value, Char):
             return self.const(f"_Char({str(value)!r})")
-        if isinstance(value, float) and value != value:
-            return self.const("float('nan')")
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            # `inf` and `nan` have no Python literal, so they become module constants.
+            return self.const(f"float({str(value)!r})")
         return repr(value)
 
     def load_sym(self, sym: A.Symbol) -> str:

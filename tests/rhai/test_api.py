@@ -238,3 +238,31 @@ def test_timestamps_support_arithmetic_and_comparison() -> None:
     assert engine.eval("let t = timestamp(); let u = t + 1.5; u - t") == 1.5
     assert engine.eval("let t = timestamp(); t < t + 1") is True
     assert engine.eval("let t = timestamp(); (t - 2).elapsed >= 2.0") is True
+
+
+def test_concurrent_runs_in_threads() -> None:
+    import sys
+    import threading
+
+    limit_before = sys.getrecursionlimit()
+    engine = Engine(max_call_depth=200)
+    program = engine.compile(
+        "fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } } let s = 0; for i in 0..50 { s += f(150) } s"
+    )
+    results: list[Any] = []
+
+    def work() -> None:
+        results.append(engine.run(program))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [7500] * 4
+    assert sys.getrecursionlimit() == limit_before
+
+
+def test_huge_float_literal_is_infinity() -> None:
+    assert Engine().eval("1e999") == float("inf")
+    assert Engine().eval("-1e999 < 0.0") is True
