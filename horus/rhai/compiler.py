@@ -75,7 +75,7 @@ class Compiler(ExpressionCompiler):
         self.indent = 0
         tops = self.top_level_symbols()
         with self.block("def __main__(_d):"):
-            self.emit("_this = None")
+            self.emit("_this = _NOTHIS")
             for sym in tops.values():
                 self.emit(f"{sym.py} = _UNSET")
             with self.block("try:"):

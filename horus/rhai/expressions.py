@@ -121,7 +121,8 @@ class ExpressionCompiler(Emitter):
         return self.load_var(e)
 
     def this_expr(self, e: A.This) -> str:
-        return "_this"
+        # Outside a method call `this` is unbound, which is an error in Rhai rather than `()`.
+        return f"(_this if _this is not _NOTHIS else {self.m('_unbound_this()')})"
 
     def prop_expr(self, e: A.Prop) -> str:
         return self.safe_access(e.obj, e.safe, lambda o: self.m(f"_gp({o}, {e.name!r})"))
@@ -365,7 +366,7 @@ class ExpressionCompiler(Emitter):
             raise self.error("'eval' is not supported", e)
         key = (e.name, len(args))
         if key in self.script_fns:
-            call = self.m(f"{fn_py(e.name, len(args))}(_d + 1, None{joined})")
+            call = self.m(f"{fn_py(e.name, len(args))}(_d + 1, _NOTHIS{joined})")
             return f"{call}.value" if key in self.mutating else call
         if e.sym is not None:
             return self.m(f"_callptr(_d, {self.load_sym(e.sym)}, {tup})")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import ops
 from .errors import RhaiError, RhaiLimitError, RhaiRuntimeError, RhaiThrow
 from .stdlib import FUNCTIONS, GETTERS, Builtin, NoMatch
-from .values import Char, FnPtr, MethodResult, Range, Timestamp
+from .values import NOTHIS, Char, FnPtr, MethodResult, Range, Timestamp
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -77,6 +77,8 @@ class Runtime:
             "_Char": Char,
             "_UNSET": UNSET,
             "_MR": MethodResult,
+            "_NOTHIS": NOTHIS,
+            "_unbound_this": unbound_this,
             "_C": self.counter,
             "next": next,
             "_CHK": min(CHECK_EVERY, self.max_ops) if self.max_ops else CHECK_EVERY,
@@ -277,7 +279,7 @@ class Runtime:
                     return result
         script = self.g["_FNS"].get((name, len(args)))
         if script is not None:
-            return script[0](depth + 1, None, *args)
+            return script[0](depth + 1, NOTHIS, *args)
         value = self.scope.get(name)
         if type(value) is FnPtr:
             return self.call_ptr(depth, value, args)
@@ -312,11 +314,11 @@ class Runtime:
             return value
         return value
 
-    def call_ptr(self, depth: int, ptr: Any, args: tuple[Any, ...], this: Any = None) -> Any:
+    def call_ptr(self, depth: int, ptr: Any, args: tuple[Any, ...], this: Any = NOTHIS) -> Any:
         result = self.call_ptr_raw(depth, ptr, args, this)
         return result.value if type(result) is MethodResult else result
 
-    def call_ptr_raw(self, depth: int, ptr: Any, args: tuple[Any, ...], this: Any = None) -> Any:
+    def call_ptr_raw(self, depth: int, ptr: Any, args: tuple[Any, ...], this: Any = NOTHIS) -> Any:
         if type(ptr) is str:
             ptr = FnPtr(ptr)
         if type(ptr) is not FnPtr:
@@ -327,7 +329,7 @@ class Runtime:
         script = self.g["_FNS"].get((ptr.name, len(full)))
         if script is not None:
             return script[0](depth + 1, this, *full)
-        if this is not None:
+        if this is not NOTHIS:
             return self.dispatch(depth, ptr.name, (this, *full))
         return self.dispatch(depth, ptr.name, full)
 
@@ -509,6 +511,10 @@ def range_span(rng: Range, n: int) -> tuple[int, int]:
     stop = end + 1 if rng.inclusive and end < n else end
     lo = min(max(start, 0), n)
     return lo, max(min(stop, n), lo)
+
+
+def unbound_this() -> Any:
+    raise RhaiRuntimeError("Unbound 'this': the function was not called as a method")
 
 
 def set_cell(cell: list[Any], value: Any) -> Any:

@@ -104,6 +104,15 @@ class Timestamp:
         return "<timestamp>"
 
 
+class Unbound:
+    """The `this` of a function called without a receiver (distinct from the unit value `()`)."""
+
+    __slots__ = ()
+
+
+NOTHIS = Unbound()
+
+
 class MethodResult:
     """Returned by script methods that assign `this`, so the caller can write the new value back."""
 

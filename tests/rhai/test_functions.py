@@ -37,6 +37,7 @@ CASES: list[tuple[str, Any]] = [
     ("fn abs(x) { 1 } abs(-5)", 1),
     # method-call style and `this`
     ("fn double() { this * 2 } 21.double()", 42),
+    ("fn me() { this } ().me()", None),
     ("fn inc() { this += 1; } let x = 41; x.inc(); x", 42),
     ("fn change() { this = 42; } let x = 500; x.change(); x", 42),
     ("fn add_n(n) { this += n; } let x = 1; x.add_n(10); x", 11),
