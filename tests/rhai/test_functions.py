@@ -117,6 +117,9 @@ ERRORS: list[tuple[str, str]] = [
     ("let f = 5; f.call()", "Function not found"),
     ('Fn("1abc")', "Invalid function name"),
     ('fn int.twice() { this * 2 } "x".twice()', "Function not found"),
+    ("fn f() { this } f()", "Unbound 'this'"),
+    ("this", "Unbound 'this'"),
+    ("let g = || this; g.call()", "Unbound 'this'"),
 ]
 
 
