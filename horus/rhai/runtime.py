@@ -495,7 +495,12 @@ class Runtime:
             return exc.value
         self.posfix(exc)
         assert isinstance(exc, RhaiError)
-        return {"message": exc.message, "line": exc.line, "position": exc.column}
+        return {
+            "message": exc.message,
+            "line": exc.line,
+            "position": exc.column,
+            "error": error_kind(exc.message),
+        }
 
 
 def case_range(subject: Any, rng: Range) -> bool:
@@ -511,6 +516,30 @@ def range_span(rng: Range, n: int) -> tuple[int, int]:
     stop = end + 1 if rng.inclusive and end < n else end
     lo = min(max(start, 0), n)
     return lo, max(min(stop, n), lo)
+
+
+# Rhai's names for error kinds, recognised from our messages, for the `error` field of caught errors.
+ERROR_KINDS = (
+    ("Function not found", "ErrorFunctionNotFound"),
+    ("Variable not found", "ErrorVariableNotFound"),
+    ("Module not found", "ErrorModuleNotFound"),
+    ("Property not found", "ErrorPropertyNotFound"),
+    ("Division by zero", "ErrorArithmetic"),
+    ("Arithmetic", "ErrorArithmetic"),
+    ("Integer", "ErrorArithmetic"),
+    ("out of bounds", "ErrorArrayBounds"),
+    ("Boolean value expected", "ErrorMismatchDataType"),
+    ("Unbound 'this'", "ErrorUnboundThis"),
+    ("Error in function", "ErrorInFunctionCall"),
+    ("For loop expects", "ErrorFor"),
+)
+
+
+def error_kind(message: str) -> str:
+    for fragment, kind in ERROR_KINDS:
+        if fragment in message:
+            return kind
+    return "ErrorRuntime"
 
 
 def unbound_this() -> Any:
