@@ -245,4 +245,11 @@ def mutates_this(node: A.Node | None, known: set[tuple[str, int]]) -> bool:
         and (node.name in WRITEBACK_METHODS or (node.name, len(node.args)) in known)
     ):
         return True
+    if (
+        isinstance(node, A.Call)
+        and node.args
+        and isinstance(root_of(node.args[0]), A.This)
+        and node.name in WRITEBACK_METHODS
+    ):
+        return True  # `append(this, x)`: native calls take their first argument by reference
     return any(mutates_this(child, known) for child in all_children(node))

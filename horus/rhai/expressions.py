@@ -459,7 +459,7 @@ class ExpressionCompiler(Emitter):
                 return Place(f"{sym.py}[0]", lambda v: f"_setcell({sym.py}, {v})")
             return Place(sym.py, lambda v: f"({sym.py} := {v})")
         if isinstance(target, A.This):
-            self.fn.mutates_this = self.fn.mutates_this or not self.fn.is_main
+            # Whether the function hands the new `this` back was decided up front by mutates_this().
             return Place("_this", lambda v: f"(_this := {v})")
         if isinstance(target, A.Prop):
             outer = self.place(target.obj, hoist)

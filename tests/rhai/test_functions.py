@@ -38,6 +38,11 @@ CASES: list[tuple[str, Any]] = [
     # method-call style and `this`
     ("fn double() { this * 2 } 21.double()", 42),
     ("fn me() { this } ().me()", None),
+    ('fn grow() { append(this, "!"); 1 } let s = "hi"; let r = s.grow(); [s, r]', ["hi!", 1]),
+    (
+        "fn g(x) { if x { return 5; } this += 1; 7 } let n = 1; let a = n.g(true); let b = n.g(false); [n, a, b]",
+        [2, 5, 7],
+    ),
     ("fn inc() { this += 1; } let x = 41; x.inc(); x", 42),
     ("fn change() { this = 42; } let x = 500; x.change(); x", 42),
     ("fn add_n(n) { this += n; } let x = 1; x.add_n(10); x", 11),
