@@ -40,7 +40,8 @@ CASES: list[tuple[str, Any]] = [
     ("fn me() { this } ().me()", None),
     ('fn grow() { append(this, "!"); 1 } let s = "hi"; let r = s.grow(); [s, r]', ["hi!", 1]),
     (
-        "fn g(x) { if x { return 5; } this += 1; 7 } let n = 1; let a = n.g(true); let b = n.g(false); [n, a, b]",
+        "fn g(x) { if x { return 5; } this += 1; 7 }"
+        " let n = 1; let a = n.g(true); let b = n.g(false); [n, a, b]",
         [2, 5, 7],
     ),
     ("fn inc() { this += 1; } let x = 41; x.inc(); x", 42),
