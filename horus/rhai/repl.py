@@ -60,7 +60,7 @@ def repl(
     engine.on_print(output_fn)
     engine.on_debug(output_fn)
     scope = Scope()
-    definitions: list[str] = []
+    definitions: dict[frozenset[tuple[str, int]], str] = {}
     while True:
         try:
             source = read_statement(input_fn)
@@ -81,16 +81,25 @@ def read_statement(input_fn: Callable[[str], str]) -> str:
 
 
 def evaluate(
-    engine: Engine, scope: Scope, definitions: list[str], source: str, output_fn: Callable[[str], object]
+    engine: Engine,
+    scope: Scope,
+    definitions: dict[frozenset[tuple[str, int]], str],
+    source: str,
+    output_fn: Callable[[str], object],
 ) -> None:
     try:
         script = parse(source)
-        full = "\n".join([*definitions, source])
-        result = engine.run(engine.compile(full), scope)
+        defined = frozenset((f.name, len(f.params)) for f in script.functions)
+        # Earlier definitions go after the input (functions are hoisted), so error lines stay right;
+        # an input that redefines a function replaces the earlier text.
+        kept = [text for keys, text in definitions.items() if not keys & defined]
+        result = engine.run(engine.compile("\n;\n".join([source, *kept])), scope)
     except RhaiError as exc:
         output_fn(f"error: {exc}")
         return
     if script.functions and not script.body.stmts:
-        definitions.append(source)
+        for keys in [k for k in definitions if k & defined]:
+            del definitions[keys]
+        definitions[defined] = source
     if result is not None:
         output_fn(to_debug(result))

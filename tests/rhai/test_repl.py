@@ -63,6 +63,14 @@ def test_repl_keeps_variables_and_functions() -> None:
     assert output[3].startswith("error: Variable not found: y")
 
 
+def test_repl_redefines_functions_and_reports_true_lines() -> None:
+    lines = iter(["fn f() { 1 }", "fn f() { 2 }", "f()", "let a = 1;\na.nope()", ":q"])
+    output: list[str] = []
+    repl(lambda prompt: next(lines), output.append)
+    assert output[0] == "2"
+    assert "(line 2, position 3)" in output[1]
+
+
 def test_repl_ends_on_eof() -> None:
     def no_input(prompt: str) -> str:
         raise EOFError
