@@ -163,7 +163,7 @@ class Parser:
                 raise self.error(f"'{tok.value}' is not supported")
         if tok.is_kw(*STATEMENT_KW) or tok.is_op("{"):
             # A statement that starts with a block construct ends with its closing brace.
-            return A.ExprStmt(tok.line, tok.col, self.postfix(self.primary()))
+            return A.ExprStmt(tok.line, tok.col, self.primary())
         expr = self.expression()
         if self.tok.kind == "op" and self.tok.value in ASSIGN_OPS:
             op_tok = self.next()

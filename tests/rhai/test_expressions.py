@@ -82,6 +82,10 @@ CASES: list[tuple[str, Any]] = [
     ("let x = 1; if x == 1 { x = 2 } x + 1", 3),
     ("fn f() { 1 } f()", 1),
     ("let x = 3\n;x", 3),
+    ("let s = 0; for x in [1, 2] { s += x } [s, 1]", [3, 1]),
+    ("let s = 0; if true { s = 1 } (s + 1)", 2),
+    ("let s = 0; while s < 2 { s += 1 } -s", -2),
+    ("switch 1 { _ => 0 } [2][0]", 2),
     # comments
     ("// line\n1 + /* block */ 2", 3),
     ("/* nested /* comment */ still */ 5", 5),
