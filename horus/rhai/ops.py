@@ -232,6 +232,8 @@ def float_cmp(a: float, b: float) -> int:
 
 def equals(a: Any, b: Any) -> bool:
     ta, tb = type(a), type(b)
+    if ta is tb and (ta is int or ta is str):
+        return bool(a == b)
     if (ta is float or tb is float) and ta in NUMBER and tb in NUMBER and bool not in (ta, tb):
         return float_cmp(float(a), float(b)) == 0
     if ta is list and tb is list:

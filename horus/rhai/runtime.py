@@ -66,6 +66,7 @@ class Runtime:
         self.max_map = engine.max_map_size
         self.deadline = engine.effective_deadline()
         self.counter = itertools.count(1)
+        self.method_cache: dict[tuple[type, str, int], Builtin] = {}
 
     # ----------------------------------------------------------------- globals
     def build_globals(self) -> dict[str, Any]:
@@ -349,7 +350,14 @@ class Runtime:
         return self.call_host(f"{namespace}::{name}", fn, args)
 
     def method(self, depth: int, obj: Any, name: str, args: tuple[Any, ...]) -> Any:
-        result = self.method_raw(depth, obj, name, args)
+        known = self.method_cache.get((type(obj), name, len(args)))
+        if known is not None:
+            try:
+                result = known.fn(self, depth, obj, *args) if known.needs_rt else known.fn(obj, *args)
+            except NoMatch:
+                result = self.method_raw(depth, obj, name, args)
+        else:
+            result = self.method_raw(depth, obj, name, args)
         return result.value if type(result) is MethodResult else result
 
     def method_writeback(self, depth: int, obj: Any, name: str, args: tuple[Any, ...]) -> MethodResult:
@@ -383,7 +391,23 @@ class Runtime:
             script = self.g["_FNS"].get((name, len(args)))
         if script is not None:
             return script[0](depth + 1, obj, *args)
-        return self.dispatch(depth, name, (obj, *args))
+        result = self.dispatch(depth, name, (obj, *args))
+        self.remember_method(t, name, len(args))
+        return result
+
+    def remember_method(self, t: type, name: str, nargs: int) -> None:
+        """After a built-in served `x.name(...)`, later calls on the same type go to it directly.
+
+        Maps (function-pointer properties), modules and host types, and any name the host or script
+        defines, always take the full lookup.
+        """
+        if t in (dict, HostRef) or t in self.engine.types or name in self.engine.functions:
+            return
+        if name == "call" or any(key[0] == name for key in self.g["_FNS"]):
+            return
+        builtin = BUILTIN_CACHE.get((name, t, nargs + 1))
+        if builtin is not None:
+            self.method_cache[(t, name, nargs)] = builtin
 
     # ------------------------------------------------------------- properties
     def get_prop(self, obj: Any, name: str) -> Any:
