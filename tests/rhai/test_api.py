@@ -90,6 +90,13 @@ def test_register_fn_and_overloads_by_arity() -> None:
     assert engine.eval("1.add(2)") == 3
 
 
+def test_host_function_overrides_builtin_method_even_after_it_was_used() -> None:
+    engine = Engine()
+    assert engine.eval("let n = 0; for i in 0..5 { n += [1, 2].len() } n") == 10
+    engine.register_fn("len", lambda x: 100)
+    assert engine.eval("let n = 0; for i in 0..5 { n += [1, 2].len() } n") == 500
+
+
 def test_register_fn_overrides_builtins() -> None:
     engine = Engine()
     engine.register_fn("abs", lambda x: "mine")

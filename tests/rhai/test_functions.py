@@ -38,6 +38,8 @@ CASES: list[tuple[str, Any]] = [
     # method-call style and `this`
     ("fn double() { this * 2 } 21.double()", 42),
     ("fn me() { this } ().me()", None),
+    ("let n = 0; for i in 0..3 { n += [1].len() } fn len() { 10 } n", 30),
+    ('let r = []; for x in [[1], "ab", [1, 2]] { r.push(x.len()) } r', [1, 2, 2]),
     ('fn grow() { append(this, "!"); 1 } let s = "hi"; let r = s.grow(); [s, r]', ["hi!", 1]),
     (
         "fn g(x) { if x { return 5; } this += 1; 7 }"
