@@ -326,6 +326,8 @@ class Runtime:
             raise RhaiRuntimeError(f"Function pointer expected but found {ops.type_name(ptr)}")
         full = ptr.curry + tuple(args)
         if ptr.func is not None:
+            if ptr.func.__code__.co_argcount != 2 + len(full) + len(ptr.caps):
+                raise self.not_found(ptr.name, full)
             return ptr.func(depth + 1, this, *full, *ptr.caps)
         script = self.g["_FNS"].get((ptr.name, len(full)))
         if script is not None:

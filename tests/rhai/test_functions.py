@@ -1,4 +1,4 @@
-"""Functions, overloading, `this`, function pointers, currying and closures (Rhai Book: Functions)."""
+"""Functions, overloading, `this`, function pointers and currying (Rhai Book: Functions)."""
 
 from __future__ import annotations
 
@@ -78,34 +78,6 @@ CASES: list[tuple[str, Any]] = [
     ('fn add(x, y) { x + y } let f = Fn("add").curry(40); f.call(2)', 42),
     ("let f = |a, b, c| a + b + c; let g = f.curry(1).curry(2); g.call(3)", 6),
     ("let f = |a, b| a * b; curry(f, 6).call(7)", 42),
-    # anonymous functions and closures
-    ("let f = |x| x * x; f.call(7)", 49),
-    ("let f = || 42; f.call()", 42),
-    ("let f = |x| { let y = x + 1; y * 2 }; f.call(1)", 4),
-    ("let x = 1; let f = |y| x + y; f.call(2)", 3),
-    ("let x = 1; let f = |y| x + y; x = 40; f.call(2)", 42),
-    ("let x = 1; let f = || { x += 1; }; f.call(); f.call(); x", 3),
-    ("let count = 0; let inc = || count += 1; inc.call(); inc.call(); count", 2),
-    ("fn make(n) { |x| x + n } let add5 = make(5); add5.call(10)", 15),
-    ("fn counter() { let c = 0; || { c += 1; c } } let f = counter(); f.call(); f.call(); f.call()", 3),
-    (
-        "fn counter() { let c = 0; || { c += 1; c } }"
-        " let f = counter(); let g = counter(); f.call(); f.call(); g.call()",
-        1,
-    ),
-    ("let fs = []; for i in 0..3 { fs.push(|| i) } fs.map(|f| f.call())", [2, 2, 2]),
-    ("let fs = []; for i in 0..3 { let j = i; fs.push(|| j) } fs.map(|f| f.call())", [0, 1, 2]),
-    ("let a = 1; let f = || { let b = 2; || a + b }; f.call().call()", 3),
-    ("let x = 10; let f = |x| x * 2; f.call(3)", 6),
-    ("let x = 1; let f = || { let x = 5; x }; f.call() + x", 6),
-    ("let v = [1, 2]; let f = || v.len(); v.push(3); f.call()", 3),
-    ("let total = 0; [1, 2, 3].for_each(|| total += this); total", 6),
-    ("let k = 10; [1, 2].map(|x| x + k)", [11, 12]),
-    ('let f = |x| if x > 0 { "pos" } else { "neg" }; [f.call(1), f.call(-1)]', ["pos", "neg"]),
-    ("let f = |n| { let s = 0; for i in 0..n { s += i } s }; f.call(5)", 10),
-    ("let compose = |f, g| |x| f.call(g.call(x)); let h = compose.call(|x| x + 1, |x| x * 2); h.call(5)", 11),
-    ("let f = |x| this + x; let v = 40; v.call(f, 2)", 42),
-    ("let f = |x| { this += x; }; let v = 40; v.call(f, 2); v", 42),
 ]
 
 
