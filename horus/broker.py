@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-from redis import Redis
-
-from horus import codec
-from horus.errors import ConnectionFailed, JobNotFound, JobRejected, WaitTimeout
+from horus import scripts
+from horus.errors import JobNotFound, JobRejected, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE, Keys
 from horus.models import TERMINAL, Job, JobResult, JobStatus
-from horus.scripts import Scripts
+from horus.resp import Address, Arg, Connection, ReplyError, ThreadLocalConnections
 
 DEFAULT_RESULT_TTL_S = 86_400
 #: How long a job id stays claimed (replay guard and id → runner lookup).
@@ -23,124 +20,143 @@ DEFAULT_LOG_MAXLEN = 10_000
 DEFAULT_MAX_DELIVERIES = 5
 
 
-def connect(url: str) -> Redis:
-    """A client for ``url`` (redis://, rediss:// or unix://) with string replies."""
-    try:
-        return Redis.from_url(url, decode_responses=True, health_check_interval=30)
-    except ValueError as exc:
-        raise ConnectionFailed(f"bad Redis URL {url!r}: {exc}") from None
-
-
 @dataclass(frozen=True, slots=True)
 class Started:
-    """What :meth:`Broker.start` hands a worker: the job JSON to run, or why not."""
+    """What :meth:`Broker.start_many` hands a worker for one reserved id.
 
-    job_json: str | None
+    ``verdict`` is ``run``; ``cancelled`` or ``dead`` (end it without running); or ``skip``
+    (already ended or unknown, and acknowledged).
+    """
+
+    job_id: str
+    verdict: str
+    job_json: str = ""
     deliveries: int = 0
-    skipped: str = ""
 
 
-def _float(value: str | None) -> float | None:
-    return float(value) if value else None
+def result_json(result: JobResult) -> str:
+    return result.model_dump_json()
 
 
 def result_from_hash(job_id: str, runner_id: str, data: dict[str, str]) -> JobResult:
-    exit_code = data.get("exit_code")
-    value = data.get("value")
+    stored = data.get("result")
+    if stored:
+        return JobResult.model_validate_json(stored)
+    started = data.get("started_at")
     return JobResult(
         job_id=job_id,
         runner_id=runner_id,
         status=JobStatus(data.get("status", "pending")),
-        output=data.get("output", ""),
-        error=data.get("error") or None,
-        exit_code=int(exit_code) if exit_code else None,
-        started_at=_float(data.get("started_at")),
-        completed_at=_float(data.get("completed_at")),
-        value=codec.loads(value) if value else None,
+        started_at=float(started) if started else None,
         deliveries=int(data.get("deliveries", 0) or 0),
     )
 
 
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 class Broker:
-    """One namespace on one Redis. Client methods first, worker methods after."""
+    """One namespace on one Redis. Client methods first, worker methods after.
+
+    ``cluster=True`` keeps every script inside one hash slot: the job-id claim (slot of the
+    job id) then becomes a step of its own before the enqueue (slot of the runner).
+    """
 
     def __init__(
         self,
-        client: Redis,  # type: ignore[type-arg,unused-ignore]
+        url: str,
         namespace: str = DEFAULT_NAMESPACE,
         *,
         result_ttl_s: int = DEFAULT_RESULT_TTL_S,
         id_ttl_s: int = DEFAULT_ID_TTL_S,
         log_maxlen: int = DEFAULT_LOG_MAXLEN,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        cluster: bool = False,
     ) -> None:
-        # redis-py's annotations describe bytes replies; with decode_responses they are str.
-        self.redis: Any = client
+        self.url = url
+        self.address = Address.parse(url)
+        self.connections = ThreadLocalConnections(self.address)
         self.keys = Keys(namespace)
         self.result_ttl_s = result_ttl_s
         self.id_ttl_s = max(id_ttl_s, result_ttl_s)
         self.log_maxlen = log_maxlen
         self.max_deliveries = max_deliveries
-        self.scripts = Scripts(client)
+        self.cluster = cluster
 
     @classmethod
     def from_url(cls, url: str, namespace: str = DEFAULT_NAMESPACE, **options: Any) -> Broker:
-        return cls(connect(url), namespace, **options)
+        return cls(url, namespace, **options)
+
+    @property
+    def conn(self) -> Connection:
+        return self.connections.get()
+
+    def call(self, *args: Arg, timeout_s: float | None = None) -> Any:
+        return self.conn.call(*args, timeout_s=timeout_s)
 
     def ping(self) -> None:
-        try:
-            self.redis.ping()
-        except redis.ConnectionError as exc:
-            raise ConnectionFailed(f"cannot reach Redis: {exc}") from None
+        self.call("PING")
+
+    def close(self) -> None:
+        self.connections.close()
+
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     # -- submitting ---------------------------------------------------------------
     def enqueue(self, job: Job) -> str:
         """Queue a signed job. A job id is accepted once (``replayed_id`` otherwise)."""
         return self.enqueue_many([job])[0]
 
+    def _enqueue(self, batch: Sequence[Job]) -> int:
+        """Run enqueue.lua for a batch; the position of the first replayed id, or 0."""
+        keys: list[str] = []
+        args: list[Arg] = [2 if self.cluster else 3, self.id_ttl_s]
+        for job in batch:
+            keys += [self.keys.job(job.runner_id, job.id), self.keys.queue(job.runner_id)]
+            if not self.cluster:
+                keys.append(self.keys.job_index(job.id))
+            args += [job.id, job.model_dump_json(), job.created_at, job.runner_id]
+        return int(scripts.call(self.conn, "enqueue", keys, args))
+
     def enqueue_many(self, jobs: Iterable[Job]) -> list[str]:
-        """Queue jobs in two pipelined round trips; a batch with a replayed id queues nothing."""
+        """Queue jobs, all or none, in one round trip; a replayed id refuses the batch.
+
+        On a Cluster each job is a step of its own (claim, then enqueue in its runner's slot),
+        so a replayed id refuses only that job and the ones after it.
+        """
         batch = list(jobs)
-        with self.redis.pipeline(transaction=False) as pipe:
-            for job in batch:
-                pipe.set(self.keys.job_index(job.id), job.runner_id, nx=True, ex=self.id_ttl_s)
-                pipe.get(self.keys.job_index(job.id))
-                pipe.exists(self.keys.job(job.runner_id, job.id))
-            replies = pipe.execute()
-        claims = [replies[i : i + 3] for i in range(0, len(replies), 3)]
-        # A claimed id with no job behind it for the same runner is an interrupted submit: resume it.
-        replayed = [
-            job for job, (_, owner, exists) in zip(batch, claims, strict=True) if owner != job.runner_id or exists
-        ]
-        if replayed:
-            fresh = [self.keys.job_index(job.id) for job, (claimed, _, _) in zip(batch, claims, strict=True) if claimed]
-            if fresh:
-                self.redis.delete(*fresh)
-            raise JobRejected("replayed_id", "id", f"job id {replayed[0].id!r} was already submitted")
-        with self.redis.pipeline(transaction=False) as pipe:
-            for job in batch:
-                self.scripts(
-                    "enqueue",
-                    [self.keys.job(job.runner_id, job.id), self.keys.queue(job.runner_id)],
-                    [job.id, job.model_dump_json(), job.created_at],
-                    client=pipe,
-                )
-            created = pipe.execute()
-        raced = [job.id for job, ok in zip(batch, created, strict=True) if not ok]
-        if raced:
-            raise JobRejected("replayed_id", "id", f"job id {raced[0]!r} was submitted concurrently")
+        if not batch:
+            return []
+        if not self.cluster:
+            self._refuse_replay(batch, self._enqueue(batch))
+            return [job.id for job in batch]
+        for job in batch:
+            claimed = scripts.call(self.conn, "claim", [self.keys.job_index(job.id)], [job.runner_id, self.id_ttl_s])
+            self._refuse_replay([job], 0 if claimed == 1 else 1)
+            self._refuse_replay([job], self._enqueue([job]))
         return [job.id for job in batch]
+
+    @staticmethod
+    def _refuse_replay(batch: Sequence[Job], position: int) -> None:
+        if position:
+            job_id = batch[position - 1].id
+            raise JobRejected("replayed_id", "id", f"job id {job_id!r} was already submitted")
 
     # -- looking up ---------------------------------------------------------------
     def runner_of(self, job_id: str) -> str:
-        runner_id = self.redis.get(self.keys.job_index(job_id))
+        runner_id = self.call("GET", self.keys.job_index(job_id))
         if runner_id is None:
             raise JobNotFound(job_id)
         return str(runner_id)
 
     def state(self, job_id: str) -> tuple[str, dict[str, str]]:
         runner_id = self.runner_of(job_id)
-        data = self.redis.hgetall(self.keys.job(runner_id, job_id))
+        data = _pairs(self.call("HGETALL", self.keys.job(runner_id, job_id)))
         if not data:
             raise JobNotFound(job_id)
         return runner_id, data
@@ -153,31 +169,48 @@ class Broker:
         runner_id, data = self.state(job_id)
         return result_from_hash(job_id, runner_id, data)
 
-    def wait(self, job_id: str, timeout_s: float | None = None) -> JobResult:
-        """Block until the job ends; woken by Redis (BLMOVE on the result list), never polled."""
-        runner_id = self.runner_of(job_id)
+    def wait(self, job_id: str, timeout_s: float | None = None, runner_id: str | None = None) -> JobResult:
+        """Block until the job ends: one BLMOVE on its result list, woken by Redis, never polled.
+
+        The list is rotated in place, so every waiter sees the result.
+        """
+        runner_id = runner_id or self.runner_of(job_id)
         notice = self.keys.result(runner_id, job_id)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            result = self.result(job_id)
-            if result.status in TERMINAL:
-                return result
-            remaining = 0.0 if deadline is None else deadline - time.monotonic()
-            if deadline is not None and remaining <= 0:
-                raise WaitTimeout(f"job {job_id} still {result.status} after {timeout_s} s")
-            # Rotating the list in place leaves the notice for other waiters.
-            self.redis.blmove(notice, notice, remaining if deadline else 0, "LEFT", "RIGHT")
+            remaining = 0.0 if deadline is None else max(deadline - time.monotonic(), 0.001)
+            # A bounded block lets us notice a job that vanished (expired) instead of waiting forever.
+            block = remaining if deadline is not None and remaining < 30 else 30.0
+            reply = self.call("BLMOVE", notice, notice, "LEFT", "RIGHT", block, timeout_s=block + 10)
+            if reply is not None:
+                return JobResult.model_validate_json(reply)
+            status = self.call("HGET", self.keys.job(runner_id, job_id), "status")
+            if status is None:
+                raise JobNotFound(job_id)
+            if status in TERMINAL:  # ended, but its result list expired first
+                return self.result(job_id)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"job {job_id} still {status} after {timeout_s} s")
 
     def logs(self, job_id: str, follow: bool = False, block_ms: int = 5_000) -> Iterator[str]:
-        """Output lines so far; with ``follow``, keep yielding until the job ends."""
+        """Output lines so far; with ``follow``, keep yielding until the job ends.
+
+        A job that prints ends its stream with an ``eof`` entry; one that prints nothing has no
+        stream, so a follower also checks the job's status between shorter blocks.
+        """
         runner_id = self.runner_of(job_id)
         stream = self.keys.log(runner_id, job_id)
         last = "0-0"
         while True:
-            reply = self.redis.xread({stream: last}, block=block_ms if follow else None)
+            if follow:
+                block = block_ms if last != "0-0" else min(block_ms, 500)
+                reply = self.call("XREAD", "BLOCK", block, "STREAMS", stream, last, timeout_s=block / 1000 + 10)
+            else:
+                reply = self.call("XREAD", "STREAMS", stream, last)
             entries = reply[0][1] if reply else []
-            for entry_id, fields in entries:
+            for entry_id, flat in entries:
                 last = entry_id
+                fields = _pairs(flat)
                 if "eof" in fields:
                     return
                 yield fields.get("line", "")
@@ -186,7 +219,15 @@ class Broker:
 
     def cancel(self, job_id: str) -> str:
         runner_id = self.runner_of(job_id)
-        reply = self.scripts(
+        cancelled = JobResult(
+            job_id=job_id,
+            runner_id=runner_id,
+            status=JobStatus.CANCELLED,
+            error="cancelled while queued",
+            completed_at=time.time(),
+        )
+        reply = scripts.call(
+            self.conn,
             "cancel",
             [
                 self.keys.job(runner_id, job_id),
@@ -195,99 +236,104 @@ class Broker:
                 self.keys.log(runner_id, job_id),
                 self.keys.control(runner_id),
             ],
-            [job_id, self.result_ttl_s, self.log_maxlen],
+            [job_id, result_json(cancelled), self.result_ttl_s, self.log_maxlen],
         )
         if reply is None:
             raise JobNotFound(job_id)
         return str(reply)
 
     def queue_length(self, runner_id: str) -> int:
-        return int(self.redis.llen(self.keys.queue(runner_id)))
+        return int(self.call("LLEN", self.keys.queue(runner_id)))
 
     def dead_letters(self, runner_id: str) -> list[str]:
-        return [str(x) for x in self.redis.lrange(self.keys.dead(runner_id), 0, -1)]
+        return [str(x) for x in self.call("LRANGE", self.keys.dead(runner_id), 0, -1)]
 
     # -- working ------------------------------------------------------------------
     def reserve(self, runner_id: str, worker_id: str, block_s: float) -> str | None:
-        """Move the next job id into this worker's in-flight list (BLMOVE)."""
-        reply = self.redis.blmove(
-            self.keys.queue(runner_id), self.keys.inflight(runner_id, worker_id), block_s, "RIGHT", "LEFT"
-        )
+        """Block until a job id moves into this worker's in-flight list (BLMOVE)."""
+        queue, inflight = self.keys.queue(runner_id), self.keys.inflight(runner_id, worker_id)
+        reply = self.call("BLMOVE", queue, inflight, "RIGHT", "LEFT", block_s, timeout_s=block_s + 10)
         return None if reply is None else str(reply)
 
-    def start(self, runner_id: str, worker_id: str, job_id: str) -> Started:
-        reply = self.scripts(
-            "start",
-            [
+    def _finish_command(self, runner_id: str, worker_id: str, results: Sequence[JobResult]) -> tuple[Arg, ...]:
+        keys = [self.keys.inflight(runner_id, worker_id)]
+        args: list[Arg] = [worker_id, self.result_ttl_s, self.log_maxlen]
+        for result in results:
+            job_id = result.job_id
+            keys += [
                 self.keys.job(runner_id, job_id),
-                self.keys.inflight(runner_id, worker_id),
-                self.keys.dead(runner_id),
                 self.keys.result(runner_id, job_id),
                 self.keys.log(runner_id, job_id),
-            ],
-            [job_id, worker_id, self.max_deliveries, self.result_ttl_s, self.log_maxlen],
-        )
-        if reply[0] == "run":
-            return Started(str(reply[1]), int(reply[2]))
-        return Started(None, skipped=str(reply[1]))
+            ]
+            args += [job_id, result.status.value, result_json(result)]
+        return scripts.command("finish", keys, args)
+
+    def cycle(
+        self, runner_id: str, worker_id: str, finished: Sequence[JobResult], reserve: int
+    ) -> tuple[list[bool], list[str]]:
+        """One round trip: acknowledge ``finished`` and move up to ``reserve`` more job ids
+        (without blocking) into the in-flight list. Returns (stored flags, reserved ids)."""
+        commands = [self._finish_command(runner_id, worker_id, finished)] if finished else []
+        queue, inflight = self.keys.queue(runner_id), self.keys.inflight(runner_id, worker_id)
+        commands += [("LMOVE", queue, inflight, "RIGHT", "LEFT")] * reserve
+        replies = scripts.run(self.conn, commands)
+        for reply in replies:
+            if isinstance(reply, ReplyError):
+                raise reply
+        stored = [flag == 1 for flag in replies[0]] if finished else []
+        return stored, [str(r) for r in replies[len(commands) - reserve :] if r is not None]
+
+    def start_many(self, runner_id: str, worker_id: str, job_ids: Sequence[str]) -> list[Started]:
+        """Start reserved jobs in one script call (see :class:`Started`)."""
+        keys = [self.keys.inflight(runner_id, worker_id), self.keys.dead(runner_id)]
+        keys += [self.keys.job(runner_id, job_id) for job_id in job_ids]
+        flat = scripts.call(self.conn, "start", keys, [worker_id, self.max_deliveries, *job_ids])
+        return [
+            Started(job_id, str(flat[i * 3]), str(flat[i * 3 + 1] or ""), int(flat[i * 3 + 2]))
+            for i, job_id in enumerate(job_ids)
+        ]
 
     def finish(self, runner_id: str, worker_id: str, result: JobResult) -> bool:
         """Store the result and acknowledge; False when the job had already ended elsewhere."""
-        value = "" if result.value is None else codec.dumps(result.value)
-        reply = self.scripts(
-            "finish",
-            [
-                self.keys.job(runner_id, result.job_id),
-                self.keys.inflight(runner_id, worker_id),
-                self.keys.result(runner_id, result.job_id),
-                self.keys.log(runner_id, result.job_id),
-            ],
-            [
-                result.job_id,
-                worker_id,
-                result.status.value,
-                result.output,
-                result.error or "",
-                "" if result.exit_code is None else result.exit_code,
-                value,
-                self.result_ttl_s,
-                self.log_maxlen,
-            ],
-        )
-        return bool(reply)
+        return self.cycle(runner_id, worker_id, [result], 0)[0][0]
 
     def append_log(self, runner_id: str, job_id: str, lines: list[str]) -> None:
         stream = self.keys.log(runner_id, job_id)
-        with self.redis.pipeline(transaction=False) as pipe:
-            for line in lines:
-                pipe.xadd(stream, {"line": line}, maxlen=self.log_maxlen, approximate=True)
-            pipe.expire(stream, self.result_ttl_s)
-            pipe.execute()
+        commands: list[tuple[Arg, ...]] = [
+            ("XADD", stream, "MAXLEN", "~", self.log_maxlen, "*", "line", line) for line in lines
+        ]
+        commands.append(("EXPIRE", stream, self.result_ttl_s))
+        self.conn.pipeline(commands)
 
     def heartbeat(self, runner_id: str, worker_ids: list[str], ttl_ms: int) -> list[str]:
         """Refresh these workers' deadlines; returns workers whose deadline has passed."""
         if not worker_ids:
             return []
-        expired = self.scripts("heartbeat", [self.keys.workers(runner_id)], [ttl_ms, *worker_ids])
+        expired = scripts.call(self.conn, "heartbeat", [self.keys.workers(runner_id)], [ttl_ms, *worker_ids])
         return [str(w) for w in expired]
 
     def reap(self, runner_id: str, worker_id: str, force: bool = False) -> list[str] | None:
         """Return a dead worker's reserved jobs to the queue; None if it is still alive."""
-        moved = self.scripts(
+        moved = scripts.call(
+            self.conn,
             "reap",
             [self.keys.workers(runner_id), self.keys.inflight(runner_id, worker_id), self.keys.queue(runner_id)],
             [worker_id, "1" if force else "0"],
         )
         if moved is None:
             return None
-        with self.redis.pipeline(transaction=False) as pipe:
-            for job_id in moved:
-                self.scripts("requeued", [self.keys.job(runner_id, job_id)], [worker_id], client=pipe)
-            pipe.execute()
+        scripts.run(self.conn, [scripts.command("requeued", [self.keys.job(runner_id, j)], [worker_id]) for j in moved])
         return [str(job_id) for job_id in moved]
 
     def register_runner(self, runner_id: str) -> None:
-        self.redis.sadd(self.keys.runners(), runner_id)
+        self.call("SADD", self.keys.runners(), runner_id)
 
     def workers(self, runner_id: str) -> dict[str, float]:
-        return {str(k): float(v) for k, v in self.redis.zrange(self.keys.workers(runner_id), 0, -1, withscores=True)}
+        flat = self.call("ZRANGE", self.keys.workers(runner_id), 0, -1, "WITHSCORES")
+        return {str(k): float(v) for k, v in _pairs(flat).items()}
+
+    def subscribe_control(self, runner_id: str) -> Connection:
+        """A connection of its own subscribed to the runner's control channel (non-blocking)."""
+        conn = Connection(self.address)
+        conn.subscribe(self.keys.control(runner_id))
+        return conn

@@ -41,7 +41,10 @@ class RedisClient:
         return self.broker.enqueue_many([self.build(job) for job in jobs])
 
     def run(self, job: Job | dict[str, Any] | str | bytes, wait_s: float | None = None) -> JobResult:
-        return self.wait(self.submit(job), wait_s)
+        """Submit and wait for the result."""
+        built = self.build(job)
+        self.broker.enqueue(built)
+        return self.broker.wait(built.id, wait_s, runner_id=built.runner_id)
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> JobResult:
         return self.broker.wait(job_id, timeout_s)
@@ -57,3 +60,12 @@ class RedisClient:
 
     def cancel(self, job_id: str) -> str:
         return self.broker.cancel(job_id)
+
+    def close(self) -> None:
+        self.broker.close()
+
+    def __enter__(self) -> RedisClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -15,19 +16,24 @@ _PR_SET_PDEATHSIG = 1
 _libc: ctypes.CDLL | None = None
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """Ask Linux to send ``sig`` when our parent dies, so no orphan outlives a killed master."""
+def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` when our parent dies, so no orphan outlives a killed master.
+
+    A parent that died before the request took effect is caught by checking it afterwards.
+    """
     global _libc
     try:
         _libc = _libc or ctypes.CDLL(None, use_errno=True)
         _libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), sig)
 
 
-def _child_setup() -> None:
+def _child_setup(parent_pid: int) -> None:
     os.setsid()
-    die_with_parent()
+    die_with_parent(parent_pid)
 
 
 @dataclass(slots=True)
@@ -58,7 +64,7 @@ def run_streaming(
         cwd=cwd,
         text=True,
         errors="replace",
-        preexec_fn=_child_setup,
+        preexec_fn=functools.partial(_child_setup, os.getpid()),
     )
     on_start(proc.pid)
     out: list[str] = []

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from redis import Redis
-from redis.commands.core import Script
+from horus.resp import Arg, Connection, ReplyError
 
-NAMES = ("enqueue", "start", "finish", "cancel", "reap", "requeued", "heartbeat")
+NAMES = ("enqueue", "claim", "start", "finish", "cancel", "reap", "requeued", "heartbeat")
 
 
 @cache
@@ -17,11 +18,34 @@ def source(name: str) -> str:
     return resources.files("horus").joinpath("lua", f"{name}.lua").read_text()
 
 
-class Scripts:
-    """The scripts registered on one client; each call is one EVALSHA round trip."""
+@cache
+def sha(name: str) -> str:
+    return hashlib.sha1(source(name).encode()).hexdigest()
 
-    def __init__(self, redis: Redis) -> None:
-        self._scripts: dict[str, Script] = {name: redis.register_script(source(name)) for name in NAMES}
 
-    def __call__(self, name: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
-        return self._scripts[name](keys=keys, args=args, client=client)
+def command(name: str, keys: Sequence[str], args: Sequence[Arg]) -> tuple[Arg, ...]:
+    """The EVALSHA command for one script call, ready for :meth:`Connection.pipeline`."""
+    return ("EVALSHA", sha(name), len(keys), *keys, *args)
+
+
+def _missing(reply: Any) -> bool:
+    return isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT")
+
+
+def run(conn: Connection, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+    """Run commands in one round trip; scripts the server does not know yet are loaded and
+    only their (unexecuted) calls are sent again."""
+    replies = conn.pipeline(commands)
+    retry = [i for i, reply in enumerate(replies) if _missing(reply)]
+    if retry:
+        conn.pipeline([("SCRIPT", "LOAD", source(name)) for name in NAMES])
+        for i, reply in zip(retry, conn.pipeline([commands[i] for i in retry]), strict=True):
+            replies[i] = reply
+    return replies
+
+
+def call(conn: Connection, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    (reply,) = run(conn, [command(name, keys, args)])
+    if isinstance(reply, ReplyError):
+        raise reply
+    return reply

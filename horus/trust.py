@@ -72,14 +72,17 @@ class TrustPolicy:
 
         Returns the public key of the first valid signature (the job's signer).
         """
-        if not job.signatures:
+        return self.verify_message(job_bytes(job), job.signatures, job.runner_id)
+
+    def verify_message(self, message: bytes, signatures: list[Signature], runner_id: str) -> str:
+        """:meth:`verify` for content already in canonical bytes."""
+        if not signatures:
             raise JobRejected("unsigned", "signatures", "job is unsigned: sign it with `horus sign` or --key")
-        message = job_bytes(job)
         valid: list[str] = []
         first_error: JobRejected | None = None
-        for index, signature in enumerate(job.signatures):
+        for index, signature in enumerate(signatures):
             try:
-                valid.append(self._check_one(index, signature, job.runner_id, message))
+                valid.append(self._check_one(index, signature, runner_id, message))
             except JobRejected as exc:
                 first_error = first_error or exc
         distinct = list(dict.fromkeys(valid))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +60,17 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def broker(r: redis.Redis, redis_url: str) -> Broker:
-    return Broker.from_url(redis_url)
+def namespace(request: pytest.FixtureRequest) -> str:
+    """A namespace of the test's own: a worker killed by an earlier test can still have a
+    blocking reserve registered in Redis for a moment, and must not take this test's jobs."""
+    return f"t-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
+
+
+@pytest.fixture
+def broker(r: redis.Redis, redis_url: str, namespace: str) -> Iterator[Broker]:
+    broker = Broker.from_url(redis_url, namespace)
+    yield broker
+    broker.close()
 
 
 @pytest.fixture
@@ -74,8 +86,9 @@ def key_file(tmp_path: Path, key: SigningKey) -> Path:
 
 
 @pytest.fixture
-def client(r: redis.Redis, redis_url: str, key: SigningKey) -> RedisClient:
-    return RedisClient(redis_url, key=key)
+def client(r: redis.Redis, redis_url: str, key: SigningKey, namespace: str) -> Iterator[RedisClient]:
+    with RedisClient(redis_url, namespace, key=key) as client:
+        yield client
 
 
 def horus_cmd(*args: str) -> list[str]:
@@ -104,7 +117,9 @@ StartWorker = Callable[..., WorkerProc]
 
 
 @pytest.fixture
-def start_worker(r: redis.Redis, redis_url: str, key: SigningKey, tmp_path: Path) -> Iterator[StartWorker]:
+def start_worker(
+    r: redis.Redis, redis_url: str, key: SigningKey, tmp_path: Path, namespace: str
+) -> Iterator[StartWorker]:
     """Start ``horus worker`` through the CLI; every worker started is stopped at teardown."""
     started: list[WorkerProc] = []
 
@@ -126,6 +141,8 @@ def start_worker(r: redis.Redis, redis_url: str, key: SigningKey, tmp_path: Path
             str(concurrency),
             "--redis-url",
             redis_url,
+            "--namespace",
+            namespace,
             *[arg for k in keys for arg in ("--trusted-key", k)],
         )
         if runner_type == "python" and "--app" not in extra:
@@ -148,6 +165,32 @@ def start_worker(r: redis.Redis, redis_url: str, key: SigningKey, tmp_path: Path
 
     yield start
     for worker in started:
-        if worker.proc.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.proc.wait()
+        kill_tree(worker.proc)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def kill_tree(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL a worker master and its children, and wait until every one has exited."""
+    children = children_of(proc.pid)
+    pidfds = []
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            pidfds.append(os.pidfd_open(pid))
+            os.kill(pid, signal.SIGKILL)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for fd in pidfds:
+        select.select([fd], [], [], 10)  # readable once that process has exited
+        os.close(fd)

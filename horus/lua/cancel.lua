@@ -1,8 +1,9 @@
--- Cancel a job: a queued one leaves its queue; a running one is flagged and its
--- workers are told to kill it.
+-- Cancel a job: a queued one leaves its queue and ends with the given result; a reserved or
+-- running one is flagged and its runner's workers are told to kill it.
 -- KEYS[1] job hash   KEYS[2] runner queue   KEYS[3] result list   KEYS[4] log stream
 -- KEYS[5] control channel
--- ARGV[1] job id   ARGV[2] result ttl (s)   ARGV[3] log max length
+-- ARGV[1] job id   ARGV[2] result JSON for a job cancelled while queued   ARGV[3] result ttl (s)
+-- ARGV[4] log max length
 -- Returns the job's status after the call ('cancelled', 'cancelling', a terminal status)
 -- or false when the job does not exist.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -21,12 +22,10 @@ if redis.call('LREM', KEYS[2], 0, ARGV[1]) == 0 then
   -- Reserved by a worker but not started: start.lua sees the flag and cancels it.
   return 'cancelling'
 end
-local t = redis.call('TIME')
-local ts = string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000)
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'error', 'cancelled while queued', 'completed_at', ts)
-redis.call('RPUSH', KEYS[3], 'cancelled')
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'eof', 'cancelled')
-local ttl = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'result', ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[2])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'eof', 'cancelled')
+local ttl = tonumber(ARGV[3])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('EXPIRE', KEYS[4], ttl)

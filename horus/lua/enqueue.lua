@@ -1,11 +1,30 @@
--- Create a job and queue it, atomically.
--- KEYS[1] job hash   KEYS[2] runner queue
--- ARGV[1] job id   ARGV[2] job JSON   ARGV[3] created_at (s)
--- Returns 1 when queued, 0 when a job with that id already exists.
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
+-- Create jobs and queue them, all or none: any id used before refuses the whole batch.
+-- KEYS: for each job, its hash, its runner's queue and (single Redis) its id index; on a
+--       Cluster the index is claimed beforehand by claim.lua and left out.
+-- ARGV[1] keys per job (3, or 2 on a Cluster)   ARGV[2] index ttl (s)
+-- then for each job: id, job JSON, created_at (s), runner id
+-- Returns 0 when every job was queued, else the 1-based position of the first replayed id.
+local per = tonumber(ARGV[1])
+local jobs = #KEYS / per
+for i = 0, jobs - 1 do
+  local k, a = i * per, 2 + i * 4
+  if redis.call('EXISTS', KEYS[k + 1]) == 1 then
+    return i + 1
+  end
+  if per == 3 then
+    local owner = redis.call('GET', KEYS[k + 3])
+    if owner and owner ~= ARGV[a + 4] then
+      return i + 1
+    end
+  end
 end
-redis.call('HSET', KEYS[1], 'job', ARGV[2], 'status', 'dispatched', 'deliveries', 0,
-           'created_at', ARGV[3])
-redis.call('LPUSH', KEYS[2], ARGV[1])
-return 1
+for i = 0, jobs - 1 do
+  local k, a = i * per, 2 + i * 4
+  if per == 3 then
+    redis.call('SET', KEYS[k + 3], ARGV[a + 4], 'EX', ARGV[2])
+  end
+  redis.call('HSET', KEYS[k + 1], 'job', ARGV[a + 2], 'status', 'dispatched', 'deliveries', 0,
+             'created_at', ARGV[a + 3])
+  redis.call('LPUSH', KEYS[k + 2], ARGV[a + 1])
+end
+return 0

@@ -1,22 +1,28 @@
--- Store a job's result and acknowledge it, atomically; first finisher wins.
--- KEYS[1] job hash   KEYS[2] worker in-flight list   KEYS[3] result list   KEYS[4] log stream
--- ARGV[1] job id   ARGV[2] worker id   ARGV[3] status   ARGV[4] output   ARGV[5] error
--- ARGV[6] exit code ('' for none)   ARGV[7] value JSON ('' for none)   ARGV[8] result ttl (s)
--- ARGV[9] log max length
--- Returns 1 when stored, 0 when the job had already ended or belongs to another worker.
-redis.call('LREM', KEYS[2], 1, ARGV[1])
-local state = redis.call('HMGET', KEYS[1], 'status', 'worker')
-if state[1] ~= 'running' or state[2] ~= ARGV[2] then
-  return 0
+-- Store jobs' results and acknowledge them, atomically; for each job the first finisher wins.
+-- KEYS[1] worker in-flight list, then for each job: its hash, result list, log stream
+-- ARGV[1] worker id   ARGV[2] result ttl (s)   ARGV[3] log max length
+-- then for each job: id, status, result JSON
+-- Returns, per job, 1 when stored or 0 when it had already ended or belongs to another worker.
+local ttl = tonumber(ARGV[2])
+local out = {}
+for i = 0, (#KEYS - 1) / 3 - 1 do
+  local hash, results, log = KEYS[2 + i * 3], KEYS[3 + i * 3], KEYS[4 + i * 3]
+  local id, status, result = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]
+  redis.call('LREM', KEYS[1], 1, id)
+  local state = redis.call('HMGET', hash, 'status', 'worker')
+  if state[1] ~= 'running' or state[2] ~= ARGV[1] then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', hash, 'status', status, 'result', result)
+    redis.call('EXPIRE', hash, ttl)
+    redis.call('RPUSH', results, result)
+    redis.call('EXPIRE', results, ttl)
+    -- Only a job that printed has a log stream (with its TTL); followers of a silent job
+    -- learn the end from its status.
+    if redis.call('EXISTS', log) == 1 then
+      redis.call('XADD', log, 'MAXLEN', '~', ARGV[3], '*', 'eof', status)
+    end
+    out[#out + 1] = 1
+  end
 end
-local t = redis.call('TIME')
-local ts = string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000)
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'output', ARGV[4], 'error', ARGV[5],
-           'exit_code', ARGV[6], 'value', ARGV[7], 'completed_at', ts)
-redis.call('RPUSH', KEYS[3], ARGV[3])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', 'eof', ARGV[3])
-local ttl = tonumber(ARGV[8])
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[3], ttl)
-redis.call('EXPIRE', KEYS[4], ttl)
-return 1
+return out

@@ -213,9 +213,7 @@ class Compiler(ExpressionCompiler):
         else:
             place = self.place(target, hoist=True)
             op = node.op[:-1]
-            value = self.arith(
-                op, place.load, self.expr(node.value), node.value, "_iadd" if op == "+" else None
-            )
+            value = self.arith(op, place.load, self.expr(node.value), node.value, "_iadd" if op == "+" else None)
             if isinstance(target, A.Var) and target.sym is not None and not target.sym.captured:
                 self.emit(f"{target.sym.py} = {value}")
             else:
@@ -241,9 +239,7 @@ class Compiler(ExpressionCompiler):
             tmp = self.new_temp()
             self.emit(f"{tmp} = {value}")
             value = tmp
-        with self.block(
-            f"if type({arr}) is list and type({idx}) is int and -len({arr}) <= {idx} < len({arr}):"
-        ):
+        with self.block(f"if type({arr}) is list and type({idx}) is int and -len({arr}) <= {idx} < len({arr}):"):
             self.emit(f"{arr}[{idx}] = {value}")
         with self.block("else:"):
             self.emit(f"{arr} = " + self.m(f"_si({arr}, {idx}, {value})"))
@@ -269,9 +265,7 @@ class Compiler(ExpressionCompiler):
         else:
             self.chain(arms, partial(self.expr_statement, last, sink))
 
-    def chain(
-        self, arms: list[tuple[Callable[[], str], Callable[[], None]]], otherwise: Callable[[], None]
-    ) -> None:
+    def chain(self, arms: list[tuple[Callable[[], str], Callable[[], None]]], otherwise: Callable[[], None]) -> None:
         """An if/elif/else chain; an arm whose test needs statements nests under `else:` instead."""
         opened = 0
         for i, (test_fn, body_fn) in enumerate(arms):
@@ -302,9 +296,7 @@ class Compiler(ExpressionCompiler):
             if not case.values and case.guard is None:
                 otherwise = partial(self.expr_statement, case.body, sink)
                 break
-            arms.append(
-                (partial(self.case_condition, subject, case), partial(self.expr_statement, case.body, sink))
-            )
+            arms.append((partial(self.case_condition, subject, case), partial(self.expr_statement, case.body, sink)))
         if not arms:
             otherwise()
             return

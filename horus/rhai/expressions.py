@@ -172,11 +172,7 @@ class ExpressionCompiler(Emitter):
         branches = [e.then, e.other]
         simple: list[A.Expr] = []
         for branch in branches:
-            if (
-                isinstance(branch, A.Block)
-                and len(branch.stmts) == 1
-                and isinstance(branch.stmts[0], A.ExprStmt)
-            ):
+            if isinstance(branch, A.Block) and len(branch.stmts) == 1 and isinstance(branch.stmts[0], A.ExprStmt):
                 inner = branch.stmts[0].expr
                 if not isinstance(inner, STATEMENT_EXPRS) or isinstance(inner, A.If):
                     simple.append(inner)
@@ -303,11 +299,7 @@ class ExpressionCompiler(Emitter):
             a1, a2, _, _ = self.operands(a, b)
             return f"({a2} {op} {b} if type({a1}) is int else " + self.m(f"{helper}({a2}, {b})") + ")"
         a1, a2, b1, b2 = self.operands(a, b)
-        return (
-            f"({a2} {op} {b2} if type({a1}) is type({b1}) is int else "
-            + self.m(f"{helper}({a2}, {b2})")
-            + ")"
-        )
+        return f"({a2} {op} {b2} if type({a1}) is type({b1}) is int else " + self.m(f"{helper}({a2}, {b2})") + ")"
 
     def arith(self, op: str, a: str, b: str, right: A.Expr, helper: str | None = None) -> str:
         helper = helper or ARITH_HELPERS.get(op)
@@ -321,19 +313,11 @@ class ExpressionCompiler(Emitter):
             if op == "-":
                 k = -k
             bound = f"{a2} <= {INT_MAX - k}" if k >= 0 else f"{a2} >= {INT_MIN - k}"
-            return (
-                f"({a2} {op} {b} if type({a1}) is int and {bound} else "
-                + self.m(f"{helper}({a2}, {b})")
-                + ")"
-            )
+            return f"({a2} {op} {b} if type({a1}) is int and {bound} else " + self.m(f"{helper}({a2}, {b})") + ")"
         a1, a2, b1, b2 = self.operands(a, b)
         r = self.new_temp()
         check = RANGE_CHECK.format(r=f"({r} := {a2} {op} {b2})")
-        return (
-            f"({r} if type({a1}) is type({b1}) is int and {check} else "
-            + self.m(f"{helper}({a2}, {b2})")
-            + ")"
-        )
+        return f"({r} if type({a1}) is type({b1}) is int and {check} else " + self.m(f"{helper}({a2}, {b2})") + ")"
 
     def safe_access(self, obj: A.Expr, safe: bool, build: Callable[[str], str]) -> str:
         o = self.expr(obj)
@@ -428,9 +412,7 @@ class ExpressionCompiler(Emitter):
             if key not in self.mutating:
                 return self.guard_safe(e.safe, obj, call)
         else:
-            call = self.m(
-                f"_mcw(_d, \x00, {e.name!r}, {tup})" if writeback else f"_mc(_d, \x00, {e.name!r}, {tup})"
-            )
+            call = self.m(f"_mcw(_d, \x00, {e.name!r}, {tup})" if writeback else f"_mc(_d, \x00, {e.name!r}, {tup})")
             if not writeback:
                 return self.guard_safe(e.safe, obj, call)
         if not writeback:
@@ -464,9 +446,7 @@ class ExpressionCompiler(Emitter):
         if isinstance(target, A.Prop):
             outer = self.place(target.obj, hoist)
             name = target.name
-            return Place(
-                f"_gp({outer.load}, {name!r})", lambda v: outer.store(f"_sp({outer.load}, {name!r}, {v})")
-            )
+            return Place(f"_gp({outer.load}, {name!r})", lambda v: outer.store(f"_sp({outer.load}, {name!r}, {v})"))
         if isinstance(target, A.Index):
             outer = self.place(target.obj, hoist)
             idx = self.expr(target.index)
@@ -478,9 +458,7 @@ class ExpressionCompiler(Emitter):
             else:
                 later = self.new_temp()
                 first = f"({later} := {idx})"
-            return Place(
-                f"_gi({outer.load}, {first})", lambda v: outer.store(f"_si({outer.load}, {later}, {v})")
-            )
+            return Place(f"_gi({outer.load}, {first})", lambda v: outer.store(f"_si({outer.load}, {later}, {v})"))
         raise self.error("Cannot assign to this expression", target)
 
     # --------------------------------------------------------------- closures

@@ -253,9 +253,7 @@ class Lexer:
             try:
                 value = int(digits, base)
             except ValueError:
-                raise self.error(
-                    f"Invalid number literal '{self.src[start : self.pos]}'", line, col
-                ) from None
+                raise self.error(f"Invalid number literal '{self.src[start : self.pos]}'", line, col) from None
             if value > 0xFFFF_FFFF_FFFF_FFFF:
                 raise self.error("Integer literal too large", line, col)
             # Hex literals spell out the bit pattern, so the top bit makes them negative.

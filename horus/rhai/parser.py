@@ -135,10 +135,7 @@ class Parser:
             if not self.accept_op(","):
                 break
         self.expect_op(")")
-        if any(
-            f.name == name and len(f.params) == len(params) and f.this_type == this_type
-            for f in self.functions
-        ):
+        if any(f.name == name and len(f.params) == len(params) and f.this_type == this_type for f in self.functions):
             raise self.error(f"Function '{name}' with {len(params)} parameters already defined", start)
         body = self.block()
         return A.FnDef(start.line, start.col, name, params, body, private, this_type)

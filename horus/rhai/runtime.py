@@ -51,9 +51,7 @@ def public(attr: str) -> bool:
 
 
 class Runtime:
-    def __init__(
-        self, engine: Engine, scope: dict[str, Any], export: bool, posfix: Callable[[BaseException], None]
-    ):
+    def __init__(self, engine: Engine, scope: dict[str, Any], export: bool, posfix: Callable[[BaseException], None]):
         self.engine = engine
         self.scope = scope
         self.export_lets = export
@@ -579,17 +577,13 @@ def set_cell(cell: list[Any], value: Any) -> Any:
 
 def make_range(a: Any, b: Any, inclusive: bool) -> Range:
     if type(a) is not int or type(b) is not int:
-        raise RhaiRuntimeError(
-            f"Range bounds must be integers, not {ops.type_name(a)} and {ops.type_name(b)}"
-        )
+        raise RhaiRuntimeError(f"Range bounds must be integers, not {ops.type_name(a)} and {ops.type_name(b)}")
     return Range(a, b, inclusive)
 
 
 def int_range(a: Any, b: Any, inclusive: bool) -> range:
     if type(a) is not int or type(b) is not int:
-        raise RhaiRuntimeError(
-            f"Range bounds must be integers, not {ops.type_name(a)} and {ops.type_name(b)}"
-        )
+        raise RhaiRuntimeError(f"Range bounds must be integers, not {ops.type_name(a)} and {ops.type_name(b)}")
     return range(a, b + 1 if inclusive else b)
 
 

@@ -1,4 +1,10 @@
-"""One worker child: reserve, start, verify, execute under a timeout, finish."""
+"""One worker child: reserve, start, verify, execute under a timeout, finish.
+
+Idle, a child blocks on one job (BLMOVE) and acknowledges it at once. Under load it takes
+jobs in batches that grow while jobs are fast: one round trip acknowledges the finished
+jobs and reserves the next ones, another starts them. A finished job waits at most
+``MAX_HOLD_S`` for its acknowledgement, and a slow job drops the batch back to one.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,12 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from types import FrameType
+from typing import TypeVar
 
-import redis
-from pydantic import ValidationError
-
-from horus.broker import Broker
-from horus.errors import JobRejected
+from horus.broker import Broker, Started
+from horus.errors import JobRejected, TransportError
 from horus.models import Job, JobResult, JobStatus
 from horus.plugin import BaseRunner, Outcome
 from horus.procutil import die_with_parent
@@ -22,37 +27,49 @@ from horus.trust import TrustPolicy
 from horus.worker.config import WorkerConfig
 from horus.worker.context import JobContext, JobTimeout
 from horus.worker.logsink import LogSink
+from horus.worker.slots import Slots
+from horus.worker.verify import load_verified
 
 log = logging.getLogger("horus.worker")
+T = TypeVar("T")
 
 #: Exit codes a child reports to its master.
 RET_OK = 0
 RET_SETUP_FAILED = 3
 
 RESERVE_BLOCK_S = 1.0
-#: How long a child keeps trying to store a result through a Redis outage.
+#: How long a child keeps trying to store results through a Redis outage.
 FINISH_RETRY_S = 300.0
+MAX_BATCH = 32
+#: A job shorter than this lets the batch grow; a longer one resets it to one.
+FAST_JOB_S = 0.005
+#: The longest a finished job's result waits to be acknowledged with others.
+MAX_HOLD_S = 0.002
 
 
-class _Stop(BaseException):
+class _Stop(BaseException):  # control flow, not an error
     """Raised by SIGTERM while the child is idle, to leave a blocking reserve."""
 
 
 class Child:
-    def __init__(self, config: WorkerConfig, runner: BaseRunner, worker_id: str, announce_fd: int) -> None:
+    def __init__(
+        self, config: WorkerConfig, runner: BaseRunner, worker_id: str, announce_fd: int, slots: Slots, slot: int
+    ) -> None:
         self.config = config
         self.runner = runner
         self.worker_id = worker_id
         self.announce_fd = announce_fd
+        self.slots = slots
+        self.slot = slot
         self.policy = TrustPolicy(config.trusted_keys, config.signature_threshold)
         self.broker = Broker.from_url(
-            config.redis_url,
-            config.namespace,
-            result_ttl_s=config.result_ttl_s,
-            max_deliveries=config.max_deliveries,
+            config.redis_url, config.namespace, result_ttl_s=config.result_ttl_s, max_deliveries=config.max_deliveries
         )
         self.stopping = False
         self.idle = True
+        self.done = 0
+        self.pending: list[JobResult] = []
+        self._first_pending = 0.0
         self._outages = 0
 
     # -- signals -------------------------------------------------------------------
@@ -82,88 +99,159 @@ class Child:
         except Exception:
             log.exception("runner setup failed")
             return RET_SETUP_FAILED
-        done = 0
         try:
-            while not self.stopping and not self._should_recycle(done):
-                job_id = self._reserve()
-                if job_id is None:
-                    continue
-                self.idle = False
-                self.process(job_id)
-                done += 1
-                self.idle = True
+            self._loop()
         except _Stop:
             pass
         finally:
+            self._flush()
             self.runner.teardown()
         return RET_OK
 
+    def _loop(self) -> None:
+        batch = 1
+        while not self.stopping and self._allowance() > 0:
+            ids: list[str] = []
+            if self.pending or batch > 1:
+                ids = self._cycle(min(batch, self._allowance()))
+            if not ids:
+                job_id = self._reserve()
+                if job_id is None:
+                    batch = 1
+                    continue
+                ids = [job_id]
+            fast = self._run_batch(self.broker.start_many(self.config.runner_id, self.worker_id, ids))
+            batch = min(batch * 2, MAX_BATCH) if fast and len(ids) >= batch else 1
+
+    def _allowance(self) -> int:
+        """Jobs this child may still take before it is recycled."""
+        limit = self.config.max_jobs_per_child
+        ceiling = self.config.max_memory_per_child_mb
+        if ceiling and rss_mb() > ceiling:
+            return 0
+        return limit - self.done if limit else MAX_BATCH
+
+    def _run_batch(self, batch: list[Started]) -> bool:
+        """Run started jobs in order; True when every one was fast."""
+        fast = True
+        for started in batch:
+            if self.stopping:
+                break  # the rest stay in our in-flight list; the master returns them to the queue
+            began = time.monotonic()
+            result = self.process(started)
+            if result is not None:
+                self.pending.append(result)
+                self.done += 1
+            if time.monotonic() - began > FAST_JOB_S:
+                fast = False
+            if self.pending and (not fast or time.monotonic() - self._first_pending > MAX_HOLD_S):
+                self._flush()
+        return fast
+
+    # -- Redis steps -----------------------------------------------------------------
     def _reserve(self) -> str | None:
-        """The next job id, or None; rides out a Redis outage with backoff instead of exiting."""
+        """The next job id, blocking; rides out a Redis outage with backoff instead of exiting."""
+        self.idle = True
         try:
             job_id = self.broker.reserve(self.config.runner_id, self.worker_id, RESERVE_BLOCK_S)
-        except redis.RedisError as exc:
+        except TransportError as exc:
             self._outages += 1
             if self._outages == 1:
                 log.warning("Redis unavailable (%s); retrying", exc)
             time.sleep(min(5.0, 0.1 * 2 ** min(self._outages, 6)))
             return None
+        finally:
+            self.idle = False
         if self._outages:
             log.info("Redis is back")
             self._outages = 0
         return job_id
 
-    def _should_recycle(self, done: int) -> bool:
-        limit = self.config.max_jobs_per_child
-        if limit and done >= limit:
-            return True
-        ceiling = self.config.max_memory_per_child_mb
-        return bool(ceiling) and rss_mb() > ceiling
+    def _cycle(self, reserve: int) -> list[str]:
+        """Acknowledge pending results and reserve up to ``reserve`` more ids, in one round trip."""
+        results, self.pending = self.pending, []
+        stored, ids = self._with_retry(
+            lambda: self.broker.cycle(self.config.runner_id, self.worker_id, results, reserve)
+        )
+        self._report_dropped(results, stored)
+        return ids
+
+    def _flush(self) -> None:
+        if self.pending:
+            self._cycle(0)
+
+    def _with_retry(self, step: Callable[[], T]) -> T:
+        delay, deadline = 0.1, time.monotonic() + FINISH_RETRY_S
+        while True:
+            try:
+                return step()
+            except TransportError as exc:
+                # Until results are stored their jobs stay in our in-flight list: if we give up
+                # (or die), the master returns them to the queue and they run again.
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("storing results failed (%s); retrying", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    @staticmethod
+    def _report_dropped(results: list[JobResult], stored: list[bool]) -> None:
+        for result, ok in zip(results, stored, strict=True):
+            if not ok:
+                log.info("job %s had already ended elsewhere; its result was dropped", result.job_id)
 
     # -- one job -------------------------------------------------------------------
-    def process(self, job_id: str) -> None:
-        runner_id = self.config.runner_id
-        started = self.broker.start(runner_id, self.worker_id, job_id)
-        if started.job_json is None:
-            log.info("job %s skipped: %s", job_id, started.skipped)
-            return
-        started_at = time.time()
+    def process(self, started: Started) -> JobResult | None:
+        job_id = started.job_id
+        if started.verdict == "skip":
+            log.info("job %s skipped: already ended or unknown", job_id)
+            return None
+        began = time.time()
+        if started.verdict != "run":
+            status, error = {
+                "cancelled": (JobStatus.CANCELLED, "cancelled before it started"),
+                "dead": (
+                    JobStatus.FAILED,
+                    f"dead-lettered: delivered {started.deliveries - 1} times without "
+                    "finishing (its worker was lost each time)",
+                ),
+            }[started.verdict]
+            return self._result(job_id, Outcome(status, error=error), began, started.deliveries)
         try:
-            job = self.admit(job_id, started.job_json)
+            job = load_verified(started.job_json, job_id, self.config.runner_id, self.policy, self.config.max_job_age_s)
         except JobRejected as exc:
             log.warning("job %s refused: %s", job_id, exc)
-            self._finish(job_id, Outcome.failed(f"rejected ({exc.code}): {exc}"), started_at)
-            return
+            return self._result(job_id, Outcome.failed(f"rejected ({exc.code}): {exc}"), began, started.deliveries)
+        except Exception as exc:  # a malformed job must fail alone, never take the child down
+            log.exception("job %s could not be checked", job_id)
+            return self._result(
+                job_id, Outcome.failed(f"rejected: could not check the job: {exc}"), began, started.deliveries
+            )
         deadline = time.monotonic() + job.timeout
-        self.announce(f"run {job_id} {deadline:.3f}")
-        sink = LogSink(lambda lines: self.broker.append_log(runner_id, job_id, lines))
-        ctx = JobContext(job, runner_id, self.worker_id, deadline, sink, self.announce)
+        self.slots.publish(self.slot, job_id, deadline)
+        # The log thread gets a connection of its own (connections are per thread).
+        sink = LogSink(lambda lines: self.broker.append_log(self.config.runner_id, job_id, lines))
+        ctx = JobContext(job, self.config.runner_id, self.worker_id, deadline, sink, self.announce)
         outcome = self.execute(job, ctx)
         sink.close()
-        self._finish(job_id, outcome, started_at)
-        self.announce("idle")
+        self.slots.clear(self.slot)
+        return self._result(job_id, outcome, began, started.deliveries)
 
-    def admit(self, job_id: str, job_json: str) -> Job:
-        """The runner's own checks: the stored job is well-formed, meant for us, signed by a key we trust."""
-        try:
-            job = Job.model_validate_json(job_json)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "job"
-            raise JobRejected("invalid_field", field, str(first["msg"])) from None
-        if job.id != job_id:
-            raise JobRejected("invalid_field", "id", f"stored job has id {job.id!r}, queued as {job_id!r}")
-        if job.runner_id != self.config.runner_id:
-            raise JobRejected("invalid_field", "runner_id", f"job is for runner {job.runner_id!r}")
-        age = time.time() - job.created_at
-        if age > self.config.max_job_age_s:
-            raise JobRejected(
-                "stale",
-                "created_at",
-                f"job is {int(age)} s old; this runner runs jobs up to {self.config.max_job_age_s} s old",
-            )
-        self.policy.verify(job)
-        return job
+    def _result(self, job_id: str, outcome: Outcome, began: float, deliveries: int) -> JobResult:
+        if not self.pending:
+            self._first_pending = time.monotonic()
+        return JobResult(
+            job_id=job_id,
+            runner_id=self.config.runner_id,
+            status=outcome.status,
+            output=outcome.output,
+            error=outcome.error,
+            exit_code=outcome.exit_code,
+            value=outcome.value,
+            started_at=began,
+            completed_at=time.time(),
+            deliveries=deliveries,
+        )
 
     def execute(self, job: Job, ctx: JobContext) -> Outcome:
         try:
@@ -180,33 +268,6 @@ class Child:
             log.warning("job %s raised %s", job.id, summary)
             return Outcome.failed(summary)
 
-    def _finish(self, job_id: str, outcome: Outcome, started_at: float) -> None:
-        result = JobResult(
-            job_id=job_id,
-            status=outcome.status,
-            output=outcome.output,
-            error=outcome.error,
-            exit_code=outcome.exit_code,
-            value=outcome.value,
-            started_at=started_at,
-        )
-        delay = 0.1
-        deadline = time.monotonic() + FINISH_RETRY_S
-        while True:
-            try:
-                stored = self.broker.finish(self.config.runner_id, self.worker_id, result)
-                break
-            except redis.RedisError as exc:
-                # Until it is stored the job stays in our in-flight list: if we give up (or die),
-                # the master returns it to the queue and it runs again.
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("storing the result of job %s failed (%s); retrying", job_id, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        if not stored:
-            log.info("job %s had already ended elsewhere; result dropped", job_id)
-
 
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
@@ -214,8 +275,16 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1_048_576
 
 
-def child_main(config: WorkerConfig, runner: BaseRunner, worker_id: str, announce_fd: int) -> int:
+def child_main(
+    config: WorkerConfig,
+    runner: BaseRunner,
+    worker_id: str,
+    announce_fd: int,
+    slots: Slots,
+    slot: int,
+    master_pid: int,
+) -> int:
     """Entry point in the forked child; never returns into the master's code."""
     os.setpgid(0, 0)
-    die_with_parent()
-    return Child(config, runner, worker_id, announce_fd).run()
+    die_with_parent(master_pid)
+    return Child(config, runner, worker_id, announce_fd, slots, slot).run()

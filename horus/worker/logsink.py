@@ -15,15 +15,17 @@ class LogSink:
         self._send = send
         self._lines: list[str] = []
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._closed = False
+        # Made on the first line: most jobs print nothing, and an Event costs more than the job.
+        self._wake: threading.Event | None = None
         self._thread: threading.Thread | None = None
 
     def __call__(self, line: str) -> None:
         with self._lock:
             self._lines.append(line[:MAX_LINE_CHARS])
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="horus-log", daemon=True)
+            self._wake = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._wake,), name="horus-log", daemon=True)
             self._thread.start()
 
     def _drain(self) -> None:
@@ -32,15 +34,15 @@ class LogSink:
         if lines:
             self._send(lines)
 
-    def _run(self) -> None:
+    def _run(self, wake: threading.Event) -> None:
         while not self._closed:
-            self._wake.wait(FLUSH_INTERVAL_S)
+            wake.wait(FLUSH_INTERVAL_S)
             self._drain()
 
     def close(self) -> None:
         """Flush what is left; called before the job's result is stored."""
         self._closed = True
-        self._wake.set()
-        if self._thread is not None:
+        if self._wake is not None and self._thread is not None:
+            self._wake.set()
             self._thread.join()
         self._drain()

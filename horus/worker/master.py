@@ -6,22 +6,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import selectors
 import signal
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from types import FrameType
 
-import redis
-
 from horus.broker import Broker
+from horus.errors import TransportError
 from horus.models import JobResult, JobStatus
 from horus.plugin import BaseRunner
+from horus.resp import Connection
 from horus.worker.child import RET_SETUP_FAILED, child_main
 from horus.worker.config import WorkerConfig
+from horus.worker.slots import Slots
 
 log = logging.getLogger("horus.worker")
 
@@ -30,6 +29,8 @@ RET_CHILD_SETUP = 3
 #: A child exiting with an error sooner than this after its start counts as a quick failure.
 QUICK_EXIT_S = 2.0
 MAX_RESPAWN_DELAY_S = 10.0
+#: How long a cancel waits for its job to start running in one of our children.
+CANCEL_WINDOW_S = 60.0
 
 
 @dataclass
@@ -37,9 +38,8 @@ class ChildState:
     pid: int
     worker_id: str
     fd: int
+    slot: int
     buffer: bytes = b""
-    job_id: str | None = None
-    deadline: float = 0.0
     process_groups: set[int] = field(default_factory=set)
     killed_for: JobStatus | None = None
     started: float = 0.0
@@ -61,12 +61,15 @@ class Master:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        self.cancels: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.pending_cancels: dict[str, float] = {}
+        self.control: Connection | None = None
+        self.control_fd = -1
+        self.pending_cancels: dict[str, float] = {}  # job id -> until when to look for it
         self.shutdown_at: float | None = None
         self.cold = False
         self.exit_code = RET_OK
         self.next_heartbeat = 0.0
+        self.slots = Slots(config.concurrency)
+        self.free_slots = list(range(config.concurrency))
         self.respawn_at: list[float] = []
         self.quick_failures = 0
         self.unreaped: set[str] = set()
@@ -77,7 +80,8 @@ class Master:
         self.broker.register_runner(self.config.runner_id)
         self._install_signals()
         self.selector.register(self.wake_r, selectors.EVENT_READ)
-        threading.Thread(target=self._listen_control, name="horus-control", daemon=True).start()
+        # The master has no threads, so forking a child can never copy a lock some thread held.
+        self._connect_control()
         log.info(
             "worker %s for runner %r: %d children of type %r",
             os.getpid(),
@@ -98,11 +102,12 @@ class Master:
         for key, _ in self.selector.select(timeout):
             if key.fd == self.wake_r:
                 self._drain_wake()
+            elif self.control is not None and key.fd == self.control_fd:
+                self._read_control()
             else:
                 self._read_child(key.fd)
         self._collect_exits()
         self._respawn_due()
-        self._handle_cancels()
         self._enforce_deadlines()
         self._advance_shutdown()
         if time.monotonic() >= self.next_heartbeat:
@@ -135,6 +140,8 @@ class Master:
 
     # -- children ----------------------------------------------------------------
     def _spawn(self) -> None:
+        slot = self.free_slots.pop()
+        self.slots.clear(slot)
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
@@ -143,7 +150,7 @@ class Master:
                 os.close(read_fd)
                 self._forget_master_state()
                 worker_id = f"{self.host}:{os.getppid()}:{os.getpid()}"
-                code = child_main(self.config, self.runner, worker_id, write_fd)
+                code = child_main(self.config, self.runner, worker_id, write_fd, self.slots, slot, os.getppid())
             except BaseException:
                 log.exception("worker child crashed")
             finally:
@@ -153,7 +160,7 @@ class Master:
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         os.set_blocking(read_fd, False)
-        child = ChildState(pid, f"{self.host}:{os.getpid()}:{pid}", read_fd, started=time.monotonic())
+        child = ChildState(pid, f"{self.host}:{os.getpid()}:{pid}", read_fd, slot, started=time.monotonic())
         self.children[pid] = child
         self.selector.register(read_fd, selectors.EVENT_READ)
 
@@ -164,6 +171,10 @@ class Master:
         self.selector.close()
         for fd in (self.wake_r, self.wake_w, *(c.fd for c in self.children.values())):
             os.close(fd)
+        # Our copies of the master's sockets; the master's own stay open.
+        if self.control is not None:
+            self.control.close()
+        self.broker.close()
 
     def _read_child(self, fd: int) -> None:
         child = next((c for c in self.children.values() if c.fd == fd), None)
@@ -183,15 +194,12 @@ class Master:
 
     def _on_message(self, child: ChildState, message: str) -> None:
         verb, _, rest = message.partition(" ")
-        if verb == "run":
-            job_id, deadline = rest.split(" ")
-            child.job_id, child.deadline, child.process_groups = job_id, float(deadline), set()
-            if self.pending_cancels.pop(job_id, None):
-                self._kill_child(child, JobStatus.CANCELLED)
-        elif verb == "pg":
+        if verb == "pg":
             child.process_groups.add(int(rest))
-        elif verb == "idle":
-            child.job_id = None
+
+    def _running(self, child: ChildState) -> tuple[str, float] | None:
+        """The job a child runs now and its deadline, from the shared slots."""
+        return self.slots.read(child.slot)
 
     def _collect_exits(self) -> None:
         while self.children:
@@ -209,6 +217,8 @@ class Master:
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(child.fd)
         os.close(child.fd)
+        self.slots.clear(child.slot)
+        self.free_slots.append(child.slot)
         self._reap_child(child.worker_id, code)
         if code == RET_SETUP_FAILED:
             log.error("runner setup failed in a child; stopping")
@@ -228,7 +238,7 @@ class Master:
     def _reap_child(self, worker_id: str, code: int | None = None) -> None:
         try:
             requeued = self.broker.reap(self.config.runner_id, worker_id, force=True) or []
-        except redis.RedisError as exc:
+        except TransportError as exc:
             log.warning("could not return %s's jobs to the queue yet (%s); will retry", worker_id, exc)
             self.unreaped.add(worker_id)
             return
@@ -245,63 +255,80 @@ class Master:
                 self._spawn()
 
     # -- kills: timeout, cancel, cold shutdown ---------------------------------------
-    def _kill_child(self, child: ChildState, outcome: JobStatus | None) -> None:
-        """SIGKILL a child's group and its job's groups; store ``outcome`` for its job if given."""
+    def _kill_child(self, child: ChildState, outcome: JobStatus | None, job_id: str | None = None) -> None:
+        """SIGKILL a child's group and its job's groups; store ``outcome`` for ``job_id`` if given."""
         if child.killed_for is not None:
             return
         child.killed_for = outcome or JobStatus.PENDING
         _killpg(child.pid)
         for pgid in child.process_groups:
             _killpg(pgid)
-        if outcome is not None and child.job_id is not None:
-            reason = {
-                JobStatus.TIMEOUT: f"killed: still running {self.config.kill_grace_s:.0f} s past its timeout",
-                JobStatus.CANCELLED: "cancelled while running",
-            }[outcome]
-            result = JobResult(job_id=child.job_id, status=outcome, error=reason, exit_code=-signal.SIGKILL)
-            try:
-                self.broker.finish(self.config.runner_id, child.worker_id, result)
-            except redis.RedisError as exc:
-                # The job stays in the child's in-flight list and goes back to the queue.
-                log.warning("could not store %s for job %s (%s)", outcome.value, child.job_id, exc)
-            log.info("job %s %s", child.job_id, outcome.value)
+        if outcome is None or job_id is None:
+            return
+        reason = {
+            JobStatus.TIMEOUT: f"killed: still running {self.config.kill_grace_s:.0f} s past its timeout",
+            JobStatus.CANCELLED: "cancelled while running",
+        }[outcome]
+        result = JobResult(
+            job_id=job_id,
+            runner_id=self.config.runner_id,
+            status=outcome,
+            error=reason,
+            exit_code=-signal.SIGKILL,
+            completed_at=time.time(),
+        )
+        try:
+            self.broker.finish(self.config.runner_id, child.worker_id, result)
+        except TransportError as exc:
+            # The job stays in the child's in-flight list and goes back to the queue.
+            log.warning("could not store %s for job %s (%s)", outcome.value, job_id, exc)
+        log.info("job %s %s", job_id, outcome.value)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
-        for child in list(self.children.values()):
-            if child.job_id and now > child.deadline + self.config.kill_grace_s:
-                self._kill_child(child, JobStatus.TIMEOUT)
-
-    def _listen_control(self) -> None:
-        """Forward cancel commands from the runner's channel into the main loop."""
-        pubsub = self.broker.redis.pubsub(ignore_subscribe_messages=True)
-        while True:
-            try:
-                pubsub.subscribe(self.broker.keys.control(self.config.runner_id))
-                for message in pubsub.listen():
-                    verb, _, job_id = str(message["data"]).partition(" ")
-                    if verb == "cancel":
-                        self.cancels.put(job_id)
-                        _poke(self.wake_w)
-            except Exception as exc:
-                log.warning("control channel lost (%s); resubscribing", exc)
-                time.sleep(1)
-
-    def _handle_cancels(self) -> None:
-        now = time.monotonic()
         self.pending_cancels = {j: t for j, t in self.pending_cancels.items() if t > now}
-        while not self.cancels.empty():
-            job_id = self.cancels.get()
-            child = next((c for c in self.children.values() if c.job_id == job_id), None)
-            if child is not None:
-                self._kill_child(child, JobStatus.CANCELLED)
-            else:
-                # The child may not have announced the job yet.
-                self.pending_cancels[job_id] = now + 5.0
+        for child in list(self.children.values()):
+            running = self.slots.read(child.slot)
+            if running is None:
+                continue
+            job_id, deadline = running
+            if self.pending_cancels.pop(job_id, None):
+                self._kill_child(child, JobStatus.CANCELLED, job_id)
+            elif now > deadline + self.config.kill_grace_s:
+                self._kill_child(child, JobStatus.TIMEOUT, job_id)
+
+    def _connect_control(self) -> None:
+        """Subscribe to the runner's control channel (cancel commands); retried each heartbeat."""
+        try:
+            self.control = self.broker.subscribe_control(self.config.runner_id)
+        except TransportError as exc:
+            log.warning("control channel unavailable (%s); retrying", exc)
+            return
+        self.control_fd = self.control.fileno()
+        self.selector.register(self.control_fd, selectors.EVENT_READ)
+
+    def _read_control(self) -> None:
+        assert self.control is not None
+        try:
+            messages = self.control.messages()
+        except TransportError as exc:
+            log.warning("control channel lost (%s); resubscribing", exc)
+            # By its number at registration: a closed socket's fileno() is -1.
+            self.selector.unregister(self.control_fd)
+            self.control = None
+            return
+        for message in messages:
+            verb, _, job_id = message.partition(" ")
+            if verb == "cancel":
+                # Looked for by the deadline scan, which kills the child running the job; a job
+                # not running yet (reserved in a batch) is caught when it starts.
+                self.pending_cancels[job_id] = time.monotonic() + CANCEL_WINDOW_S
 
     # -- heartbeats and reaping -------------------------------------------------------
     def _heartbeat(self) -> None:
         self.next_heartbeat = time.monotonic() + self.config.heartbeat_interval_s
+        if self.control is None:
+            self._connect_control()
         ids = [c.worker_id for c in self.children.values() if c.killed_for is None]
         try:
             for worker_id in list(self.unreaped):
@@ -313,7 +340,7 @@ class Master:
                     log.warning(
                         "worker %s stopped heartbeating; returned %d job(s) to the queue", worker_id, len(moved)
                     )
-        except redis.RedisError as exc:
+        except TransportError as exc:
             log.warning("heartbeat failed: %s", exc)
 
     def _drain_wake(self) -> None:
@@ -332,8 +359,3 @@ def _kill(pid: int, sig: int) -> None:
 def _killpg(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-
-
-def _poke(fd: int) -> None:
-    with contextlib.suppress(BlockingIOError, OSError):
-        os.write(fd, b"c")

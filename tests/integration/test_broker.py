@@ -54,15 +54,14 @@ def test_reserve_start_finish(broker: Broker, key: SigningKey, r: redis.Redis) -
     broker.enqueue(j)
     assert broker.reserve("r1", W, 1) == j.id
     assert r.lrange(broker.keys.inflight("r1", W), 0, -1) == [j.id]
-    started = broker.start("r1", W, j.id)
-    assert started.job_json is not None
+    (started,) = broker.start_many("r1", W, [j.id])
+    assert started.verdict == "run"
     assert Job.model_validate_json(started.job_json) == j
     assert broker.result(j.id).status == JobStatus.RUNNING
-    assert broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED, output="ok", value=[1]))
-    result = broker.result(j.id)
-    assert (result.status, result.output, result.value, result.deliveries) == ("completed", "ok", [1], 1)
-    assert result.started_at is not None and result.completed_at is not None
-    assert result.completed_at >= result.started_at
+    done = JobResult(job_id=j.id, status=JobStatus.COMPLETED, output="ok", value=[1], started_at=1.0, completed_at=2.0)
+    assert broker.finish("r1", W, done)
+    assert broker.result(j.id) == done
+    assert broker.wait(j.id, 1) == done
     assert r.llen(broker.keys.inflight("r1", W)) == 0
     assert 0 < r.ttl(broker.keys.job("r1", j.id)) <= broker.result_ttl_s
 
@@ -71,7 +70,7 @@ def test_first_finisher_wins(broker: Broker, key: SigningKey) -> None:
     j = job(key)
     broker.enqueue(j)
     broker.reserve("r1", W, 1)
-    broker.start("r1", W, j.id)
+    broker.start_many("r1", W, [j.id])
     assert not broker.finish("r1", "someone-else", JobResult(job_id=j.id, status=JobStatus.FAILED))
     assert broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED))
     assert not broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.FAILED))
@@ -82,29 +81,31 @@ def test_finished_job_redelivered_is_skipped(broker: Broker, key: SigningKey, r:
     j = job(key)
     broker.enqueue(j)
     broker.reserve("r1", W, 1)
-    broker.start("r1", W, j.id)
+    broker.start_many("r1", W, [j.id])
     broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED))
     r.lpush(broker.keys.queue("r1"), j.id)  # a stray duplicate
     assert broker.reserve("r1", W, 1) == j.id
-    assert broker.start("r1", W, j.id).skipped == "completed"
+    assert broker.start_many("r1", W, [j.id])[0].verdict == "skip"
     assert r.llen(broker.keys.inflight("r1", W)) == 0
 
 
 def test_dead_letter_after_max_deliveries(r: redis.Redis, redis_url: str, key: SigningKey) -> None:
-    broker = Broker.from_url(redis_url, max_deliveries=2)
+    with Broker.from_url(redis_url, max_deliveries=2) as broker:
+        dead_letter_after_two(broker, key)
+
+
+def dead_letter_after_two(broker: Broker, key: SigningKey) -> None:
     j = job(key)
     broker.enqueue(j)
     for attempt in range(2):
         worker = f"h:1:{attempt}"
         assert broker.reserve("r1", worker, 1) == j.id
-        assert broker.start("r1", worker, j.id).job_json is not None
+        assert broker.start_many("r1", worker, [j.id])[0].verdict == "run"
         assert broker.reap("r1", worker, force=True) == [j.id]  # the worker died
         assert broker.result(j.id).status == JobStatus.DISPATCHED
     broker.reserve("r1", "h:1:9", 1)
-    assert broker.start("r1", "h:1:9", j.id).skipped == "dead"
-    result = broker.result(j.id)
-    assert result.status == JobStatus.FAILED
-    assert "dead-lettered" in (result.error or "")
+    (started,) = broker.start_many("r1", "h:1:9", [j.id])
+    assert (started.verdict, started.deliveries) == ("dead", 3)
     assert broker.dead_letters("r1") == [j.id]
 
 
@@ -143,15 +144,14 @@ def test_cancel_reserved_but_not_started(broker: Broker, key: SigningKey) -> Non
     broker.enqueue(j)
     broker.reserve("r1", W, 1)
     assert broker.cancel(j.id) == "cancelling"
-    assert broker.start("r1", W, j.id).skipped == "cancelled"
-    assert broker.result(j.id).status == JobStatus.CANCELLED
+    assert broker.start_many("r1", W, [j.id])[0].verdict == "cancelled"
 
 
 def test_cancel_running_publishes(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
     j = job(key)
     broker.enqueue(j)
     broker.reserve("r1", W, 1)
-    broker.start("r1", W, j.id)
+    broker.start_many("r1", W, [j.id])
     pubsub = r.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(broker.keys.control("r1"))
     assert pubsub.get_message(timeout=1) is None
@@ -172,7 +172,7 @@ def test_wait_is_woken_by_finish(broker: Broker, key: SigningKey) -> None:
     j = job(key)
     broker.enqueue(j)
     broker.reserve("r1", W, 1)
-    broker.start("r1", W, j.id)
+    broker.start_many("r1", W, [j.id])
     results: list[JobResult] = []
     waiters = [threading.Thread(target=lambda: results.append(broker.wait(j.id, 10))) for _ in range(3)]
     for waiter in waiters:
@@ -194,7 +194,7 @@ def test_logs_and_eof(broker: Broker, key: SigningKey) -> None:
     j = job(key)
     broker.enqueue(j)
     broker.reserve("r1", W, 1)
-    broker.start("r1", W, j.id)
+    broker.start_many("r1", W, [j.id])
     broker.append_log("r1", j.id, ["one", "two"])
     assert list(broker.logs(j.id)) == ["one", "two"]
     follower: list[str] = []
@@ -213,13 +213,13 @@ def test_submit_many(client: RedisClient) -> None:
 
 
 def test_namespaces_are_separate(redis_url: str, r: redis.Redis, key: SigningKey) -> None:
-    a, b = Broker.from_url(redis_url, "tenant-a"), Broker.from_url(redis_url, "tenant-b")
-    j = job(key)
-    a.enqueue(j)
-    assert a.queue_length("r1") == 1
-    assert b.queue_length("r1") == 0
-    with pytest.raises(JobNotFound):
-        b.result(j.id)
+    with Broker.from_url(redis_url, "tenant-a") as a, Broker.from_url(redis_url, "tenant-b") as b:
+        j = job(key)
+        a.enqueue(j)
+        assert a.queue_length("r1") == 1
+        assert b.queue_length("r1") == 0
+        with pytest.raises(JobNotFound):
+            b.result(j.id)
 
 
 def test_batch_with_a_replayed_id_queues_nothing(client: RedisClient) -> None:
@@ -229,3 +229,30 @@ def test_batch_with_a_replayed_id_queues_nothing(client: RedisClient) -> None:
         client.submit_many(batch)
     assert client.broker.queue_length("r1") == 1
     client.submit({"runner_id": "r1", "payload": "y", "id": "fresh-1"})  # its id was released
+
+
+def test_cluster_mode_claims_then_enqueues(redis_url: str, r: redis.Redis, key: SigningKey) -> None:
+    with Broker.from_url(redis_url, cluster=True) as broker:
+        j = job(key)
+        assert broker.enqueue(j) == j.id
+        assert broker.runner_of(j.id) == "r1"
+        with pytest.raises(JobRejected):
+            broker.enqueue(j)
+        with pytest.raises(JobRejected):
+            broker.enqueue(job(key, runner="r2", id=j.id))
+        assert (broker.queue_length("r1"), broker.queue_length("r2")) == (1, 0)
+
+
+def test_cycle_acknowledges_and_reserves_in_one_call(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    jobs = [job(key) for _ in range(5)]
+    broker.enqueue_many(jobs)
+    _, first = broker.cycle("r1", W, [], 2)
+    assert first == [jobs[0].id, jobs[1].id]
+    started = broker.start_many("r1", W, first)
+    assert [s.verdict for s in started] == ["run", "run"]
+    results = [JobResult(job_id=s.job_id, status=JobStatus.COMPLETED) for s in started]
+    stored, more = broker.cycle("r1", W, results, 10)
+    assert stored == [True, True]
+    assert more == [j.id for j in jobs[2:]]
+    assert r.lrange(broker.keys.inflight("r1", W), 0, -1) == list(reversed(more))
+    assert broker.wait(jobs[0].id, 1).status == JobStatus.COMPLETED

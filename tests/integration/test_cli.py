@@ -17,10 +17,14 @@ from horus.admission import check_signatures, parse_job
 from tests.conftest import ROOT, StartWorker, horus_cmd
 
 
-def horus(*args: str, redis_url: str | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def horus(
+    *args: str, redis_url: str | None = None, namespace: str | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ}
     if redis_url:
         env["HORUS_REDIS_URL"] = redis_url
+    if namespace:
+        env["HORUS_NAMESPACE"] = namespace
     return subprocess.run(horus_cmd(*args), capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
@@ -49,30 +53,41 @@ def test_keys_generate_and_sign(tmp_path: Path) -> None:
     check_signatures(job)
 
 
-def test_submit_wait_json(tmp_path: Path, key_file: Path, redis_url: str, start_worker: StartWorker) -> None:
+def test_submit_wait_json(
+    tmp_path: Path, key_file: Path, redis_url: str, namespace: str, start_worker: StartWorker
+) -> None:
     start_worker()
-    done = horus("submit", str(write_job(tmp_path)), "--key", str(key_file), "--wait", "--json", redis_url=redis_url)
+    done = horus(
+        "submit",
+        str(write_job(tmp_path)),
+        "--key",
+        str(key_file),
+        "--wait",
+        "--json",
+        redis_url=redis_url,
+        namespace=namespace,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"job_id", "status", "output", "error", "exit_code", "started_at", "completed_at"} <= set(result)
     assert (result["status"], result["output"]) == ("completed", "5")
-    status = horus("status", result["job_id"], "--json", redis_url=redis_url)
+    status = horus("status", result["job_id"], "--json", redis_url=redis_url, namespace=namespace)
     assert json.loads(status.stdout)["status"] == "completed"
-    again = horus("result", result["job_id"], "--json", redis_url=redis_url)
+    again = horus("result", result["job_id"], "--json", redis_url=redis_url, namespace=namespace)
     assert json.loads(again.stdout)["output"] == "5"
-    assert result["job_id"] in horus("result", result["job_id"], redis_url=redis_url).stdout
+    assert result["job_id"] in horus("result", result["job_id"], redis_url=redis_url, namespace=namespace).stdout
 
 
 def test_submit_prints_id_last_and_presigned_goes_as_is(
-    tmp_path: Path, key_file: Path, redis_url: str, r: redis.Redis
+    tmp_path: Path, key_file: Path, redis_url: str, namespace: str, r: redis.Redis
 ) -> None:
     signed = horus("sign", str(write_job(tmp_path)), "--key", str(key_file)).stdout
     path = tmp_path / "signed.json"
     path.write_text(signed)
-    done = horus("submit", str(path), "--json", redis_url=redis_url)
+    done = horus("submit", str(path), "--json", redis_url=redis_url, namespace=namespace)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == json.loads(signed)["id"]
-    stored = json.loads(r.hget(f"horus:runner:{{r1}}:job:{json.loads(signed)['id']}", "job"))
+    stored = json.loads(r.hget(f"{namespace}:runner:{{r1}}:job:{json.loads(signed)['id']}", "job"))
     assert stored["signatures"] == json.loads(signed)["signatures"]
 
 
@@ -85,68 +100,84 @@ def test_submit_prints_id_last_and_presigned_goes_as_is(
     ],
 )
 def test_submit_refuses_bad_jobs(
-    tmp_path: Path, key_file: Path, redis_url: str, r: redis.Redis, fields: dict[str, object], needle: str
+    tmp_path: Path,
+    key_file: Path,
+    redis_url: str,
+    namespace: str,
+    r: redis.Redis,
+    fields: dict[str, object],
+    needle: str,
 ) -> None:
-    done = horus("submit", str(write_job(tmp_path, **fields)), "--key", str(key_file), redis_url=redis_url)
+    done = horus(
+        "submit", str(write_job(tmp_path, **fields)), "--key", str(key_file), redis_url=redis_url, namespace=namespace
+    )
     assert done.returncode == 2
     assert needle in done.stderr
     assert r.dbsize() == 0
 
 
-def test_submit_unsigned_without_key(tmp_path: Path, redis_url: str, r: redis.Redis) -> None:
-    done = horus("submit", str(write_job(tmp_path)), redis_url=redis_url)
+def test_submit_unsigned_without_key(tmp_path: Path, redis_url: str, namespace: str, r: redis.Redis) -> None:
+    done = horus("submit", str(write_job(tmp_path)), redis_url=redis_url, namespace=namespace)
     assert done.returncode == 2
     assert "unsigned" in done.stderr
     assert r.dbsize() == 0
 
 
-def test_submit_tampered(tmp_path: Path, key_file: Path, redis_url: str, r: redis.Redis) -> None:
+def test_submit_tampered(tmp_path: Path, key_file: Path, redis_url: str, namespace: str, r: redis.Redis) -> None:
     signed = json.loads(horus("sign", str(write_job(tmp_path)), "--key", str(key_file)).stdout)
     signed["payload"] = json.dumps({"task": "add", "args": [100, 1]})
     path = tmp_path / "tampered.json"
     path.write_text(json.dumps(signed))
-    done = horus("submit", str(path), redis_url=redis_url)
+    done = horus("submit", str(path), redis_url=redis_url, namespace=namespace)
     assert done.returncode == 2
     assert "tampered" in done.stderr
     assert r.dbsize() == 0
 
 
-def test_submit_replayed(tmp_path: Path, key_file: Path, redis_url: str, r: redis.Redis) -> None:
+def test_submit_replayed(tmp_path: Path, key_file: Path, redis_url: str, namespace: str, r: redis.Redis) -> None:
     path = tmp_path / "signed.json"
     path.write_text(horus("sign", str(write_job(tmp_path)), "--key", str(key_file)).stdout)
-    assert horus("submit", str(path), redis_url=redis_url).returncode == 0
-    again = horus("submit", str(path), redis_url=redis_url)
+    assert horus("submit", str(path), redis_url=redis_url, namespace=namespace).returncode == 0
+    again = horus("submit", str(path), redis_url=redis_url, namespace=namespace)
     assert again.returncode == 2
     assert "replayed_id" in again.stderr
 
 
-def test_logs_follow_and_cancel(tmp_path: Path, key_file: Path, redis_url: str, start_worker: StartWorker) -> None:
+def test_logs_follow_and_cancel(
+    tmp_path: Path, key_file: Path, redis_url: str, namespace: str, start_worker: StartWorker
+) -> None:
     start_worker()
     path = write_job(tmp_path, payload=json.dumps({"task": "sleep", "args": [60, True]}))
-    job_id = horus("submit", str(path), "--key", str(key_file), redis_url=redis_url).stdout.strip().splitlines()[-1]
-    env = {**os.environ, "HORUS_REDIS_URL": redis_url}
+    job_id = (
+        horus("submit", str(path), "--key", str(key_file), redis_url=redis_url, namespace=namespace)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    env = {**os.environ, "HORUS_REDIS_URL": redis_url, "HORUS_NAMESPACE": namespace}
     with subprocess.Popen(horus_cmd("logs", "-f", job_id), stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env) as f:
         assert f.stdout is not None
         assert f.stdout.readline().strip() == "started"
-        cancelled = horus("cancel", job_id, redis_url=redis_url)
+        cancelled = horus("cancel", job_id, redis_url=redis_url, namespace=namespace)
         assert cancelled.stdout.strip() == "cancelling"
         assert f.wait(30) == 0
-    result = json.loads(horus("result", job_id, "--wait", "--json", redis_url=redis_url).stdout)
+    result = json.loads(horus("result", job_id, "--wait", "--json", redis_url=redis_url, namespace=namespace).stdout)
     assert result["status"] == "cancelled"
 
 
 def test_wait_exit_code_reflects_failure(
-    tmp_path: Path, key_file: Path, redis_url: str, start_worker: StartWorker
+    tmp_path: Path, key_file: Path, redis_url: str, namespace: str, start_worker: StartWorker
 ) -> None:
     start_worker()
     path = write_job(tmp_path, payload=json.dumps({"task": "boom"}))
-    done = horus("submit", str(path), "--key", str(key_file), "--wait", "--json", redis_url=redis_url)
+    done = horus(
+        "submit", str(path), "--key", str(key_file), "--wait", "--json", redis_url=redis_url, namespace=namespace
+    )
     assert done.returncode == 1
     assert json.loads(done.stdout)["status"] == "failed"
 
 
-def test_unknown_job(redis_url: str, r: redis.Redis) -> None:
-    done = horus("status", "nope", redis_url=redis_url)
+def test_unknown_job(redis_url: str, namespace: str, r: redis.Redis) -> None:
+    done = horus("status", "nope", redis_url=redis_url, namespace=namespace)
     assert done.returncode == 2
     assert "not found" in done.stderr
 

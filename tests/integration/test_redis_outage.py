@@ -82,14 +82,14 @@ def test_worker_survives_redis_restart(
         stderr=subprocess.STDOUT,
     )
     try:
-        client = RedisClient(url, key=key)
         job = {"runner_id": "r1", "payload": json.dumps({"task": "add", "args": [1, 2]})}
-        assert client.run(job, 30).value == 3
+        with RedisClient(url, key=key) as client:
+            assert client.run(job, 30).value == 3
         private[0].terminate()
         private[0].wait()
         private.append(start_redis(port, tmp_path))
-        client = RedisClient(url, key=key)
-        assert client.run(job, 60).status == JobStatus.COMPLETED
+        with RedisClient(url, key=key) as client:
+            assert client.run(job, 60).status == JobStatus.COMPLETED
         assert worker.poll() is None
     finally:
         worker.terminate()

@@ -183,13 +183,15 @@ def test_key_not_allowed_for_this_runner(
     assert "rejected (key_not_allowed)" in (result.error or "")
 
 
-def test_threshold_of_two_signatures(redis_url: str, start_worker: StartWorker, key: SigningKey) -> None:
+def test_threshold_of_two_signatures(
+    redis_url: str, namespace: str, start_worker: StartWorker, key: SigningKey
+) -> None:
     second = generate_key()
     start_worker("r1", "--signature-threshold", "2", trusted=[public_hex(key), public_hex(second)])
-    one = RedisClient(redis_url, key=key)
-    assert one.run(task("add", 1, 1), WAIT).status == JobStatus.FAILED
-    both = sign_job(sign_job(Job.model_validate(task("add", 2, 2)), key), second)
-    assert one.run(both, WAIT).value == 4
+    with RedisClient(redis_url, namespace, key=key) as one:
+        assert one.run(task("add", 1, 1), WAIT).status == JobStatus.FAILED
+        both = sign_job(sign_job(Job.model_validate(task("add", 2, 2)), key), second)
+        assert one.run(both, WAIT).value == 4
 
 
 # -- hero ------------------------------------------------------------------------------------

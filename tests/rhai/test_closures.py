@@ -39,8 +39,7 @@ CASES: list[tuple[str, Any]] = [
     # captured variables are shared both ways and outlive their scope
     ("let x = 1; let f = || x; x += 10; let y = f.call(); x = 0; y", 11),
     (
-        "fn mk() { let v = []; [|| v.push(1), || v.len()] }"
-        " let fs = mk(); fs[0].call(); fs[0].call(); fs[1].call()",
+        "fn mk() { let v = []; [|| v.push(1), || v.len()] } let fs = mk(); fs[0].call(); fs[0].call(); fs[1].call()",
         2,
     ),
     ("let f; { let hidden = 7; f = || hidden * 2; } f.call()", 14),

@@ -40,8 +40,7 @@ CASES: list[tuple[str, Any]] = [
     ("try {\n  1 + true\n} catch (e) { e.line }", 2),
     ('try { 9223372036854775807 + 1 } catch { "overflow" }', "overflow"),
     (
-        "let r = []; for i in 0..4 {"
-        " try { if i % 2 == 0 { throw i; } r.push(i); } catch (e) { r.push(-e); } } r",
+        "let r = []; for i in 0..4 { try { if i % 2 == 0 { throw i; } r.push(i); } catch (e) { r.push(-e); } } r",
         [0, 1, -2, 3],
     ),
     ("let r = 0; for i in 0..5 { try { if i == 3 { break; } r += 1; } catch { } } r", 3),

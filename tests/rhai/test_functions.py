@@ -42,8 +42,7 @@ CASES: list[tuple[str, Any]] = [
     ('let r = []; for x in [[1], "ab", [1, 2]] { r.push(x.len()) } r', [1, 2, 2]),
     ('fn grow() { append(this, "!"); 1 } let s = "hi"; let r = s.grow(); [s, r]', ["hi!", 1]),
     (
-        "fn g(x) { if x { return 5; } this += 1; 7 }"
-        " let n = 1; let a = n.g(true); let b = n.g(false); [n, a, b]",
+        "fn g(x) { if x { return 5; } this += 1; 7 } let n = 1; let a = n.g(true); let b = n.g(false); [n, a, b]",
         [2, 5, 7],
     ),
     ("fn inc() { this += 1; } let x = 41; x.inc(); x", 42),

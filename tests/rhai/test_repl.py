@@ -54,9 +54,7 @@ def test_run_file_missing_file(tmp_path: Path) -> None:
 
 
 def test_repl_keeps_variables_and_functions() -> None:
-    lines = iter(
-        ["let x = 5;", "fn sq(n) {", "  n * n", "}", "sq(x)", "x +", "1", 'print("hi")', "y", ":quit"]
-    )
+    lines = iter(["let x = 5;", "fn sq(n) {", "  n * n", "}", "sq(x)", "x +", "1", 'print("hi")', "y", ":quit"])
     output: list[str] = []
     assert repl(lambda prompt: next(lines), output.append) == 0
     assert output[:3] == ["25", "6", "hi"]

@@ -81,9 +81,7 @@ def parse_int(text: Any, radix: Any = 10) -> int:
     try:
         value = int(text.strip(), radix)
     except ValueError:
-        raise RhaiRuntimeError(
-            f"Error parsing integer number '{text}': invalid digit found in string"
-        ) from None
+        raise RhaiRuntimeError(f"Error parsing integer number '{text}': invalid digit found in string") from None
     if not INT_MIN <= value <= INT_MAX:
         raise RhaiRuntimeError(f"Error parsing integer number '{text}': number too large")
     return value
@@ -98,9 +96,7 @@ def parse_float(text: Any) -> float:
     try:
         return float(cleaned)
     except ValueError:
-        raise RhaiRuntimeError(
-            f"Error parsing floating-point number '{text}': invalid float literal"
-        ) from None
+        raise RhaiRuntimeError(f"Error parsing floating-point number '{text}': invalid float literal") from None
 
 
 @builtin("parse_bool")

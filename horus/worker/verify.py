@@ -1,0 +1,81 @@
+"""The runner's own check of a stored job, without pydantic on the hot path.
+
+Every field the engine relies on is type-checked here and the signature is always verified;
+the :class:`Job` handed to the plugin is then built without a second validation pass.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from horus.errors import JobRejected
+from horus.models import CONTENT_FIELDS, MAX_TIMEOUT_S, MIN_TIMEOUT_S, Job, JobStatus, Signature
+from horus.signing import canonical_bytes
+from horus.trust import TrustPolicy
+
+_DEFAULTS: dict[str, Any] = {"timeout": 60, "env_vars": {}, "caller_id": "", "context_id": "", "executor": ""}
+_STRINGS = ("payload", "caller_id", "context_id", "executor")
+
+
+def _content(data: dict[str, Any], job_id: str, runner_id: str) -> dict[str, Any]:
+    content = {name: data.get(name, _DEFAULTS.get(name)) for name in CONTENT_FIELDS}
+    if content["id"] != job_id:
+        raise JobRejected("invalid_field", "id", f"stored job has id {content['id']!r}, queued as {job_id!r}")
+    if content["runner_id"] != runner_id:
+        raise JobRejected("invalid_field", "runner_id", f"job is for runner {content['runner_id']!r}")
+    for name in _STRINGS:
+        if not isinstance(content[name], str):
+            raise JobRejected("invalid_field", name, "must be a string")
+    if not str(content["payload"]).strip():
+        raise JobRejected("empty_payload", "payload", "is empty: a job needs something to run")
+    timeout = content["timeout"]
+    if type(timeout) is not int or not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:
+        raise JobRejected(
+            "timeout_out_of_bounds", "timeout", f"must be an integer from {MIN_TIMEOUT_S} to {MAX_TIMEOUT_S}"
+        )
+    if type(content["created_at"]) is not int:
+        raise JobRejected("invalid_field", "created_at", "must be an integer (Unix seconds)")
+    env = content["env_vars"]
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise JobRejected("invalid_field", "env_vars", "must map names to strings")
+    return content
+
+
+def _signatures(data: dict[str, Any]) -> list[Signature]:
+    raw = data.get("signatures") or []
+    fields = ("public_key", "signature", "algorithm")
+    if not isinstance(raw, list) or not all(
+        isinstance(s, dict) and all(isinstance(s.get(f, "ed25519"), str) for f in fields) for s in raw
+    ):
+        raise JobRejected("bad_signature", "signatures", "must be a list of {public_key, signature, algorithm}")
+    return [
+        Signature.model_construct(
+            public_key=s.get("public_key", ""),
+            signature=s.get("signature", ""),
+            algorithm=s.get("algorithm", "ed25519"),
+        )
+        for s in raw
+    ]
+
+
+def load_verified(job_json: str, job_id: str, runner_id: str, policy: TrustPolicy, max_age_s: int) -> Job:
+    """The job as stored, if it is well formed, meant for this queue entry and runner, recent
+    enough, and signed by enough keys this runner trusts; :class:`JobRejected` otherwise."""
+    try:
+        data = orjson.loads(job_json)
+    except orjson.JSONDecodeError:
+        raise JobRejected("invalid_json", "job", "stored job is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise JobRejected("invalid_json", "job", "stored job is not a JSON object")
+    content = _content(data, job_id, runner_id)
+    age = time.time() - content["created_at"]
+    if age > max_age_s:
+        raise JobRejected(
+            "stale", "created_at", f"job is {int(age)} s old; this runner runs jobs up to {max_age_s} s old"
+        )
+    signatures = _signatures(data)
+    policy.verify_message(canonical_bytes(content), signatures, runner_id)
+    return Job.model_construct(**content, signatures=signatures, status=JobStatus.RUNNING)
