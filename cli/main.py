@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import redis
 import typer
 from nacl.signing import SigningKey
 
@@ -218,7 +217,4 @@ def run() -> None:
         sys.exit(EXIT_JOB_FAILED)
     except HorusError as exc:
         fail(str(exc))
-        sys.exit(EXIT_UNAVAILABLE)
-    except redis.ConnectionError as exc:
-        fail(f"cannot reach Redis: {exc}")
         sys.exit(EXIT_UNAVAILABLE)
