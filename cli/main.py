@@ -21,6 +21,7 @@ from horus.models import JobResult, JobStatus
 from horus.signing import generate_key, load_key, public_hex, save_key, sign_job
 
 from .output import console, fail, result_panel
+from .rhai import rhai_app
 from .worker import worker_command
 
 #: Exit codes: the job failed (or timed out, or was cancelled), bad input, Redis unreachable.
@@ -34,6 +35,7 @@ app = typer.Typer(
 keys_app = typer.Typer(no_args_is_help=True, help="Manage ed25519 signing keys.")
 app.add_typer(keys_app, name="keys")
 app.command("worker")(worker_command)
+app.add_typer(rhai_app, name="rhai")
 
 RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="Redis URL [env: HORUS_REDIS_URL, REDIS_URL]")]
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", help="key namespace [env: HORUS_NAMESPACE]")]

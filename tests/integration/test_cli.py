@@ -198,3 +198,18 @@ def test_demo_runs_with_embedded_redis() -> None:
     assert "completed" in done.stdout
     assert "200/200" in done.stdout
     assert time.monotonic() - started < 120
+
+
+def test_rhai_run_and_repl(tmp_path: Path) -> None:
+    script = tmp_path / "hello.rhai"
+    script.write_text('let files = ["a", "b"];\nfor f in files { print(f); }\nfiles.len() * 21\n')
+    done = horus("rhai", "run", str(script))
+    assert (done.returncode, done.stdout) == (0, "a\nb\n42\n")
+    broken = tmp_path / "broken.rhai"
+    broken.write_text("let x = 1;\nx +* 2\n")
+    failed = horus("rhai", "run", str(broken))
+    assert failed.returncode == 1
+    assert "line 2" in failed.stdout and "^" in failed.stdout
+    session = horus("rhai", input="let a = 20;\na + 22\n:quit\n")
+    assert session.returncode == 0
+    assert "42" in session.stdout
