@@ -72,10 +72,13 @@ def check_signatures(job: Job) -> None:
             ) from None
 
 
-def prepare(job: Job, key: SigningKey | None = None) -> Job:
-    """Sign with ``key`` unless that key already signed; check every signature we did not make."""
+def prepare(job: Job, key: SigningKey | None = None, owned: bool = False) -> Job:
+    """Sign with ``key`` unless that key already signed; check every signature we did not make.
+
+    ``owned``: the caller built ``job`` and lets it be signed in place instead of copied.
+    """
     if key is not None and not job.signatures:
-        return sign_job(job, key)  # our own fresh signature needs no second look
+        return sign_job(job, key, in_place=owned)  # our own fresh signature needs no second look
     check_signatures(job)
     if key is not None and all(s.public_key != public_hex(key) for s in job.signatures):
         job = sign_job(job, key)

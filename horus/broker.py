@@ -114,6 +114,9 @@ class Broker:
 
     def _enqueue(self, batch: Sequence[Job]) -> int:
         """Run enqueue.lua for a batch; the position of the first replayed id, or 0."""
+        return int(scripts.call(self.conn, "enqueue", *self._enqueue_args(batch)))
+
+    def _enqueue_args(self, batch: Sequence[Job]) -> tuple[list[str], list[Arg]]:
         keys: list[str] = []
         args: list[Arg] = [2 if self.cluster else 3, self.id_ttl_s]
         for job in batch:
@@ -121,7 +124,7 @@ class Broker:
             if not self.cluster:
                 keys.append(self.keys.job_index(job.id))
             args += [job.id, job.model_dump_json(), job.created_at, job.runner_id]
-        return int(scripts.call(self.conn, "enqueue", keys, args))
+        return keys, args
 
     def enqueue_many(self, jobs: Iterable[Job]) -> list[str]:
         """Queue jobs, all or none, in one round trip; a replayed id refuses the batch.
@@ -146,6 +149,33 @@ class Broker:
         if position:
             job_id = batch[position - 1].id
             raise JobRejected("replayed_id", "id", f"job id {job_id!r} was already submitted")
+
+    def run(self, job: Job, timeout_s: float | None = None) -> JobResult:
+        """Queue a job and wait for its result, with the wait sent in the same write as the
+        enqueue (one round trip less on the latency path). On a Cluster: enqueue, then wait."""
+        if self.cluster:
+            self.enqueue(job)
+            return self.wait(job.id, timeout_s, runner_id=job.runner_id)
+        notice = self.keys.result(job.runner_id, job.id)
+        # A bounded block (0 would mean forever to Redis); wait() takes over past it.
+        block = max(min(timeout_s, 30.0), 0.001) if timeout_s is not None else 30.0
+        enqueue = scripts.command("enqueue", *self._enqueue_args([job]))
+        conn = self.conn
+        conn.send([enqueue, ("BLMOVE", notice, notice, "LEFT", "RIGHT", block)])
+        queued = conn.reply()
+        if queued != 0:
+            conn.close()  # abandons the wait already blocking for this id
+            if isinstance(queued, ReplyError) and str(queued).startswith("NOSCRIPT"):
+                self.enqueue(job)  # loads the scripts
+                return self.wait(job.id, timeout_s, runner_id=job.runner_id)
+            if isinstance(queued, ReplyError):
+                raise queued
+            self._refuse_replay([job], int(queued))
+        reply = conn.reply(timeout_s=block + 10)
+        if reply is not None:
+            return JobResult.model_validate_json(reply)
+        remaining = None if timeout_s is None else max(timeout_s - block, 0.0)
+        return self.wait(job.id, remaining, runner_id=job.runner_id)
 
     # -- looking up ---------------------------------------------------------------
     def runner_of(self, job_id: str) -> str:

@@ -30,8 +30,9 @@ class RedisClient:
 
     def build(self, job: Job | dict[str, Any] | str | bytes) -> Job:
         """Parse, sign with the client's key when needed, and run the admission checks."""
+        owned = not isinstance(job, Job)
         parsed = job if isinstance(job, Job) else parse_job(job)
-        return admit(prepare(parsed, self.key), max_age_s=self.max_age_s)
+        return admit(prepare(parsed, self.key, owned), max_age_s=self.max_age_s)
 
     def submit(self, job: Job | dict[str, Any] | str | bytes) -> str:
         return self.broker.enqueue(self.build(job))
@@ -42,9 +43,7 @@ class RedisClient:
 
     def run(self, job: Job | dict[str, Any] | str | bytes, wait_s: float | None = None) -> JobResult:
         """Submit and wait for the result."""
-        built = self.build(job)
-        self.broker.enqueue(built)
-        return self.broker.wait(built.id, wait_s, runner_id=built.runner_id)
+        return self.broker.run(self.build(job), wait_s)
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> JobResult:
         return self.broker.wait(job_id, timeout_s)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from enum import StrEnum
 from typing import Any
 
@@ -58,7 +58,8 @@ class Signature(BaseModel):
 
 
 def new_job_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex characters."""
+    return os.urandom(16).hex()
 
 
 def _check_id(value: str) -> str:

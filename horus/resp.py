@@ -151,6 +151,15 @@ class Connection:
             raise ReplyError(str(reply))
         return reply
 
+    def send(self, commands: Sequence[Sequence[Arg]]) -> None:
+        """Write commands without reading; read their replies in order with :meth:`reply`."""
+        self._send(b"".join(_pack(tuple(command)) for command in commands))
+
+    def reply(self, timeout_s: float | None = None) -> Any:
+        """The next reply; an error reply comes back as a :class:`ReplyError` instance."""
+        reply = self._read(timeout_s)
+        return ReplyError(str(reply)) if isinstance(reply, hiredis.ReplyError) else reply
+
     def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """Send many commands in one write and read every reply; error replies come back as
         :class:`ReplyError` instances in the list, not raised."""

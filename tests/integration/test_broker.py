@@ -256,3 +256,32 @@ def test_cycle_acknowledges_and_reserves_in_one_call(broker: Broker, key: Signin
     assert more == [j.id for j in jobs[2:]]
     assert r.lrange(broker.keys.inflight("r1", W), 0, -1) == list(reversed(more))
     assert broker.wait(jobs[0].id, 1).status == JobStatus.COMPLETED
+
+
+def test_run_waits_in_the_same_write(client: RedisClient, r: redis.Redis) -> None:
+    job_id = "run-me"
+
+    def worker() -> None:
+        with Broker.from_url(client.broker.url, client.broker.keys.namespace) as other:
+            assert other.reserve("r1", W, 10) == job_id
+            other.start_many("r1", W, [job_id])
+            other.finish("r1", W, JobResult(job_id=job_id, status=JobStatus.COMPLETED, output="hi"))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert client.run({"runner_id": "r1", "payload": "x", "id": job_id}, 10).output == "hi"
+    thread.join()
+    with pytest.raises(JobRejected, match="already submitted"):
+        client.run({"runner_id": "r1", "payload": "x", "id": job_id}, 10)
+
+
+def test_run_loads_scripts_after_a_flush(client: RedisClient, r: redis.Redis) -> None:
+    r.script_flush()
+    with pytest.raises(WaitTimeout):
+        client.run({"runner_id": "r1", "payload": "x"}, 0.2)
+    assert client.broker.queue_length("r1") == 1
+
+
+def test_run_times_out(client: RedisClient) -> None:
+    with pytest.raises(WaitTimeout):
+        client.run({"runner_id": "r1", "payload": "x"}, 0.05)
