@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import io
 import os
 import sys
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import orjson
@@ -42,19 +40,19 @@ class _LineWriter(io.TextIOBase):
             self._partial = ""
 
 
-@contextlib.contextmanager
-def _job_environment(env_vars: dict[str, str]) -> Iterator[None]:
-    """The job's env vars for the duration of the call only."""
+def _set_env(env_vars: dict[str, str]) -> dict[str, str | None]:
+    """Give the job its env vars; returns what to restore after the call."""
     saved = {name: os.environ.get(name) for name in env_vars}
     os.environ.update(env_vars)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return saved
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def parse_payload(payload: str) -> tuple[str, list[Any], dict[str, Any]]:
@@ -98,12 +96,17 @@ class PythonRunner(BaseRunner):
         func = REGISTRY.get(name)
         if func is None:
             return Outcome.failed(f"unknown task {name!r}; registered: {', '.join(sorted(REGISTRY))}")
+        # Plain swaps rather than context managers: this wraps every call of a hot path.
         writer = _LineWriter(ctx)
-        with _job_environment(job.env_vars), contextlib.redirect_stdout(writer):
-            try:
-                value = func(*args, **kwargs)
-            finally:
-                writer.flush()
+        saved = _set_env(job.env_vars) if job.env_vars else None
+        stdout, sys.stdout = sys.stdout, writer
+        try:
+            value = func(*args, **kwargs)
+        finally:
+            sys.stdout = stdout
+            writer.flush()
+            if saved is not None:
+                _restore_env(saved)
         try:
             output = codec.dumps(value)
         except TypeError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from horus.errors import JobRejected
-from horus.models import CONTENT_FIELDS, MAX_TIMEOUT_S, MIN_TIMEOUT_S, Job, JobStatus, Signature
+from horus.models import CONTENT_FIELDS, MAX_TIMEOUT_S, MIN_TIMEOUT_S, Job, JobStatus, Signature, assemble
 from horus.signing import canonical_bytes
 from horus.trust import TrustPolicy
 
@@ -78,4 +78,4 @@ def load_verified(job_json: str, job_id: str, runner_id: str, policy: TrustPolic
         )
     signatures = _signatures(data)
     policy.verify_message(canonical_bytes(content), signatures, runner_id)
-    return Job.model_construct(**content, signatures=signatures, status=JobStatus.RUNNING)
+    return assemble(Job, {**content, "signatures": signatures, "status": JobStatus.RUNNING})

@@ -65,3 +65,16 @@ def test_content_excludes_signatures_and_status() -> None:
 
 def test_terminal_statuses() -> None:
     assert {s for s in JobStatus if s.terminal} == {"completed", "failed", "timeout", "cancelled"}
+
+
+def test_assemble_matches_model_construct() -> None:
+    from horus.models import Signature, assemble
+
+    data = Job(runner_id="r1", payload="x", env_vars={"A": "1"}).model_dump()
+    data["signatures"] = [assemble(Signature, {"public_key": "a", "signature": "b", "algorithm": "ed25519"})]
+    fast = assemble(Job, dict(data))
+    slow = Job.model_construct(**data)
+    assert fast == slow
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.signatures[0].public_key == "a"
