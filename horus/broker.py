@@ -7,10 +7,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from horus import scripts
 from horus.errors import JobNotFound, JobRejected, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE, Keys
-from horus.models import TERMINAL, Job, JobResult, JobStatus
+from horus.models import SIGNED_DEFAULTS, TERMINAL, Job, JobResult, JobStatus
 from horus.resp import Address, Arg, Connection, ReplyError, ThreadLocalConnections
 
 DEFAULT_RESULT_TTL_S = 86_400
@@ -34,12 +36,22 @@ class Started:
     deliveries: int = 0
 
 
+def stored_json(job: Job) -> str:
+    """The job as kept in Redis: without its status (the hash has it) and fields at their fixed
+    defaults, which readers fill back exactly as they were signed."""
+    data = job.model_dump(exclude={"status"})
+    for name, default in SIGNED_DEFAULTS.items():
+        if data[name] == default:
+            del data[name]
+    return orjson.dumps(data).decode()
+
+
 def result_json(result: JobResult) -> str:
     return result.model_dump_json()
 
 
-def result_from_hash(job_id: str, runner_id: str, data: dict[str, str]) -> JobResult:
-    stored = data.get("result")
+def result_from_hash(job_id: str, runner_id: str, data: dict[str, str], stored: str | None = None) -> JobResult:
+    """The result stored when the job ended, else what its hash says so far."""
     if stored:
         return JobResult.model_validate_json(stored)
     started = data.get("started_at")
@@ -118,12 +130,16 @@ class Broker:
 
     def _enqueue_args(self, batch: Sequence[Job]) -> tuple[list[str], list[Arg]]:
         keys: list[str] = []
-        args: list[Arg] = [2 if self.cluster else 3, self.id_ttl_s]
+        args: list[Arg] = [3 if self.cluster else 4, self.id_ttl_s]
         for job in batch:
-            keys += [self.keys.job(job.runner_id, job.id), self.keys.queue(job.runner_id)]
+            keys += [
+                self.keys.job(job.runner_id, job.id),
+                self.keys.spec(job.runner_id, job.id),
+                self.keys.queue(job.runner_id),
+            ]
             if not self.cluster:
                 keys.append(self.keys.job_index(job.id))
-            args += [job.id, job.model_dump_json(), job.created_at, job.runner_id]
+            args += [job.id, stored_json(job), job.created_at, job.runner_id]
         return keys, args
 
     def enqueue_many(self, jobs: Iterable[Job]) -> list[str]:
@@ -192,12 +208,20 @@ class Broker:
         return runner_id, data
 
     def job(self, job_id: str) -> Job:
-        _, data = self.state(job_id)
-        return Job.model_validate_json(data["job"])
+        runner_id = self.runner_of(job_id)
+        stored = self.call("GET", self.keys.spec(runner_id, job_id))
+        if stored is None:
+            raise JobNotFound(job_id)
+        return Job.model_validate_json(stored)
 
     def result(self, job_id: str) -> JobResult:
-        runner_id, data = self.state(job_id)
-        return result_from_hash(job_id, runner_id, data)
+        runner_id = self.runner_of(job_id)
+        flat, stored = self.conn.pipeline(
+            [("HGETALL", self.keys.job(runner_id, job_id)), ("LINDEX", self.keys.result(runner_id, job_id), 0)]
+        )
+        if not flat:
+            raise JobNotFound(job_id)
+        return result_from_hash(job_id, runner_id, _pairs(flat), stored)
 
     def wait(self, job_id: str, timeout_s: float | None = None, runner_id: str | None = None) -> JobResult:
         """Block until the job ends: one BLMOVE on its result list, woken by Redis, never polled.
@@ -265,6 +289,7 @@ class Broker:
                 self.keys.result(runner_id, job_id),
                 self.keys.log(runner_id, job_id),
                 self.keys.control(runner_id),
+                self.keys.spec(runner_id, job_id),
             ],
             [job_id, result_json(cancelled), self.result_ttl_s, self.log_maxlen],
         )
@@ -292,6 +317,7 @@ class Broker:
             job_id = result.job_id
             keys += [
                 self.keys.job(runner_id, job_id),
+                self.keys.spec(runner_id, job_id),
                 self.keys.result(runner_id, job_id),
                 self.keys.log(runner_id, job_id),
             ]
@@ -316,7 +342,8 @@ class Broker:
     def start_many(self, runner_id: str, worker_id: str, job_ids: Sequence[str]) -> list[Started]:
         """Start reserved jobs in one script call (see :class:`Started`)."""
         keys = [self.keys.inflight(runner_id, worker_id), self.keys.dead(runner_id)]
-        keys += [self.keys.job(runner_id, job_id) for job_id in job_ids]
+        for job_id in job_ids:
+            keys += [self.keys.job(runner_id, job_id), self.keys.spec(runner_id, job_id)]
         flat = scripts.call(self.conn, "start", keys, [worker_id, self.max_deliveries, *job_ids])
         return [
             Started(job_id, str(flat[i * 3]), str(flat[i * 3 + 1] or ""), int(flat[i * 3 + 2]))

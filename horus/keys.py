@@ -29,8 +29,12 @@ class Keys:
         return f"{self._runner(runner_id)}:jobs"
 
     def job(self, runner_id: str, job_id: str) -> str:
-        """Hash: the signed job as submitted, its status and its result."""
+        """Hash of small fields: status, deliveries, worker, timestamps, cancel flag."""
         return f"{self._runner(runner_id)}:job:{job_id}"
+
+    def spec(self, runner_id: str, job_id: str) -> str:
+        """String: the signed job as submitted (kept apart so the hash stays compact)."""
+        return f"{self._runner(runner_id)}:job:{job_id}:spec"
 
     def result(self, runner_id: str, job_id: str) -> str:
         """List: one element pushed when the job ends; waiters block on it."""

@@ -50,6 +50,17 @@ def assemble(cls: type[M], data: dict[str, Any]) -> M:
     return obj
 
 
+#: Content fields with a fixed default: a stored job may omit them and readers fill them back
+#: (``id`` and ``created_at`` have no fixed default and are always stored).
+SIGNED_DEFAULTS: dict[str, Any] = {
+    "timeout": DEFAULT_TIMEOUT_S,
+    "env_vars": {},
+    "caller_id": "",
+    "context_id": "",
+    "executor": "",
+}
+
+
 class JobStatus(StrEnum):
     PENDING = "pending"
     DISPATCHED = "dispatched"

@@ -1,7 +1,8 @@
 -- Create jobs and queue them, all or none: any id used before refuses the whole batch.
--- KEYS: for each job, its hash, its runner's queue and (single Redis) its id index; on a
---       Cluster the index is claimed beforehand by claim.lua and left out.
--- ARGV[1] keys per job (3, or 2 on a Cluster)   ARGV[2] index ttl (s)
+-- KEYS: for each job, its hash, its spec (the signed job), its runner's queue and (single
+--       Redis) its id index; on a Cluster the index is claimed beforehand by claim.lua and
+--       left out.
+-- ARGV[1] keys per job (4, or 3 on a Cluster)   ARGV[2] index ttl (s)
 -- then for each job: id, job JSON, created_at (s), runner id
 -- Returns 0 when every job was queued, else the 1-based position of the first replayed id.
 local per = tonumber(ARGV[1])
@@ -11,8 +12,8 @@ for i = 0, jobs - 1 do
   if redis.call('EXISTS', KEYS[k + 1]) == 1 then
     return i + 1
   end
-  if per == 3 then
-    local owner = redis.call('GET', KEYS[k + 3])
+  if per == 4 then
+    local owner = redis.call('GET', KEYS[k + 4])
     if owner and owner ~= ARGV[a + 4] then
       return i + 1
     end
@@ -20,11 +21,11 @@ for i = 0, jobs - 1 do
 end
 for i = 0, jobs - 1 do
   local k, a = i * per, 2 + i * 4
-  if per == 3 then
-    redis.call('SET', KEYS[k + 3], ARGV[a + 4], 'EX', ARGV[2])
+  if per == 4 then
+    redis.call('SET', KEYS[k + 4], ARGV[a + 4], 'EX', ARGV[2])
   end
-  redis.call('HSET', KEYS[k + 1], 'job', ARGV[a + 2], 'status', 'dispatched', 'deliveries', 0,
-             'created_at', ARGV[a + 3])
-  redis.call('LPUSH', KEYS[k + 2], ARGV[a + 1])
+  redis.call('HSET', KEYS[k + 1], 'status', 'dispatched', 'deliveries', 0, 'created_at', ARGV[a + 3])
+  redis.call('SET', KEYS[k + 2], ARGV[a + 2])
+  redis.call('LPUSH', KEYS[k + 3], ARGV[a + 1])
 end
 return 0

@@ -12,16 +12,24 @@ from typing import Any
 import orjson
 
 from horus.errors import JobRejected
-from horus.models import CONTENT_FIELDS, MAX_TIMEOUT_S, MIN_TIMEOUT_S, Job, JobStatus, Signature, assemble
+from horus.models import (
+    CONTENT_FIELDS,
+    MAX_TIMEOUT_S,
+    MIN_TIMEOUT_S,
+    SIGNED_DEFAULTS,
+    Job,
+    JobStatus,
+    Signature,
+    assemble,
+)
 from horus.signing import canonical_bytes
 from horus.trust import TrustPolicy
 
-_DEFAULTS: dict[str, Any] = {"timeout": 60, "env_vars": {}, "caller_id": "", "context_id": "", "executor": ""}
 _STRINGS = ("payload", "caller_id", "context_id", "executor")
 
 
 def _content(data: dict[str, Any], job_id: str, runner_id: str) -> dict[str, Any]:
-    content = {name: data.get(name, _DEFAULTS.get(name)) for name in CONTENT_FIELDS}
+    content = {name: data.get(name, SIGNED_DEFAULTS.get(name)) for name in CONTENT_FIELDS}
     if content["id"] != job_id:
         raise JobRejected("invalid_field", "id", f"stored job has id {content['id']!r}, queued as {job_id!r}")
     if content["runner_id"] != runner_id:

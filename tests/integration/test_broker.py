@@ -63,7 +63,8 @@ def test_reserve_start_finish(broker: Broker, key: SigningKey, r: redis.Redis) -
     assert broker.result(j.id) == done
     assert broker.wait(j.id, 1) == done
     assert r.llen(broker.keys.inflight("r1", W)) == 0
-    assert 0 < r.ttl(broker.keys.job("r1", j.id)) <= broker.result_ttl_s
+    for key in (broker.keys.job("r1", j.id), broker.keys.spec("r1", j.id), broker.keys.result("r1", j.id)):
+        assert 0 < r.ttl(key) <= broker.result_ttl_s
 
 
 def test_first_finisher_wins(broker: Broker, key: SigningKey) -> None:

@@ -87,7 +87,7 @@ def test_submit_prints_id_last_and_presigned_goes_as_is(
     done = horus("submit", str(path), "--json", redis_url=redis_url, namespace=namespace)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == json.loads(signed)["id"]
-    stored = json.loads(r.hget(f"{namespace}:runner:{{r1}}:job:{json.loads(signed)['id']}", "job"))
+    stored = json.loads(r.get(f"{namespace}:runner:{{r1}}:job:{json.loads(signed)['id']}:spec"))
     assert stored["signatures"] == json.loads(signed)["signatures"]
 
 

@@ -121,7 +121,8 @@ def write_directly(r: redis.Redis, client: RedisClient, job: Job) -> None:
     """Bypass every client check, as someone with write access to Redis could."""
     keys = client.broker.keys
     r.set(keys.job_index(job.id), job.runner_id)
-    r.hset(keys.job(job.runner_id, job.id), mapping={"job": job.model_dump_json(), "status": "dispatched"})
+    r.hset(keys.job(job.runner_id, job.id), mapping={"status": "dispatched"})
+    r.set(keys.spec(job.runner_id, job.id), job.model_dump_json())
     r.lpush(keys.queue(job.runner_id), job.id)
 
 
@@ -165,7 +166,8 @@ def test_job_copied_under_another_id_is_refused(
     original = sign_job(Job(runner_id="r1", payload=payload("add", 1, 1)), key)
     keys = client.broker.keys
     r.set(keys.job_index("copy"), "r1")
-    r.hset(keys.job("r1", "copy"), mapping={"job": original.model_dump_json(), "status": "dispatched"})
+    r.hset(keys.job("r1", "copy"), mapping={"status": "dispatched"})
+    r.set(keys.spec("r1", "copy"), original.model_dump_json())
     r.lpush(keys.queue("r1"), "copy")
     result = client.wait("copy", WAIT)
     assert result.status == JobStatus.FAILED
@@ -335,4 +337,6 @@ def test_sigkill_children_repeatedly_loses_no_job(
 def test_results_expire(client: RedisClient, start_worker: StartWorker, r: redis.Redis) -> None:
     start_worker("r1", "--result-ttl", "60")
     result = client.run(task("add", 1, 1), WAIT)
-    assert 0 < r.ttl(client.broker.keys.job("r1", result.job_id)) <= 60
+    keys = client.broker.keys
+    for key in (keys.job("r1", result.job_id), keys.spec("r1", result.job_id), keys.result("r1", result.job_id)):
+        assert 0 < r.ttl(key) <= 60

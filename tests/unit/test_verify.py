@@ -84,3 +84,14 @@ def test_queued_under_another_id(key: SigningKey, policy: TrustPolicy) -> None:
     _, text = stored(key)
     with pytest.raises(JobRejected, match="queued as 'other'"):
         check(text, "other", policy)
+
+
+def test_stored_form_round_trips_through_the_verifier(key: SigningKey, policy: TrustPolicy) -> None:
+    from horus.broker import stored_json
+
+    for fields in ({}, {"timeout": 5, "env_vars": {"A": "1"}, "caller_id": "c", "executor": "tmux.s"}):
+        job = sign_job(Job(runner_id="r1", payload="x", **fields), key)  # type: ignore[arg-type]
+        stored = json.loads(stored_json(job))
+        assert {"id", "created_at", "signatures"} <= set(stored) and "status" not in stored
+        assert check(stored_json(job), job.id, policy).content() == job.content()
+        assert Job.model_validate_json(stored_json(job)).content() == job.content()
