@@ -64,6 +64,13 @@ def result_from_hash(job_id: str, runner_id: str, data: dict[str, str], stored: 
     )
 
 
+def _raise_errors(replies: Sequence[Any]) -> Sequence[Any]:
+    for reply in replies:
+        if isinstance(reply, ReplyError):
+            raise reply
+    return replies
+
+
 def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -329,26 +336,51 @@ class Broker:
     ) -> tuple[list[bool], list[str]]:
         """One round trip: acknowledge ``finished`` and move up to ``reserve`` more job ids
         (without blocking) into the in-flight list. Returns (stored flags, reserved ids)."""
-        commands = [self._finish_command(runner_id, worker_id, finished)] if finished else []
-        queue, inflight = self.keys.queue(runner_id), self.keys.inflight(runner_id, worker_id)
-        commands += [("LMOVE", queue, inflight, "RIGHT", "LEFT")] * reserve
+        commands = self.finish_commands(runner_id, worker_id, finished) + self.reserve_commands(
+            runner_id, worker_id, reserve
+        )
         replies = scripts.run(self.conn, commands)
-        for reply in replies:
-            if isinstance(reply, ReplyError):
-                raise reply
-        stored = [flag == 1 for flag in replies[0]] if finished else []
-        return stored, [str(r) for r in replies[len(commands) - reserve :] if r is not None]
+        stored = self.parse_finish(replies[:1]) if finished else []
+        return stored, self.parse_reserve(replies[1 if finished else 0 :])
 
-    def start_many(self, runner_id: str, worker_id: str, job_ids: Sequence[str]) -> list[Started]:
-        """Start reserved jobs in one script call (see :class:`Started`)."""
+    # Command builders and reply parsers, for callers that pipeline several steps.
+    def finish_commands(self, runner_id: str, worker_id: str, results: Sequence[JobResult]) -> list[tuple[Arg, ...]]:
+        return [self._finish_command(runner_id, worker_id, results)] if results else []
+
+    @staticmethod
+    def parse_finish(replies: Sequence[Any]) -> list[bool]:
+        (flags,) = _raise_errors(replies)
+        return [flag == 1 for flag in flags]
+
+    def reserve_commands(self, runner_id: str, worker_id: str, count: int) -> list[tuple[Arg, ...]]:
+        queue, inflight = self.keys.queue(runner_id), self.keys.inflight(runner_id, worker_id)
+        return [("LMOVE", queue, inflight, "RIGHT", "LEFT")] * count
+
+    @staticmethod
+    def parse_reserve(replies: Sequence[Any]) -> list[str]:
+        return [str(r) for r in _raise_errors(replies) if r is not None]
+
+    def start_commands(self, runner_id: str, worker_id: str, job_ids: Sequence[str]) -> list[tuple[Arg, ...]]:
+        if not job_ids:
+            return []
         keys = [self.keys.inflight(runner_id, worker_id), self.keys.dead(runner_id)]
         for job_id in job_ids:
             keys += [self.keys.job(runner_id, job_id), self.keys.spec(runner_id, job_id)]
-        flat = scripts.call(self.conn, "start", keys, [worker_id, self.max_deliveries, *job_ids])
+        return [scripts.command("start", keys, [worker_id, self.max_deliveries, *job_ids])]
+
+    @staticmethod
+    def parse_start(job_ids: Sequence[str], replies: Sequence[Any]) -> list[Started]:
+        (flat,) = _raise_errors(replies)
         return [
             Started(job_id, str(flat[i * 3]), str(flat[i * 3 + 1] or ""), int(flat[i * 3 + 2]))
             for i, job_id in enumerate(job_ids)
         ]
+
+    def start_many(self, runner_id: str, worker_id: str, job_ids: Sequence[str]) -> list[Started]:
+        """Start reserved jobs in one script call (see :class:`Started`)."""
+        if not job_ids:
+            return []
+        return self.parse_start(job_ids, scripts.run(self.conn, self.start_commands(runner_id, worker_id, job_ids)))
 
     def finish(self, runner_id: str, worker_id: str, result: JobResult) -> bool:
         """Store the result and acknowledge; False when the job had already ended elsewhere."""

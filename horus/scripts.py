@@ -49,3 +49,10 @@ def call(conn: Connection, name: str, keys: Sequence[str], args: Sequence[Arg]) 
     if isinstance(reply, ReplyError):
         raise reply
     return reply
+
+
+def load(conn: Connection) -> None:
+    """Load every script, for callers that pipeline script calls without waiting for replies."""
+    for reply in conn.pipeline([("SCRIPT", "LOAD", source(name)) for name in NAMES]):
+        if isinstance(reply, ReplyError):
+            raise reply

@@ -16,8 +16,9 @@ import time
 import traceback
 from collections.abc import Callable
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from horus import scripts
 from horus.broker import Broker, Started
 from horus.errors import JobRejected, TransportError
 from horus.models import Job, JobResult, JobStatus
@@ -27,6 +28,7 @@ from horus.trust import TrustPolicy
 from horus.worker.config import WorkerConfig
 from horus.worker.context import JobContext, JobTimeout
 from horus.worker.logsink import LogSink
+from horus.worker.pipeline import Pending, Pipeline
 from horus.worker.slots import Slots
 from horus.worker.verify import load_verified
 
@@ -36,6 +38,7 @@ T = TypeVar("T")
 #: Exit codes a child reports to its master.
 RET_OK = 0
 RET_SETUP_FAILED = 3
+RET_TRANSPORT = 4
 
 RESERVE_BLOCK_S = 1.0
 #: How long a child keeps trying to store results through a Redis outage.
@@ -99,29 +102,66 @@ class Child:
         except Exception:
             log.exception("runner setup failed")
             return RET_SETUP_FAILED
+        scripts.load(self.broker.conn)
+        self.pipe = Pipeline(lambda: self.broker.conn)
         try:
             self._loop()
         except _Stop:
             pass
+        except TransportError as exc:
+            # Jobs reserved or started but not run stay in our in-flight list: exiting lets the
+            # master return them to the queue (a child that lived on would strand them).
+            log.warning("lost Redis mid-batch (%s); handing back unfinished jobs", exc)
+            return RET_TRANSPORT
         finally:
             self._flush()
             self.runner.teardown()
         return RET_OK
 
     def _loop(self) -> None:
+        """Run jobs until told to stop or recycled.
+
+        While a batch of fast jobs runs, the next batch (already reserved) is being started and
+        the one after it reserved, and finished jobs are acknowledged without waiting: one wait
+        per batch, usually for replies already there. A slow job ends the read-ahead.
+        """
         batch = 1
+        started: list[Started] = []
+        reserved: list[str] = []
         while not self.stopping and self._allowance() > 0:
-            ids: list[str] = []
-            if self.pending or batch > 1:
-                ids = self._cycle(min(batch, self._allowance()))
-            if not ids:
+            if not started and not reserved:
+                self.pipe.settle()
                 job_id = self._reserve()
                 if job_id is None:
                     batch = 1
                     continue
-                ids = [job_id]
-            fast = self._run_batch(self.broker.start_many(self.config.runner_id, self.worker_id, ids))
-            batch = min(batch * 2, MAX_BATCH) if fast and len(ids) >= batch else 1
+                reserved = [job_id]
+            if not started:
+                started, reserved = self._start_and_reserve(reserved, self._ahead(batch, 0)).result()
+            ahead = self._start_and_reserve(reserved, self._ahead(batch, len(started)))
+            fast = self._run_batch(started)
+            if not fast:
+                batch = 1
+            elif len(started) >= batch:
+                batch = min(batch * 2, MAX_BATCH)
+            started, reserved = ahead.result()
+
+    def _ahead(self, batch: int, running: int) -> int:
+        """How many more ids to reserve now: none unless jobs are fast, never past recycling."""
+        return max(0, min(batch, self._allowance() - running)) if batch > 1 else 0
+
+    def _start_and_reserve(self, job_ids: list[str], count: int) -> Pending[tuple[list[Started], list[str]]]:
+        runner, worker = self.config.runner_id, self.worker_id
+        commands = self.broker.start_commands(runner, worker, job_ids) + self.broker.reserve_commands(
+            runner, worker, count
+        )
+        split = 1 if job_ids else 0
+
+        def parse(replies: list[Any]) -> tuple[list[Started], list[str]]:
+            started = self.broker.parse_start(job_ids, replies[:split]) if job_ids else []
+            return started, self.broker.parse_reserve(replies[split:])
+
+        return self.pipe.send(commands, parse)
 
     def _allowance(self) -> int:
         """Jobs this child may still take before it is recycled."""
@@ -145,8 +185,18 @@ class Child:
             if time.monotonic() - began > FAST_JOB_S:
                 fast = False
             if self.pending and (not fast or time.monotonic() - self._first_pending > MAX_HOLD_S):
-                self._flush()
+                self._send_finished()
+        self._send_finished()
         return fast
+
+    def _send_finished(self) -> None:
+        """Acknowledge finished jobs without waiting for the reply."""
+        if self.pending:
+            results, self.pending = self.pending, []
+            self.pipe.send(
+                self.broker.finish_commands(self.config.runner_id, self.worker_id, results),
+                lambda replies: self._report_dropped(results, self.broker.parse_finish(replies)),
+            )
 
     # -- Redis steps -----------------------------------------------------------------
     def _reserve(self) -> str | None:

@@ -244,7 +244,8 @@ class Master:
             return
         self.unreaped.discard(worker_id)
         if requeued:
-            log.warning("child %s exited (%s); returned %d job(s) to the queue", worker_id, code, len(requeued))
+            how = f" (exit {code})" if code is not None else ""
+            log.warning("worker %s ended%s; returned %d job(s) to the queue", worker_id, how, len(requeued))
 
     def _respawn_due(self) -> None:
         now = time.monotonic()

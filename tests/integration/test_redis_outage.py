@@ -21,11 +21,12 @@ from tests.conftest import ROOT, horus_cmd
 pytestmark = pytest.mark.slow
 
 
-def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start_redis(port: int, workdir: Path, durable: bool = False) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     assert binary, "redis-server is needed on PATH"
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else ["--appendonly", "no"]
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence, "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
@@ -96,3 +97,55 @@ def test_worker_survives_redis_restart(
         assert worker.wait(30) == 0
         log.close()
     assert "Traceback" not in (tmp_path / "worker.log").read_text()
+
+
+def test_redis_killed_under_load_loses_no_job(port: int, key: SigningKey, tmp_path: Path) -> None:
+    """SIGKILL a durable Redis while a worker drains jobs; after its restart every job completes."""
+    servers = [start_redis(port, tmp_path, durable=True)]
+    url = f"redis://127.0.0.1:{port}/0"
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        horus_cmd(
+            "worker",
+            "r1",
+            "--type",
+            "python",
+            "--app",
+            "tests.fixtures.tasks",
+            "--concurrency",
+            "2",
+            "--redis-url",
+            url,
+            "--trusted-key",
+            public_hex(key),
+            "--heartbeat-ttl",
+            "2",
+        ),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with RedisClient(url, key=key) as client:
+            jobs = [
+                {"runner_id": "r1", "payload": json.dumps({"task": "count", "args": [url, "runs", str(n), 0.002]})}
+                for n in range(300)
+            ]
+            ids = client.submit_many(jobs)
+            client.wait(ids[30], 30)
+        servers[0].kill()
+        servers[0].wait()
+        servers.append(start_redis(port, tmp_path, durable=True))
+        with RedisClient(url, key=key) as client:
+            results = [client.wait(job_id, 60) for job_id in ids]
+        assert {r.status for r in results} == {JobStatus.COMPLETED}
+        runs = redis.Redis(port=port, decode_responses=True).hgetall("runs")
+        assert set(runs) == {str(n) for n in range(300)}
+        assert worker.poll() is None
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        log.close()
+        for server in servers:
+            server.terminate()
+            server.wait()
