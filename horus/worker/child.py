@@ -41,8 +41,9 @@ RET_SETUP_FAILED = 3
 RET_TRANSPORT = 4
 
 RESERVE_BLOCK_S = 1.0
-#: How long a child keeps trying to store results through a Redis outage.
-FINISH_RETRY_S = 300.0
+#: How long an exiting child keeps trying to store finished results through a Redis outage
+#: (past it, those jobs go back to the queue and run again).
+FINISH_RETRY_S = 30.0
 MAX_BATCH = 32
 #: A job shorter than this lets the batch grow; a longer one resets it to one.
 FAST_JOB_S = 0.005
@@ -73,7 +74,6 @@ class Child:
         self.done = 0
         self.pending: list[JobResult] = []
         self._first_pending = 0.0
-        self._outages = 0
 
     # -- signals -------------------------------------------------------------------
     def _on_term(self, _signum: int, _frame: FrameType | None) -> None:
@@ -109,9 +109,10 @@ class Child:
         except _Stop:
             pass
         except TransportError as exc:
-            # Jobs reserved or started but not run stay in our in-flight list: exiting lets the
-            # master return them to the queue (a child that lived on would strand them).
-            log.warning("lost Redis mid-batch (%s); handing back unfinished jobs", exc)
+            # Whatever Redis moved into our in-flight list before the connection broke (a reply
+            # lost with it included) would be stranded if we lived on: exiting lets the master
+            # return it all to the queue and start a fresh child, with backoff while Redis is away.
+            log.warning("lost Redis (%s); handing back unfinished jobs and restarting", exc)
             return RET_TRANSPORT
         finally:
             self._flush()
@@ -200,35 +201,27 @@ class Child:
 
     # -- Redis steps -----------------------------------------------------------------
     def _reserve(self) -> str | None:
-        """The next job id, blocking; rides out a Redis outage with backoff instead of exiting."""
+        """The next job id, blocking up to RESERVE_BLOCK_S; the only place SIGTERM interrupts."""
         self.idle = True
         try:
-            job_id = self.broker.reserve(self.config.runner_id, self.worker_id, RESERVE_BLOCK_S)
-        except TransportError as exc:
-            self._outages += 1
-            if self._outages == 1:
-                log.warning("Redis unavailable (%s); retrying", exc)
-            time.sleep(min(5.0, 0.1 * 2 ** min(self._outages, 6)))
-            return None
+            return self.broker.reserve(self.config.runner_id, self.worker_id, RESERVE_BLOCK_S)
         finally:
             self.idle = False
-        if self._outages:
-            log.info("Redis is back")
-            self._outages = 0
-        return job_id
-
-    def _cycle(self, reserve: int) -> list[str]:
-        """Acknowledge pending results and reserve up to ``reserve`` more ids, in one round trip."""
-        results, self.pending = self.pending, []
-        stored, ids = self._with_retry(
-            lambda: self.broker.cycle(self.config.runner_id, self.worker_id, results, reserve)
-        )
-        self._report_dropped(results, stored)
-        return ids
 
     def _flush(self) -> None:
-        if self.pending:
-            self._cycle(0)
+        """Store what has finished, riding out a short Redis outage; called on the way out."""
+        with contextlib.suppress(TransportError):
+            self.pipe.settle()
+        if not self.pending:
+            return
+        results, self.pending = self.pending, []
+        runner, worker = self.config.runner_id, self.worker_id
+        try:
+            stored, _ = self._with_retry(lambda: self.broker.cycle(runner, worker, results, 0))
+        except TransportError:
+            log.warning("could not store %d result(s); their jobs will run again", len(results))
+            return
+        self._report_dropped(results, stored)
 
     def _with_retry(self, step: Callable[[], T]) -> T:
         delay, deadline = 0.1, time.monotonic() + FINISH_RETRY_S
