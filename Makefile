@@ -27,8 +27,17 @@ test: lint  ## lint, types, then every test (Redis at HORUS_TEST_REDIS_URL, defa
 test-fast: $(STAMP)  ## the suite without the slow chaos tests
 	$(BIN)/pytest --skip-slow
 
-bench: $(STAMP)  ## the benchmark report (see benchmarks/README.md)
-	$(BIN)/python -m benchmarks.run
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## Horus and the peers, side by side (see benchmarks/README.md)
+	$(BENCH_VENV)/bin/python -m benchmarks.run
 
 bench-smoke: $(STAMP)  ## a few hundred jobs through the benchmark, so it cannot rot
 	$(BIN)/python -m benchmarks.run --smoke

@@ -1,15 +1,20 @@
 """The benchmark suite: ``make bench`` (full) or ``make bench-smoke`` (a few hundred jobs).
 
-Writes benchmarks/results/latest.json and prints a table.
+Measures Horus and, when the optional ``bench`` dependencies are installed, each peer
+(Celery, Dramatiq, RQ, arq, Huey) with the same workload on the same private Redis in the
+same run. Prints a table with Horus/peer ratios and writes benchmarks/results/latest.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -28,17 +33,73 @@ COLUMNS = [
     ("redis_bytes_per_job", "Redis bytes/queued job", "{:,.0f}"),
     ("worker_rss_mb", "worker RSS MiB", "{:.1f}"),
 ]
+#: Metrics where less is better; the rest are rates.
+LOWER_IS_BETTER = {"p50_ms", "p99_ms", "redis_bytes_per_job", "worker_rss_mb"}
 
 
-def machine() -> dict[str, object]:
-    import os
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "platform": platform.platform()}
 
+
+def peers(names: list[str] | None) -> list[Any]:
+    try:
+        from benchmarks.peers import PEERS
+    except ImportError:
+        return []
+    chosen = [p for p in PEERS if names is None or p.NAME in names]
+    return [p for p in chosen if p.available()]
+
+
+def targets(systems: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """The performance goals as ratios against the best peer of this run (docs/performance.md)."""
+    others = {name: figures for name, figures in systems.items() if name != "horus"}
+    if not others:
+        return {}
+    horus = systems["horus"]
+
+    def best(metric: str, low: bool) -> tuple[str, float]:
+        pick = min if low else max
+        name = pick(others, key=lambda n: others[n].get(metric, float("inf") if low else 0.0))
+        return name, others[name][metric]
+
+    drain_peer, drain = best("drain_rate", False)
+    enqueue_peer, enqueue = best("enqueue_rate", False)
+    p50_peer, p50 = best("p50_ms", True)
+    p99_peer, p99 = best("p99_ms", True)
     return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "drain_vs_best": {"peer": drain_peer, "ratio": horus["drain_rate"] / drain, "goal": ">= 2"},
+        "signed_enqueue_vs_best": {"peer": enqueue_peer, "ratio": horus["enqueue_rate"] / enqueue, "goal": ">= 1"},
+        "p50_vs_best": {"peer": p50_peer, "ratio": horus["p50_ms"] / p50, "goal": "<= 0.5"},
+        "p99_vs_best": {"peer": p99_peer, "ratio": horus["p99_ms"] / p99, "goal": "<= 1"},
     }
+
+
+def table(systems: dict[str, dict[str, float]], smoke: bool) -> Table:
+    out = Table(title="Job frameworks, same machine, same Redis, same run" + (" (smoke)" if smoke else ""))
+    out.add_column("system")
+    for _, title, _ in COLUMNS:
+        out.add_column(title, justify="right")
+    horus = systems["horus"]
+    for name, figures in systems.items():
+        cells = []
+        for key, _, fmt in COLUMNS:
+            if key not in figures:
+                cells.append("-")
+                continue
+            cell = fmt.format(figures[key])
+            if name != "horus" and figures[key] and key in horus:
+                cell += f" [dim]({horus[key] / figures[key]:.2f}x)[/]"
+            cells.append(cell)
+        out.add_row(name, *cells)
+    out.caption = "(Nx) = Horus / that system"
+    return out
 
 
 def main() -> None:
@@ -47,38 +108,44 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5_000, help="jobs for the enqueue measurements")
     parser.add_argument("--drain-jobs", type=int, default=20_000, help="jobs queued before the drain")
     parser.add_argument("--round-trips", type=int, default=300, help="sequential submit-and-wait calls")
+    parser.add_argument("--peers", nargs="*", default=None, help="peers to measure (default: all installed)")
+    parser.add_argument("--no-peers", action="store_true", help="measure Horus only")
     args = parser.parse_args()
     if args.smoke:
         args.jobs, args.drain_jobs, args.round_trips = 300, 300, 50
+    console = Console()
 
     with private_redis() as url:
+        versions = {"horus": version("horus"), "redis-server": server_version(url), "redis-py": version("redis")}
+        console.print(f"[bold]horus[/] on redis-server {versions['redis-server']} …")
         systems = {"horus": horus_bench.measure(url, args.jobs, args.drain_jobs, args.round_trips)}
-        report = {
-            "machine": machine(),
-            "versions": {"horus": version("horus"), "redis-server": server_version(url), "redis-py": version("redis")},
-            "workload": {
-                "jobs": args.jobs,
-                "drain_jobs": args.drain_jobs,
-                "round_trips": args.round_trips,
-                "concurrency": 2,
-                "task": "no-op",
-                "smoke": args.smoke,
-            },
-            "systems": systems,
-        }
+        for peer in [] if args.no_peers else peers(args.peers):
+            console.print(f"[bold]{peer.NAME}[/] …")
+            systems[peer.NAME] = peer.measure(url, args.jobs, args.drain_jobs, args.round_trips)
+            versions.update(peer.versions())
 
-    table = Table(title="Horus benchmark" + (" (smoke)" if args.smoke else ""))
-    table.add_column("system")
-    for _, title, _ in COLUMNS:
-        table.add_column(title, justify="right")
-    for name, figures in systems.items():
-        table.add_row(name, *(fmt.format(figures[key]) for key, _, fmt in COLUMNS))
-    Console().print(table)
+    report = {
+        "machine": machine(),
+        "versions": versions,
+        "workload": {
+            "jobs": args.jobs,
+            "drain_jobs": args.drain_jobs,
+            "round_trips": args.round_trips,
+            "concurrency": 2,
+            "task": "no-op",
+            "smoke": args.smoke,
+        },
+        "systems": systems,
+        "targets": targets(systems),
+    }
+    console.print(table(systems, args.smoke))
+    for name, goal in report["targets"].items():
+        console.print(f"  {name}: {goal['ratio']:.2f} vs {goal['peer']} (goal {goal['goal']})")
 
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("smoke.json" if args.smoke else "latest.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    console.print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nacl.exceptions import BadSignatureError
+from nacl.exceptions import CryptoError
 from nacl.signing import SigningKey, VerifyKey
 from pydantic import ValidationError
 
 from horus.errors import JobRejected
 from horus.models import Job
 from horus.signing import job_bytes, public_hex, sign_job
-from horus.trust import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S, TrustPolicy, check_fresh
+from horus.trust import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S, TrustPolicy, check_algorithm, check_fresh, verify_with
 
 _CODES_BY_FIELD = {"payload": "empty_payload", "timeout": "timeout_out_of_bounds"}
 
@@ -50,26 +50,14 @@ def check_signatures(job: Job) -> None:
         raise JobRejected("unsigned", "signatures", "job is unsigned: sign it with `horus sign` or --key")
     message = job_bytes(job)
     for index, signature in enumerate(job.signatures):
-        field = f"signatures[{index}]"
-        if signature.algorithm != "ed25519":
-            raise JobRejected("bad_signature", f"{field}.algorithm", f"unsupported algorithm {signature.algorithm!r}")
+        check_algorithm(index, signature)
         try:
-            key = VerifyKey(bytes.fromhex(signature.public_key))
-            raw = bytes.fromhex(signature.signature)
-        except ValueError:
-            raise JobRejected("bad_signature", field, "public key or signature is not valid hex") from None
-        except Exception:
-            raise JobRejected("bad_signature", f"{field}.public_key", "not a 32-byte ed25519 public key") from None
-        if len(raw) != 64:
-            raise JobRejected("bad_signature", f"{field}.signature", "malformed: expected 128 hex characters")
-        try:
-            key.verify(message, raw)
-        except BadSignatureError:
+            verify_key = VerifyKey(bytes.fromhex(signature.public_key))
+        except (ValueError, TypeError, CryptoError):
             raise JobRejected(
-                "tampered",
-                f"{field}.signature",
-                "signature does not match the job content (content changed after signing, or wrong key)",
+                "bad_signature", f"signatures[{index}].public_key", "not a 32-byte ed25519 public key in hex"
             ) from None
+        verify_with(verify_key, index, signature, message)
 
 
 def prepare(job: Job, key: SigningKey | None = None, owned: bool = False) -> Job:

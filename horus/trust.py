@@ -97,32 +97,40 @@ class TrustPolicy:
         )
 
     def _check_one(self, index: int, signature: Signature, runner_id: str, message: bytes) -> str:
-        field = f"signatures[{index}]"
-        if signature.algorithm != "ed25519":
-            raise JobRejected("bad_signature", f"{field}.algorithm", f"unsupported algorithm {signature.algorithm!r}")
+        check_algorithm(index, signature)
         key = signature.public_key.strip().lower()
         verify_key = self._verify.get(key)
+        field = f"signatures[{index}].public_key"
         if verify_key is None:
-            raise JobRejected("untrusted_key", f"{field}.public_key", f"key {key[:16]}… is not trusted")
+            raise JobRejected("untrusted_key", field, f"key {key[:16]}… is not trusted")
         if not self.allows(key, runner_id):
-            raise JobRejected(
-                "key_not_allowed", f"{field}.public_key", f"key {key[:16]}… may not target runner {runner_id!r}"
-            )
-        try:
-            raw = bytes.fromhex(signature.signature)
-        except ValueError:
-            raw = b""
-        if len(raw) != 64:
-            raise JobRejected("bad_signature", f"{field}.signature", "malformed: expected 128 hex characters")
-        try:
-            verify_key.verify(message, raw)
-        except BadSignatureError:
-            raise JobRejected(
-                "tampered",
-                f"{field}.signature",
-                "signature does not match the job content (content changed after signing, or wrong key)",
-            ) from None
+            raise JobRejected("key_not_allowed", field, f"key {key[:16]}… may not target runner {runner_id!r}")
+        verify_with(verify_key, index, signature, message)
         return key
+
+
+def check_algorithm(index: int, signature: Signature) -> None:
+    if signature.algorithm != "ed25519":
+        raise JobRejected(
+            "bad_signature", f"signatures[{index}].algorithm", f"unsupported algorithm {signature.algorithm!r}"
+        )
+
+
+def verify_with(verify_key: VerifyKey, index: int, signature: Signature, message: bytes) -> None:
+    """Raise ``bad_signature`` for a malformed signature, ``tampered`` for one that does not verify."""
+    field = f"signatures[{index}].signature"
+    try:
+        raw = bytes.fromhex(signature.signature)
+    except ValueError:
+        raw = b""
+    if len(raw) != 64:
+        raise JobRejected("bad_signature", field, "malformed: expected 128 hex characters")
+    try:
+        verify_key.verify(message, raw)
+    except BadSignatureError:
+        raise JobRejected(
+            "tampered", field, "signature does not match the job content (content changed after signing, or wrong key)"
+        ) from None
 
 
 def check_fresh(

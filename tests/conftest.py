@@ -99,6 +99,7 @@ def horus_cmd(*args: str) -> list[str]:
 class WorkerProc:
     proc: subprocess.Popen[str]
     log_path: Path
+    namespace: str
 
     @property
     def pid(self) -> int:
@@ -130,6 +131,7 @@ def start_worker(
         concurrency: int = 2,
         trusted: list[str] | None = None,
         env: dict[str, str] | None = None,
+        url: str | None = None,
     ) -> WorkerProc:
         keys = [public_hex(key)] if trusted is None else trusted
         argv = horus_cmd(
@@ -140,7 +142,7 @@ def start_worker(
             "--concurrency",
             str(concurrency),
             "--redis-url",
-            redis_url,
+            url or redis_url,
             "--namespace",
             namespace,
             *[arg for k in keys for arg in ("--trusted-key", k)],
@@ -159,7 +161,7 @@ def start_worker(
                 text=True,
                 start_new_session=True,
             )
-        worker = WorkerProc(proc, log_path)
+        worker = WorkerProc(proc, log_path, namespace)
         started.append(worker)
         return worker
 

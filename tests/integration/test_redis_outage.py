@@ -15,8 +15,7 @@ from nacl.signing import SigningKey
 
 from horus.client import RedisClient
 from horus.models import JobStatus
-from horus.signing import public_hex
-from tests.conftest import ROOT, horus_cmd
+from tests.conftest import StartWorker
 
 pytestmark = pytest.mark.slow
 
@@ -59,74 +58,31 @@ def private(port: int, tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]
 
 
 def test_worker_survives_redis_restart(
-    port: int, private: list[subprocess.Popen[bytes]], key: SigningKey, tmp_path: Path
+    port: int, private: list[subprocess.Popen[bytes]], key: SigningKey, tmp_path: Path, start_worker: StartWorker
 ) -> None:
     url = f"redis://127.0.0.1:{port}/0"
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        horus_cmd(
-            "worker",
-            "r1",
-            "--type",
-            "python",
-            "--app",
-            "tests.fixtures.tasks",
-            "--concurrency",
-            "2",
-            "--redis-url",
-            url,
-            "--trusted-key",
-            public_hex(key),
-        ),
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        job = {"runner_id": "r1", "payload": json.dumps({"task": "add", "args": [1, 2]})}
-        with RedisClient(url, key=key) as client:
-            assert client.run(job, 30).value == 3
-        private[0].terminate()
-        private[0].wait()
-        private.append(start_redis(port, tmp_path))
-        with RedisClient(url, key=key) as client:
-            assert client.run(job, 60).status == JobStatus.COMPLETED
-        assert worker.poll() is None
-    finally:
-        worker.terminate()
-        assert worker.wait(30) == 0
-        log.close()
-    assert "Traceback" not in (tmp_path / "worker.log").read_text()
+    worker = start_worker("r1", url=url)
+    job = {"runner_id": "r1", "payload": json.dumps({"task": "add", "args": [1, 2]})}
+    with RedisClient(url, worker.namespace, key=key) as client:
+        assert client.run(job, 30).value == 3
+    private[0].terminate()
+    private[0].wait()
+    private.append(start_redis(port, tmp_path))
+    with RedisClient(url, worker.namespace, key=key) as client:
+        assert client.run(job, 60).status == JobStatus.COMPLETED
+    assert worker.stop() == 0
+    assert "Traceback" not in worker.log()
 
 
-def test_redis_killed_under_load_loses_no_job(port: int, key: SigningKey, tmp_path: Path) -> None:
+def test_redis_killed_under_load_loses_no_job(
+    port: int, key: SigningKey, tmp_path: Path, start_worker: StartWorker
+) -> None:
     """SIGKILL a durable Redis while a worker drains jobs; after its restart every job completes."""
     servers = [start_redis(port, tmp_path, durable=True)]
     url = f"redis://127.0.0.1:{port}/0"
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        horus_cmd(
-            "worker",
-            "r1",
-            "--type",
-            "python",
-            "--app",
-            "tests.fixtures.tasks",
-            "--concurrency",
-            "2",
-            "--redis-url",
-            url,
-            "--trusted-key",
-            public_hex(key),
-            "--heartbeat-ttl",
-            "2",
-        ),
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = start_worker("r1", "--heartbeat-ttl", "2", url=url)
     try:
-        with RedisClient(url, key=key) as client:
+        with RedisClient(url, worker.namespace, key=key) as client:
             jobs = [
                 {"runner_id": "r1", "payload": json.dumps({"task": "count", "args": [url, "runs", str(n), 0.002]})}
                 for n in range(300)
@@ -136,16 +92,14 @@ def test_redis_killed_under_load_loses_no_job(port: int, key: SigningKey, tmp_pa
         servers[0].kill()
         servers[0].wait()
         servers.append(start_redis(port, tmp_path, durable=True))
-        with RedisClient(url, key=key) as client:
+        with RedisClient(url, worker.namespace, key=key) as client:
             results = [client.wait(job_id, 60) for job_id in ids]
         assert {r.status for r in results} == {JobStatus.COMPLETED}
         runs = redis.Redis(port=port, decode_responses=True).hgetall("runs")
         assert set(runs) == {str(n) for n in range(300)}
-        assert worker.poll() is None
+        assert worker.proc.poll() is None
     finally:
-        worker.terminate()
-        worker.wait(30)
-        log.close()
+        worker.stop()
         for server in servers:
             server.terminate()
             server.wait()
