@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 from nacl.exceptions import CryptoError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import VerifyKey
 from pydantic import ValidationError
 
 from horus.errors import JobRejected
 from horus.models import Job
-from horus.signing import job_bytes, public_hex, sign_job
+from horus.signing import Signer, job_bytes
 from horus.trust import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S, TrustPolicy, check_algorithm, check_fresh, verify_with
 
 _CODES_BY_FIELD = {"payload": "empty_payload", "timeout": "timeout_out_of_bounds"}
@@ -60,16 +60,16 @@ def check_signatures(job: Job) -> None:
         verify_with(verify_key, index, signature, message)
 
 
-def prepare(job: Job, key: SigningKey | None = None, owned: bool = False) -> Job:
-    """Sign with ``key`` unless that key already signed; check every signature we did not make.
+def prepare(job: Job, signer: Signer | None = None, owned: bool = False) -> Job:
+    """Sign with ``signer`` unless its key already signed; check every signature we did not make.
 
     ``owned``: the caller built ``job`` and lets it be signed in place instead of copied.
     """
-    if key is not None and not job.signatures:
-        return sign_job(job, key, in_place=owned)  # our own fresh signature needs no second look
+    if signer is not None and not job.signatures:
+        return signer.sign(job, in_place=owned)  # our own fresh signature needs no second look
     check_signatures(job)
-    if key is not None and all(s.public_key != public_hex(key) for s in job.signatures):
-        job = sign_job(job, key)
+    if signer is not None and all(s.public_key != signer.public_key for s in job.signatures):
+        job = signer.sign(job)
     return job
 
 

@@ -39,10 +39,11 @@ class Started:
 def stored_json(job: Job) -> str:
     """The job as kept in Redis: without its status (the hash has it) and fields at their fixed
     defaults, which readers fill back exactly as they were signed."""
-    data = job.model_dump(exclude={"status"})
+    data = job.content()
     for name, default in SIGNED_DEFAULTS.items():
         if data[name] == default:
             del data[name]
+    data["signatures"] = [signature.__dict__ for signature in job.signatures]
     return orjson.dumps(data).decode()
 
 

@@ -11,6 +11,7 @@ from horus.admission import admit, parse_job, prepare
 from horus.broker import Broker
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job, JobResult
+from horus.signing import Signer
 from horus.trust import DEFAULT_MAX_AGE_S
 
 
@@ -26,13 +27,14 @@ class RedisClient:
     ) -> None:
         self.broker = Broker.from_url(redis_url, namespace)
         self.key = key
+        self.signer = Signer(key) if key is not None else None
         self.max_age_s = max_age_s
 
     def build(self, job: Job | dict[str, Any] | str | bytes) -> Job:
         """Parse, sign with the client's key when needed, and run the admission checks."""
         owned = not isinstance(job, Job)
         parsed = job if isinstance(job, Job) else parse_job(job)
-        return admit(prepare(parsed, self.key, owned), max_age_s=self.max_age_s)
+        return admit(prepare(parsed, self.signer, owned), max_age_s=self.max_age_s)
 
     def submit(self, job: Job | dict[str, Any] | str | bytes) -> str:
         return self.broker.enqueue(self.build(job))

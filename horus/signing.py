@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from nacl.bindings import crypto_sign, crypto_sign_BYTES, crypto_sign_seed_keypair
 from nacl.signing import SigningKey
 
 from horus.errors import ConfigError
-from horus.models import Job, Signature
+from horus.models import Job, Signature, assemble
 
 
 def canonical_bytes(content: dict[str, Any]) -> bytes:
@@ -71,12 +72,28 @@ def load_key(path: Path) -> SigningKey:
     return key_from_hex(text)
 
 
+class Signer:
+    """Signs jobs with one key; the raw secret and public hex are derived once, not per job."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self.key = key
+        self.public_key = public_hex(key)
+        _, self._secret = crypto_sign_seed_keypair(bytes(key))
+
+    def signature(self, job: Job) -> Signature:
+        sig = crypto_sign(job_bytes(job), self._secret)[:crypto_sign_BYTES].hex()
+        return assemble(Signature, {"public_key": self.public_key, "signature": sig, "algorithm": "ed25519"})
+
+    def sign(self, job: Job, in_place: bool = False) -> Job:
+        """``job`` with this key's signature (replacing an earlier one by the same key)."""
+        signature = self.signature(job)
+        signatures = [*(s for s in job.signatures if s.public_key != self.public_key), signature]
+        if in_place:
+            job.signatures = signatures
+            return job
+        return job.model_copy(update={"signatures": signatures})
+
+
 def sign_job(job: Job, key: SigningKey, in_place: bool = False) -> Job:
     """``job`` with one more signature by ``key``: a copy, or ``job`` itself if ``in_place``."""
-    sig = key.sign(job_bytes(job)).signature.hex()
-    signature = Signature.model_construct(public_key=public_hex(key), signature=sig, algorithm="ed25519")
-    signatures = [*(s for s in job.signatures if s.public_key != signature.public_key), signature]
-    if in_place:
-        job.signatures = signatures
-        return job
-    return job.model_copy(update={"signatures": signatures})
+    return Signer(key).sign(job, in_place)

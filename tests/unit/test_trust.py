@@ -8,7 +8,7 @@ from nacl.signing import SigningKey
 from horus.admission import admit, check_signatures, prepare
 from horus.errors import ConfigError, JobRejected
 from horus.models import Job, Signature
-from horus.signing import generate_key, public_hex, sign_job
+from horus.signing import Signer, generate_key, public_hex, sign_job
 from horus.trust import TrustPolicy, check_fresh
 
 
@@ -111,8 +111,8 @@ def test_freshness_window(key: SigningKey) -> None:
 
 
 def test_prepare_signs_once_and_checks(key: SigningKey) -> None:
-    job = prepare(Job(runner_id="r1", payload="x"), key)
-    assert prepare(job, key).signatures == job.signatures
+    job = prepare(Job(runner_id="r1", payload="x"), Signer(key))
+    assert prepare(job, Signer(key)).signatures == job.signatures
     check_signatures(job)
     with pytest.raises(JobRejected, match="unsigned"):
         prepare(Job(runner_id="r1", payload="x"))
