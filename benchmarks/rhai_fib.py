@@ -45,25 +45,20 @@ def best_of(repeat: int, first: Callable[[], object], second: Callable[[], objec
     return best_a, best_b
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=25)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
-
-    source = RHAI_FIB.replace("N", str(args.n))
-    expected = py_fib(args.n)
+def measure(n: int = 25, repeat: int = 7) -> dict[str, object]:
+    """Best-of-``repeat`` timings of fib(n) in Rhai (with and without limits) and in Python."""
+    source = RHAI_FIB.replace("N", str(n))
+    expected = py_fib(n)
     # The default engine has no operation limit; the limited one counts every call against a budget.
     engine = Engine()
     limited = Engine(max_operations=10**15, timeout=3600.0)
     program, limited_program = engine.compile(source), limited.compile(source)
     if engine.run(program) != expected or limited.run(limited_program) != expected:
         raise SystemExit("Rhai fib returned a wrong result")
-    rhai_s, python_s = best_of(args.repeat, lambda: engine.run(program), lambda: py_fib(args.n))
-    limited_s, python2_s = best_of(args.repeat, lambda: limited.run(limited_program), lambda: py_fib(args.n))
-    result = {
-        "n": args.n,
+    rhai_s, python_s = best_of(repeat, lambda: engine.run(program), lambda: py_fib(n))
+    limited_s, python2_s = best_of(repeat, lambda: limited.run(limited_program), lambda: py_fib(n))
+    return {
+        "n": n,
         "rhai_seconds": round(rhai_s, 6),
         "python_seconds": round(python_s, 6),
         "ratio": round(rhai_s / python_s, 2),
@@ -71,12 +66,22 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_with_limits": round(limited_s / python2_s, 2),
         "python": sys.version.split()[0],
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=25)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    result = measure(args.n, args.repeat)
     if args.json:
         print(json.dumps(result))
     else:
         print(
-            f"fib({args.n}) rhai={rhai_s:.4f}s python={python_s:.4f}s ratio={result['ratio']}x"
-            f" (with operation limit and deadline: {limited_s:.4f}s, ratio={result['ratio_with_limits']}x)"
+            f"fib({args.n}) rhai={result['rhai_seconds']:.4f}s python={result['python_seconds']:.4f}s "
+            f"ratio={result['ratio']}x (with operation limit and deadline: "
+            f"{result['rhai_with_limits_seconds']:.4f}s, ratio={result['ratio_with_limits']}x)"
         )
     return 0
 

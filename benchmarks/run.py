@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import horus_bench
+from benchmarks import horus_bench, rhai_fib
 from benchmarks.redis_server import private_redis, server_version
 
 RESULTS = Path(__file__).parent / "results"
@@ -137,10 +137,15 @@ def main() -> None:
         },
         "systems": systems,
         "targets": targets(systems),
+        "rhai_fib": rhai_fib.measure(20 if args.smoke else 25, 3 if args.smoke else 7),
     }
     console.print(table(systems, args.smoke))
     for name, goal in report["targets"].items():
         console.print(f"  {name}: {goal['ratio']:.2f} vs {goal['peer']} (goal {goal['goal']})")
+    fib = report["rhai_fib"]
+    console.print(
+        f"  rhai fib({fib['n']}) vs CPython: {fib['ratio']}x, with limits {fib['ratio_with_limits']}x (goal <= 5)"
+    )
 
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("smoke.json" if args.smoke else "latest.json")
