@@ -34,6 +34,7 @@ $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/pip install --quiet -e ".[bench]"
+	$(BENCH_VENV)/bin/pip install --quiet --no-deps "arq>=0.28,<0.29"  # see the bench group in pyproject.toml
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)  ## Horus and the peers, side by side (see benchmarks/README.md)
