@@ -70,7 +70,8 @@ class Child:
             config.redis_url, config.namespace, result_ttl_s=config.result_ttl_s, max_deliveries=config.max_deliveries
         )
         self.stopping = False
-        self.idle = True
+        # Only a blocking reserve is idle: a SIGTERM anywhere else just asks the loop to stop.
+        self.idle = False
         self.done = 0
         self.pending: list[JobResult] = []
         self._first_pending = 0.0
@@ -95,14 +96,18 @@ class Child:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGALRM, self._on_alarm)
-        # Registered before reserving anything, so a reaper can find our in-flight list.
-        self.broker.heartbeat(self.config.runner_id, [self.worker_id], int(self.config.heartbeat_ttl_s * 1000))
+        try:
+            # Registered before reserving anything, so a reaper can find our in-flight list.
+            self.broker.heartbeat(self.config.runner_id, [self.worker_id], int(self.config.heartbeat_ttl_s * 1000))
+            scripts.load(self.broker.conn)
+        except TransportError as exc:
+            log.warning("cannot reach Redis (%s); the master will start another child", exc)
+            return RET_TRANSPORT
         try:
             self.runner.setup()
         except Exception:
             log.exception("runner setup failed")
             return RET_SETUP_FAILED
-        scripts.load(self.broker.conn)
         self.pipe = Pipeline(lambda: self.broker.conn)
         try:
             self._loop()
