@@ -22,6 +22,7 @@ from horus.signing import generate_key, load_key, public_hex, save_key, sign_job
 
 from .output import console, fail, result_panel
 from .rhai import rhai_app
+from .supervisor import supervisor_command
 from .worker import worker_command
 
 #: Exit codes: the job failed (or timed out, or was cancelled), bad input, Redis unreachable.
@@ -35,6 +36,7 @@ app = typer.Typer(
 keys_app = typer.Typer(no_args_is_help=True, help="Manage ed25519 signing keys.")
 app.add_typer(keys_app, name="keys")
 app.command("worker")(worker_command)
+app.command("supervisor")(supervisor_command)
 app.add_typer(rhai_app, name="rhai")
 
 RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="Redis URL [env: HORUS_REDIS_URL, REDIS_URL]")]

@@ -64,3 +64,23 @@ class Keys:
     def runners(self) -> str:
         """Set of runner ids that have had workers or jobs."""
         return f"{self.namespace}:runners"
+
+    # -- supervisor (namespace-wide; each command touches one key) ---------------
+    def _supervisor(self) -> str:
+        return f"{self.namespace}:supervisor"
+
+    def supervisor_runners(self) -> str:
+        """Hash: runner id -> JSON record (type, registration time) of the supervisor's registry."""
+        return f"{self._supervisor()}:runners"
+
+    def supervisor_keys(self) -> str:
+        """Hash: trusted public key (hex) -> JSON record (runner patterns, time added)."""
+        return f"{self._supervisor()}:keys"
+
+    def supervisor_tokens(self) -> str:
+        """Hash: sha256 hex of a bearer token -> JSON record (name, role); tokens never stored raw."""
+        return f"{self._supervisor()}:tokens"
+
+    def supervisor_jobs(self) -> str:
+        """Sorted set: job id -> created_at, every job admitted through a supervisor (job.list)."""
+        return f"{self._supervisor()}:jobs"

@@ -1,0 +1,73 @@
+"""``horus supervisor``: the JSON-RPC API over HTTP (docs/api.md)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from horus.broker import Broker
+from horus.config import redis_url, setting
+from horus.errors import ConfigError
+from horus.keys import DEFAULT_NAMESPACE
+
+log = logging.getLogger("horus.supervisor")
+
+DEFAULT_PORT = 8080
+
+
+def _admin_token(path: Path | None) -> str | None:
+    if path is not None:
+        try:
+            token = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read admin token file {str(path)!r}: {exc.strerror}") from None
+        if not token:
+            raise ConfigError(f"admin token file {str(path)!r} is empty")
+        return token
+    return os.environ.get("HORUS_ADMIN_TOKEN") or None
+
+
+def supervisor_command(
+    host: Annotated[str, typer.Option("--host", help="address to listen on; '::' for IPv6")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option("--port", help="[env: HORUS_PORT, PORT] default 8080")] = None,
+    redis: Annotated[str | None, typer.Option("--redis-url", help="[env: HORUS_REDIS_URL, REDIS_URL]")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", help="[env: HORUS_NAMESPACE]")] = None,
+    admin_token_file: Annotated[
+        Path | None, typer.Option("--admin-token-file", help="file holding the bootstrap admin token")
+    ] = None,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="no authentication at all: every caller is admin (development only)")
+    ] = False,
+    ssl_certfile: Annotated[str | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM)")] = None,
+    ssl_keyfile: Annotated[str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM)")] = None,
+) -> None:
+    """Serve the supervisor's JSON-RPC API; bootstrap admin token from HORUS_ADMIN_TOKEN."""
+    import uvicorn  # only this command needs the server
+
+    from horus.supervisor.app import create_app
+
+    try:
+        listen_port = int(setting("port", port, DEFAULT_PORT, section="supervisor"))
+    except ValueError:
+        raise ConfigError("the port must be a number") from None
+    token = _admin_token(admin_token_file)
+    if insecure_dev:
+        log.warning("--insecure-dev: no authentication, every caller is admin")
+    elif token is None:
+        log.warning("no HORUS_ADMIN_TOKEN or --admin-token-file: only tokens already in Redis are accepted")
+    broker = Broker.from_url(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE))
+    broker.ping()
+    app = create_app(broker, admin_token=token, insecure=insecure_dev)
+    uvicorn.run(
+        app,
+        host=host,
+        port=listen_port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        log_level=logging.getLevelName(logging.getLogger().level).lower(),
+        access_log=False,
+    )

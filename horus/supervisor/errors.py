@@ -1,0 +1,68 @@
+"""JSON-RPC errors of the supervisor: one stable numeric code per reason (docs/api.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# JSON-RPC 2.0's own codes.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+#: Every reason the supervisor can give, with its code and a short description. The numbers
+#: are part of the API: clients switch on them, so a code is never reused for another reason.
+CODES: dict[str, tuple[int, str]] = {
+    "parse_error": (PARSE_ERROR, "the body is not valid JSON"),
+    "invalid_request": (INVALID_REQUEST, "not a JSON-RPC 2.0 request object (or an empty batch)"),
+    "method_not_found": (METHOD_NOT_FOUND, "no such method"),
+    "invalid_params": (INVALID_PARAMS, "params do not match the method's schema"),
+    "internal": (INTERNAL_ERROR, "unexpected server error (details in the server log)"),
+    "unauthenticated": (-32001, "no bearer token, or an unknown one"),
+    "forbidden": (-32002, "the token's role may not call this method"),
+    "request_too_large": (-32003, "the request body exceeds the size limit"),
+    "unavailable": (-32004, "Redis could not be reached"),
+    # Job admission: the codes of horus.errors.JobRejected (docs/protocol.md), plus unknown_runner.
+    "invalid_json": (-32100, "the job is not valid JSON"),
+    "missing_field": (-32101, "a required job field is absent"),
+    "unknown_field": (-32102, "a field the job format does not have"),
+    "invalid_field": (-32103, "a job field has the wrong type or characters"),
+    "empty_payload": (-32104, "the payload is empty or blank"),
+    "timeout_out_of_bounds": (-32105, "timeout outside 1-86400 s"),
+    "unsigned": (-32106, "the job has no signature"),
+    "bad_signature": (-32107, "a signature is malformed or uses an unknown algorithm"),
+    "tampered": (-32108, "a signature does not verify: content changed after signing"),
+    "untrusted_key": (-32109, "the supervisor's key registry does not trust the signing key"),
+    "key_not_allowed": (-32110, "the key is trusted, but not for this runner"),
+    "threshold": (-32111, "too few valid signatures"),
+    "replayed_id": (-32112, "the job id was submitted before"),
+    "stale": (-32113, "created_at outside the freshness window"),
+    "unknown_runner": (-32114, "the job's runner is not registered with the supervisor"),
+    # Lookups and registry management.
+    "job_not_found": (-32200, "no job with that id (never submitted, or expired)"),
+    "runner_not_found": (-32201, "no runner registered with that id"),
+    "key_not_found": (-32202, "no such key in the registry"),
+    "invalid_key": (-32203, "not a 32-byte ed25519 public key in hex"),
+    "runner_type_conflict": (-32204, "the runner is registered with another type"),
+    "token_not_found": (-32205, "no token with that name"),
+}
+
+
+class RpcError(Exception):
+    """An error answered to the caller as a JSON-RPC error object."""
+
+    def __init__(self, reason: str, message: str, field: str = "", extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.code = CODES[reason][0]
+        self.message = message
+        self.field = field
+        self.extra = extra or {}
+
+    def as_error(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "data": {"reason": self.reason, "field": self.field, **self.extra},
+        }

@@ -1,0 +1,222 @@
+"""job.*: admission of signed jobs, then the broker's lookups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from horus.admission import parse_job
+from horus.errors import WaitTimeout
+from horus.models import Job, JobResult, JobStatus
+from horus.supervisor.context import Context
+from horus.supervisor.errors import RpcError
+from horus.supervisor.rpc import Method, Role
+from horus.trust import check_fresh
+
+#: The refusals job admission can give, in the order it checks.
+ADMISSION_ERRORS = (
+    "invalid_field",
+    "missing_field",
+    "unknown_field",
+    "empty_payload",
+    "timeout_out_of_bounds",
+    "unsigned",
+    "bad_signature",
+    "tampered",
+    "untrusted_key",
+    "key_not_allowed",
+    "unknown_runner",
+    "stale",
+    "replayed_id",
+)
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateParams(Params):
+    job: dict[str, Any] = Field(description="the signed job object (docs/protocol.md)")
+
+
+class RunParams(CreateParams):
+    wait_s: float | None = Field(
+        default=None, gt=0, description="seconds to wait for the end (capped by the server); then the status so far"
+    )
+
+
+class JobIdParams(Params):
+    job_id: str = Field(min_length=1, max_length=128)
+
+
+class ListParams(Params):
+    runner_id: str | None = Field(default=None, description="only this runner's jobs")
+    status: JobStatus | None = Field(default=None, description="only jobs in this status")
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: int = Field(default=0, ge=0, description="next_cursor of the previous page; 0 for the first")
+
+
+class JobStatusInfo(BaseModel):
+    job_id: str
+    status: JobStatus
+    runner_id: str
+    caller_id: str
+    context_id: str
+    executor: str
+    deliveries: int
+    created_at: int
+    started_at: float | None
+    completed_at: float | None
+
+
+class CancelResult(BaseModel):
+    job_id: str
+    status: str = Field(description="what cancel did: 'cancelled', 'cancelling' or the status it had already ended in")
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    runner_id: str
+    status: JobStatus
+    created_at: int
+
+
+class JobPage(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: int | None = Field(description="pass as cursor for the next page; null at the end")
+
+
+def admit(ctx: Context, raw: dict[str, Any]) -> Job:
+    """Every check that needs no write, so a refused job leaves nothing behind; the replay
+    guard comes last, inside the broker's atomic enqueue."""
+    job = parse_job(raw)
+    ctx.registry.policy().verify(job)
+    if ctx.registry.runner(job.runner_id) is None:
+        raise RpcError("unknown_runner", f"runner {job.runner_id!r} is not registered", "runner_id")
+    check_fresh(job, max_age_s=ctx.settings.max_age_s, max_skew_s=ctx.settings.max_skew_s)
+    return job
+
+
+def _enqueue(ctx: Context, raw: dict[str, Any]) -> Job:
+    job = admit(ctx, raw)
+    ctx.broker.enqueue(job)
+    ctx.registry.index_job(job.runner_id, job.id, job.created_at)
+    return job
+
+
+def create(ctx: Context, params: CreateParams) -> str:
+    return _enqueue(ctx, params.job).id
+
+
+def run(ctx: Context, params: RunParams) -> JobResult:
+    job = _enqueue(ctx, params.job)
+    wait_s = min(params.wait_s or ctx.settings.max_wait_s, ctx.settings.max_wait_s)
+    try:
+        return ctx.broker.wait(job.id, wait_s, runner_id=job.runner_id)
+    except WaitTimeout:
+        return ctx.broker.result(job.id)
+
+
+def status(ctx: Context, params: JobIdParams) -> JobStatusInfo:
+    result = ctx.broker.result(params.job_id)
+    job = ctx.broker.job(params.job_id)
+    return JobStatusInfo(
+        job_id=job.id,
+        status=result.status,
+        runner_id=job.runner_id,
+        caller_id=job.caller_id,
+        context_id=job.context_id,
+        executor=job.executor,
+        deliveries=result.deliveries,
+        created_at=job.created_at,
+        started_at=result.started_at,
+        completed_at=result.completed_at,
+    )
+
+
+def result(ctx: Context, params: JobIdParams) -> JobResult:
+    return ctx.broker.result(params.job_id)
+
+
+def logs(ctx: Context, params: JobIdParams) -> list[str]:
+    ctx.broker.runner_of(params.job_id)  # job_not_found rather than an empty list
+    return list(ctx.broker.logs(params.job_id))
+
+
+def cancel(ctx: Context, params: JobIdParams) -> CancelResult:
+    return CancelResult(job_id=params.job_id, status=ctx.broker.cancel(params.job_id))
+
+
+#: How many index entries one job.list call examines at most (bounds a filtered scan).
+_SCAN_LIMIT = 5_000
+
+
+def list_jobs(ctx: Context, params: ListParams) -> JobPage:
+    found: list[JobSummary] = []
+    position = params.cursor
+    examined = 0
+    while len(found) < params.limit and examined < _SCAN_LIMIT:
+        page = ctx.registry.job_page(position, 200)
+        if not page:
+            return JobPage(jobs=found, next_cursor=None)
+        statuses = ctx.broker.conn.pipeline(
+            [("HGET", ctx.broker.keys.job(runner_id, job_id), "status") for runner_id, job_id, _ in page]
+        )
+        gone = []
+        for (runner_id, job_id, created_at), state in zip(page, statuses, strict=True):
+            position += 1
+            examined += 1
+            if state is None:  # expired with its results: the index forgets it too
+                gone.append((runner_id, job_id))
+                continue
+            if params.runner_id not in (None, runner_id) or params.status not in (None, state):
+                continue
+            found.append(JobSummary(job_id=job_id, runner_id=runner_id, status=JobStatus(state), created_at=created_at))
+            if len(found) == params.limit:
+                break
+        ctx.registry.unindex_jobs(gone)
+        position -= len(gone)  # removed entries shift the later ones up
+    more = ctx.registry.job_page(position, 1)
+    return JobPage(jobs=found, next_cursor=position if more else None)
+
+
+METHODS = [
+    Method(
+        "job.create",
+        "Admit a signed job and queue it; returns its id.",
+        CreateParams,
+        str,
+        create,
+        Role.USER,
+        ADMISSION_ERRORS,
+    ),
+    Method(
+        "job.run",
+        "Admit a signed job, queue it and wait for its result (or its status when wait_s passes).",
+        RunParams,
+        JobResult,
+        run,
+        Role.USER,
+        (*ADMISSION_ERRORS, "job_not_found"),
+    ),
+    Method("job.status", "A job's status and metadata.", JobIdParams, JobStatusInfo, status, errors=("job_not_found",)),
+    Method(
+        "job.result",
+        "A job's result (its status so far if it has not ended).",
+        JobIdParams,
+        JobResult,
+        result,
+        errors=("job_not_found",),
+    ),
+    Method("job.logs", "A job's output lines so far.", JobIdParams, list[str], logs, errors=("job_not_found",)),
+    Method(
+        "job.cancel",
+        "Cancel a job: a queued job leaves its queue, a running one is killed.",
+        JobIdParams,
+        CancelResult,
+        cancel,
+        errors=("job_not_found",),
+    ),
+    Method("job.list", "Jobs admitted through supervisors, newest first, paged.", ListParams, JobPage, list_jobs),
+]

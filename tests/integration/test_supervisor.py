@@ -1,0 +1,503 @@
+"""The supervisor's JSON-RPC API over real HTTP (uvicorn on a loopback port), on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nacl.signing import SigningKey
+
+from horus.admission import parse_job
+from horus.broker import Broker
+from horus.keys import Keys
+from horus.signing import generate_key, public_hex, sign_job
+from horus.supervisor.app import Supervisor
+from horus.supervisor.errors import CODES
+from tests.conftest import ROOT, StartWorker, horus_cmd, kill_tree
+
+ADMIN = "admin-token-for-tests"
+WAIT = 30
+
+
+def code(reason: str) -> int:
+    return CODES[reason][0]
+
+
+@dataclass
+class Server:
+    url: str
+    supervisor: Supervisor
+    namespace: str
+    ids: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
+
+    def post(self, body: bytes, token: str | None = ADMIN, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(self.url, data=body, method="POST", headers=dict(headers or {}))
+        request.add_header("Content-Type", "application/json")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=WAIT + 10) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        return status, json.loads(raw) if raw else None
+
+    def request(self, method: str, params: Any = None, token: str | None = ADMIN) -> dict[str, Any]:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": next(self.ids)}
+        if params is not None:
+            message["params"] = params
+        status, answer = self.post(json.dumps(message).encode(), token)
+        assert status == 200
+        assert answer["id"] == message["id"]
+        assert isinstance(answer, dict)
+        return answer
+
+    def call(self, method: str, params: Any = None, token: str | None = ADMIN) -> Any:
+        answer = self.request(method, params, token)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def error(self, method: str, params: Any = None, token: str | None = ADMIN) -> dict[str, Any]:
+        answer = self.request(method, params, token)
+        assert "result" not in answer, answer
+        error: dict[str, Any] = answer["error"]
+        return error
+
+
+Serve = Callable[..., Server]
+
+
+@pytest.fixture
+def serve(r: redis.Redis, redis_url: str, namespace: str) -> Iterator[Serve]:
+    """Start supervisors in threads, each on a loopback port of its own."""
+    running: list[tuple[uvicorn.Server, threading.Thread, Broker]] = []
+
+    def start(admin_token: str | None = ADMIN, **options: Any) -> Server:
+        broker = Broker.from_url(redis_url, namespace)
+        supervisor = Supervisor(broker, admin_token=admin_token, **options)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))  # the port is ours from here on: no race with other tests
+        config = uvicorn.Config(supervisor.app(), log_level="warning", lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "supervisor did not start"
+            time.sleep(0.01)
+        running.append((server, thread, broker))
+        return Server(f"http://127.0.0.1:{sock.getsockname()[1]}/", supervisor, namespace)
+
+    yield start
+    for server, thread, broker in running:
+        server.should_exit = True
+        thread.join(10)
+        broker.close()
+
+
+@pytest.fixture
+def api(serve: Serve, key: SigningKey) -> Server:
+    """A supervisor with runner r1 registered and the test key trusted for every runner."""
+    server = serve()
+    server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    server.call("key.add", {"public_key": public_hex(key), "runners": ["*"]})
+    return server
+
+
+def signed(key: SigningKey, task: str = "add", *args: object, **fields: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"runner_id": "r1", "payload": json.dumps({"task": task, "args": list(args)}), **fields}
+    job = sign_job(parse_job(data), key)
+    return job.model_dump(mode="json", exclude={"status"})
+
+
+def nothing_stored(r: redis.Redis, namespace: str) -> bool:
+    keys = Keys(namespace)
+    return r.llen(keys.queue("r1")) == 0 and r.zcard(keys.supervisor_jobs()) == 0 and not r.keys(f"{namespace}:job:*")
+
+
+# -- jobs -----------------------------------------------------------------------------------
+def test_signed_job_runs_over_http(api: Server, key: SigningKey, start_worker: StartWorker) -> None:
+    start_worker()
+    result = api.call("job.run", {"job": signed(key, "add", 2, 3), "wait_s": WAIT})
+    assert (result["status"], result["value"], result["runner_id"]) == ("completed", 5, "r1")
+    job_id = result["job_id"]
+    assert api.call("job.result", {"job_id": job_id}) == result
+    status = api.call("job.status", {"job_id": job_id})
+    assert (status["status"], status["deliveries"]) == ("completed", 1)
+    listed = api.call("job.list", {"runner_id": "r1"})
+    assert [job["job_id"] for job in listed["jobs"]] == [job_id]
+
+
+def test_logs_of_a_job(api: Server, key: SigningKey, start_worker: StartWorker) -> None:
+    start_worker()
+    result = api.call("job.run", {"job": signed(key, "shout", "one", "two"), "wait_s": WAIT})
+    assert api.call("job.logs", {"job_id": result["job_id"]}) == ["one", "two"]
+
+
+def test_create_then_cancel_a_queued_job(api: Server, key: SigningKey) -> None:
+    job = signed(key, "add", 1, 1)
+    assert api.call("job.create", {"job": job}) == job["id"]
+    assert api.call("job.status", {"job_id": job["id"]})["status"] == "dispatched"
+    assert api.call("job.cancel", {"job_id": job["id"]}) == {"job_id": job["id"], "status": "cancelled"}
+    assert api.call("job.result", {"job_id": job["id"]})["status"] == "cancelled"
+
+
+def test_job_run_returns_the_status_when_the_wait_ends_first(api: Server, key: SigningKey) -> None:
+    result = api.call("job.run", {"job": signed(key), "wait_s": 0.2})
+    assert result["status"] == "dispatched"
+
+
+@pytest.mark.parametrize("method", ["job.status", "job.result", "job.logs", "job.cancel"])
+def test_unknown_job(api: Server, method: str) -> None:
+    error = api.error(method, {"job_id": "nope"})
+    assert error["code"] == code("job_not_found")
+    assert error["data"] == {"reason": "job_not_found", "field": "job_id"}
+
+
+def test_job_list_filters_and_pages(api: Server, key: SigningKey) -> None:
+    api.call("runner.register", {"runner_id": "r2", "runner_type": "python"})
+    now = int(time.time())
+    ids = [api.call("job.create", {"job": signed(key, created_at=now - 10 + i)}) for i in range(5)]
+    other = api.call("job.create", {"job": signed(key, runner_id="r2", created_at=now)})
+    api.call("job.cancel", {"job_id": ids[0]})
+    first = api.call("job.list", {"runner_id": "r1", "limit": 2})
+    second = api.call("job.list", {"runner_id": "r1", "limit": 2, "cursor": first["next_cursor"]})
+    third = api.call("job.list", {"runner_id": "r1", "limit": 2, "cursor": second["next_cursor"]})
+    assert [j["job_id"] for j in first["jobs"] + second["jobs"] + third["jobs"]] == ids[::-1]
+    assert third["next_cursor"] is None
+    cancelled = api.call("job.list", {"status": "cancelled"})
+    assert [j["job_id"] for j in cancelled["jobs"]] == [ids[0]]
+    assert api.call("job.list", {"runner_id": "r2"})["jobs"][0]["job_id"] == other
+
+
+# -- admission refusals -----------------------------------------------------------------------
+def _unsigned(key: SigningKey) -> dict[str, Any]:
+    job = signed(key)
+    del job["signatures"]
+    return job
+
+
+def _tampered(key: SigningKey) -> dict[str, Any]:
+    job = signed(key)
+    job["payload"] = json.dumps({"task": "add", "args": [6, 6]})
+    return job
+
+
+def _bad_signature(key: SigningKey) -> dict[str, Any]:
+    job = signed(key)
+    job["signatures"][0]["signature"] = "zz"
+    return job
+
+
+REFUSALS: dict[str, tuple[Callable[[SigningKey], dict[str, Any]], str]] = {
+    "missing_field": (lambda k: {"payload": "x"}, "runner_id"),
+    "unknown_field": (lambda k: {**signed(k), "colour": "red"}, "colour"),
+    "invalid_field": (lambda k: {**signed(k), "runner_id": "no spaces"}, "runner_id"),
+    "empty_payload": (lambda k: {"runner_id": "r1", "payload": "  "}, "payload"),
+    "timeout_out_of_bounds": (lambda k: {"runner_id": "r1", "payload": "x", "timeout": 0}, "timeout"),
+    "unsigned": (_unsigned, "signatures"),
+    "bad_signature": (_bad_signature, "signatures[0].signature"),
+    "tampered": (_tampered, "signatures[0].signature"),
+    "untrusted_key": (lambda k: signed(generate_key()), "signatures[0].public_key"),
+    "unknown_runner": (lambda k: signed(k, runner_id="r9"), "runner_id"),
+    "stale": (lambda k: signed(k, created_at=int(time.time()) - 3600), "created_at"),
+}
+
+
+@pytest.mark.parametrize("method", ["job.create", "job.run"])
+@pytest.mark.parametrize("reason", sorted(REFUSALS))
+def test_refusals(api: Server, key: SigningKey, r: redis.Redis, reason: str, method: str) -> None:
+    make, where = REFUSALS[reason]
+    error = api.error(method, {"job": make(key)})
+    assert error["code"] == code(reason), error
+    assert error["data"] == {"reason": reason, "field": where}
+    assert error["message"]
+    assert nothing_stored(r, api.namespace)
+
+
+def test_key_not_allowed_for_the_runner(serve: Serve, key: SigningKey, r: redis.Redis) -> None:
+    server = serve()
+    server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    server.call("key.add", {"public_key": public_hex(key), "runners": ["other-*"]})
+    error = server.error("job.create", {"job": signed(key)})
+    assert error["data"] == {"reason": "key_not_allowed", "field": "signatures[0].public_key"}
+    assert nothing_stored(r, server.namespace)
+
+
+def test_a_removed_key_is_no_longer_trusted(api: Server, key: SigningKey) -> None:
+    assert api.call("key.remove", {"public_key": public_hex(key)}) is True
+    assert api.error("job.create", {"job": signed(key)})["code"] == code("untrusted_key")
+
+
+def test_replayed_id(api: Server, key: SigningKey, r: redis.Redis) -> None:
+    job = signed(key)
+    api.call("job.create", {"job": job})
+    error = api.error("job.run", {"job": job})
+    assert error["code"] == code("replayed_id")
+    assert error["data"] == {"reason": "replayed_id", "field": "id"}
+    assert r.llen(Keys(api.namespace).queue("r1")) == 1
+    assert r.zcard(Keys(api.namespace).supervisor_jobs()) == 1
+
+
+# -- runners and keys -------------------------------------------------------------------------
+def test_runner_registry(api: Server) -> None:
+    again = api.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    assert again["runner_type"] == "python"
+    conflict = api.error("runner.register", {"runner_id": "r1", "runner_type": "hero"})
+    assert conflict["code"] == code("runner_type_conflict")
+    assert [r["runner_id"] for r in api.call("runner.list")] == ["r1"]
+    assert api.call("runner.remove", {"runner_id": "r1"}) is True
+    assert api.error("runner.remove", {"runner_id": "r1"})["code"] == code("runner_not_found")
+    assert api.call("runner.list") == []
+
+
+def test_runner_health(api: Server, key: SigningKey, start_worker: StartWorker) -> None:
+    idle = api.call("runner.health", {"runner_id": "r1"})
+    assert (idle["alive"], idle["workers"], idle["queue_depth"], idle["last_seen_ms"]) == (False, [], 0, None)
+    api.call("job.create", {"job": signed(key)})
+    assert api.call("runner.health", {"runner_id": "r1"})["queue_depth"] == 1
+    start_worker(concurrency=2)
+    deadline = time.monotonic() + WAIT
+    while True:
+        health = api.call("runner.health", {"runner_id": "r1"})
+        if health["alive"] and health["queue_depth"] == 0 and len(health["workers"]) >= 2:
+            break
+        assert time.monotonic() < deadline, health
+        time.sleep(0.1)
+    assert health["last_seen_ms"] > time.time() * 1000
+    assert health["in_flight"] == sum(w["in_flight"] for w in health["workers"])
+    assert api.error("runner.health", {"runner_id": "r9"})["code"] == code("runner_not_found")
+
+
+def test_key_registry(api: Server, key: SigningKey) -> None:
+    other = public_hex(generate_key())
+    api.call("key.add", {"public_key": other.upper(), "runners": ["r1"]})
+    listed = {k["public_key"]: k["runners"] for k in api.call("key.list")}
+    assert listed == {public_hex(key): ["*"], other: ["r1"]}
+    assert api.error("key.add", {"public_key": "abcd"})["code"] == code("invalid_key")
+    assert api.error("key.remove", {"public_key": "ab" * 32})["code"] == code("key_not_found")
+
+
+# -- authentication -----------------------------------------------------------------------------
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_unauthenticated_calls_are_refused(api: Server, key: SigningKey, token: str | None) -> None:
+    for method, params in [("runner.list", None), ("job.create", {"job": signed(key)}), ("key.list", None)]:
+        error = api.error(method, params, token=token)
+        assert error["code"] == code("unauthenticated")
+
+
+def test_roles(api: Server, key: SigningKey) -> None:
+    user = api.call("token.create", {"name": "alice", "role": "user"})["token"]
+    assert api.call("runner.list", token=user)[0]["runner_id"] == "r1"
+    assert api.call("job.create", {"job": signed(key)}, token=user)
+    for method, params in [("key.list", None), ("runner.register", {"runner_id": "x", "runner_type": "python"})]:
+        assert api.error(method, params, token=user)["code"] == code("forbidden")
+    assert api.call("token.revoke", {"name": "alice"}) == 1
+    assert api.error("runner.list", token=user)["code"] == code("unauthenticated")
+
+
+def test_tokens_are_stored_hashed(api: Server, r: redis.Redis) -> None:
+    token = api.call("token.create", {"name": "bob"})["token"]
+    stored = r.hgetall(Keys(api.namespace).supervisor_tokens())
+    assert token not in json.dumps(stored)
+    assert len(stored) == 1 and len(next(iter(stored))) == 64
+
+
+def test_discover_needs_no_token(api: Server) -> None:
+    assert api.call("rpc.discover", token=None)["openrpc"].startswith("1.2.")
+
+
+def test_insecure_dev_needs_no_token(serve: Serve) -> None:
+    server = serve(admin_token=None, insecure=True)
+    server.call("runner.register", {"runner_id": "r1", "runner_type": "python"}, token=None)
+
+
+# -- protocol -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "parse_error"),
+        (b"\xff\xfe", "parse_error"),
+        (b"", "parse_error"),
+        (b"[]", "invalid_request"),
+        (b'"job.list"', "invalid_request"),
+        (b'{"jsonrpc": "1.0", "method": "runner.list", "id": 1}', "invalid_request"),
+        (b'{"jsonrpc": "2.0", "method": 5, "id": 1}', "invalid_request"),
+        (b'{"jsonrpc": "2.0", "method": "runner.list", "params": "x", "id": 1}', "invalid_request"),
+        (b'{"jsonrpc": "2.0", "method": "runner.list", "id": {"a": 1}}', "invalid_request"),
+        (b'{"jsonrpc": "2.0", "method": "no.such", "id": 1}', "method_not_found"),
+    ],
+)
+def test_malformed_requests(api: Server, body: bytes, reason: str) -> None:
+    status, answer = api.post(body)
+    assert status == 200
+    assert answer["jsonrpc"] == "2.0"
+    assert answer["error"]["code"] == code(reason)
+    assert answer["error"]["data"]["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "where"),
+    [
+        ("job.status", {"job_id": 5}, "job_id"),
+        ("job.status", {}, "job_id"),
+        ("job.status", {"job_id": "x", "extra": 1}, "extra"),
+        ("job.run", {"job": {}, "wait_s": "soon"}, "wait_s"),
+        ("job.create", {"job": "not an object"}, "job"),
+        ("job.list", {"limit": 0}, "limit"),
+        ("job.list", {"status": "sleeping"}, "status"),
+        ("runner.register", {"runner_id": "a b", "runner_type": "python"}, "runner_id"),
+        ("job.status", ["a", "b"], ""),
+    ],
+)
+def test_bad_params(api: Server, method: str, params: Any, where: str) -> None:
+    error = api.error(method, params)
+    assert error["code"] == code("invalid_params")
+    assert error["data"]["field"] == where
+
+
+def test_positional_params(api: Server) -> None:
+    assert api.error("job.status", ["nope"])["code"] == code("job_not_found")
+
+
+def test_a_huge_declared_length_is_answered_without_reading(api: Server) -> None:
+    port = int(api.url.rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n{")
+        reply = b""
+        while b"}}" not in reply and b"0\r\n\r\n" not in reply:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body)["error"]["code"] == code("request_too_large")
+
+
+def test_huge_body(api: Server) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "method": "job.create", "params": {"job": {"payload": "x" * (2 << 20)}}})
+    status, answer = api.post(body.encode())
+    assert status == 200
+    assert answer["error"]["code"] == code("request_too_large")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)))
+def test_random_bytes_always_get_a_json_rpc_error(api: Server, body: bytes) -> None:
+    status, answer = api.post(body)
+    assert status == 200
+    answers = answer if isinstance(answer, list) else [answer]
+    for one in answers:
+        assert one["jsonrpc"] == "2.0"
+        assert isinstance(one["error"]["code"], int) and one["error"]["message"]
+
+
+def test_batch(api: Server) -> None:
+    batch = [
+        {"jsonrpc": "2.0", "method": "runner.list", "id": "a"},
+        {"jsonrpc": "2.0", "method": "job.status", "params": {"job_id": "nope"}, "id": 2},
+        {"jsonrpc": "2.0", "method": "runner.list"},  # a notification: no answer
+        5,
+    ]
+    status, answer = api.post(json.dumps(batch).encode())
+    assert status == 200
+    assert len(answer) == 3
+    assert answer[0]["id"] == "a" and answer[0]["result"][0]["runner_id"] == "r1"
+    assert answer[1]["id"] == 2 and answer[1]["error"]["code"] == code("job_not_found")
+    assert answer[2]["id"] is None and answer[2]["error"]["code"] == code("invalid_request")
+
+
+def test_only_notifications_get_no_body(api: Server) -> None:
+    status, answer = api.post(b'[{"jsonrpc": "2.0", "method": "runner.list"}]')
+    assert (status, answer) == (204, None)
+
+
+# -- deployment -----------------------------------------------------------------------------------
+def test_two_supervisors_share_one_redis(serve: Serve, key: SigningKey, start_worker: StartWorker) -> None:
+    first, second = serve(), serve()
+    first.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    second.call("key.add", {"public_key": public_hex(key)})
+    job_id = first.call("job.create", {"job": signed(key, "add", 4, 4)})
+    assert [j["job_id"] for j in second.call("job.list")["jobs"]] == [job_id]
+    start_worker()
+    assert second.call("job.run", {"job": signed(key, "add", 1, 2), "wait_s": WAIT})["value"] == 3
+    assert first.call("job.status", {"job_id": job_id})["status"] in ("dispatched", "running", "completed")
+    assert {r["runner_id"] for r in second.call("runner.list")} == {"r1"}
+
+
+def test_openrpc_document(api: Server) -> None:
+    document = api.call("rpc.discover")
+    names = {method["name"] for method in document["methods"]}
+    expected = {
+        "rpc.discover",
+        *(f"job.{m}" for m in ("create", "run", "status", "result", "logs", "cancel", "list")),
+        *(f"runner.{m}" for m in ("register", "remove", "list", "health")),
+        *(f"key.{m}" for m in ("add", "remove", "list")),
+    }
+    assert expected <= names
+    run = next(method for method in document["methods"] if method["name"] == "job.run")
+    assert [p["name"] for p in run["params"]] == ["job", "wait_s"]
+    assert run["result"]["schema"] == {"$ref": "#/components/schemas/JobResult"}
+    assert "JobResult" in document["components"]["schemas"]
+    assert code("tampered") in {e["code"] for e in run["errors"]}
+    with urllib.request.urlopen(api.url + "openrpc.json", timeout=10) as response:
+        assert json.loads(response.read()) == document
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_cli_serves_on_the_port_from_the_environment(
+    redis_url: str, r: redis.Redis, namespace: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    env = {**os.environ, "PORT": str(port), "REDIS_URL": redis_url, "HORUS_ADMIN_TOKEN": ADMIN}
+    env.pop("HORUS_REDIS_URL", None)
+    env.pop("HORUS_PORT", None)
+    log_path = tmp_path / "supervisor.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            horus_cmd("supervisor", "--namespace", namespace),
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        server = Server(f"http://127.0.0.1:{port}/", None, namespace)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "supervisor did not listen"
+                time.sleep(0.05)
+        server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+        assert r.hexists(Keys(namespace).supervisor_runners(), "r1")
+        assert server.error("runner.list", token="wrong")["code"] == code("unauthenticated")
+    finally:
+        kill_tree(proc)
