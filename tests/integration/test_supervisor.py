@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -409,6 +411,37 @@ def test_random_bytes_always_get_a_json_rpc_error(api: Server, body: bytes) -> N
         assert isinstance(one["error"]["code"], int) and one["error"]["message"]
 
 
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+METHOD_NAMES = [
+    *(f"job.{m}" for m in ("create", "run", "status", "result", "logs", "cancel", "list")),
+    *(f"runner.{m}" for m in ("register", "remove", "list", "health")),
+    *(f"key.{m}" for m in ("add", "remove", "list")),
+    "token.revoke",
+    "rpc.discover",
+]
+PARAM_NAMES = ["job", "wait_s", "job_id", "runner_id", "runner_type", "status", "limit", "cursor", "public_key"]
+REQUESTS = st.fixed_dictionaries(
+    {"jsonrpc": st.just("2.0"), "method": st.sampled_from(METHOD_NAMES), "id": st.integers(0, 1000)},
+    optional={"params": st.dictionaries(st.sampled_from(PARAM_NAMES), JSON, max_size=4) | st.lists(JSON, max_size=3)},
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=REQUESTS)
+def test_random_calls_never_fail_inside(api: Server, message: dict[str, Any]) -> None:
+    """Whatever the params, a method answers a result or a documented error, never 'internal'."""
+    status, answer = api.post(json.dumps(message).encode())
+    assert status == 200
+    assert answer["id"] == message["id"]
+    if "error" in answer:
+        assert answer["error"]["data"]["reason"] != "internal", answer
+        assert answer["error"]["code"] == code(answer["error"]["data"]["reason"])
+
+
 def test_batch(api: Server) -> None:
     batch = [
         {"jsonrpc": "2.0", "method": "runner.list", "id": "a"},
@@ -461,43 +494,101 @@ def test_openrpc_document(api: Server) -> None:
         assert json.loads(response.read()) == document
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+def _free_port(family: socket.AddressFamily = socket.AF_INET, host: str = "127.0.0.1") -> int:
+    with socket.socket(family) as sock:
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def test_cli_serves_on_the_port_from_the_environment(
-    redis_url: str, r: redis.Redis, namespace: str, tmp_path: Path
-) -> None:
-    port = _free_port()
-    env = {**os.environ, "PORT": str(port), "REDIS_URL": redis_url, "HORUS_ADMIN_TOKEN": ADMIN}
-    env.pop("HORUS_REDIS_URL", None)
-    env.pop("HORUS_PORT", None)
-    log_path = tmp_path / "supervisor.log"
-    with log_path.open("w") as log_file:
-        proc = subprocess.Popen(
-            horus_cmd("supervisor", "--namespace", namespace),
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-    try:
-        server = Server(f"http://127.0.0.1:{port}/", None, namespace)  # type: ignore[arg-type]
+@pytest.fixture
+def start_cli(redis_url: str, r: redis.Redis, namespace: str, tmp_path: Path) -> Iterator[Callable[..., int]]:
+    """Start ``horus supervisor`` through the CLI; returns the port once it listens."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, connect: str = "127.0.0.1", port: int = 0) -> int:
+        if not port:
+            port = _free_port()
+            args = (*args, "--port", str(port))
+        full_env = {**os.environ, "HORUS_ADMIN_TOKEN": ADMIN, "HORUS_REDIS_URL": redis_url, **(env or {})}
+        log_path = tmp_path / f"supervisor-{len(procs)}.log"
+        with log_path.open("w") as log_file:
+            proc = subprocess.Popen(
+                horus_cmd("supervisor", "--namespace", namespace, *args),
+                cwd=ROOT,
+                env=full_env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        procs.append(proc)
         deadline = time.monotonic() + 20
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
+                socket.create_connection((connect, port), timeout=1).close()
+                return port
             except OSError:
                 assert proc.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, "supervisor did not listen"
                 time.sleep(0.05)
-        server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
-        assert r.hexists(Keys(namespace).supervisor_runners(), "r1")
-        assert server.error("runner.list", token="wrong")["code"] == code("unauthenticated")
-    finally:
+
+    yield start
+    for proc in procs:
         kill_tree(proc)
+
+
+def test_cli_serves_on_the_port_from_the_environment(
+    start_cli: Callable[..., int], redis_url: str, r: redis.Redis, namespace: str
+) -> None:
+    port = _free_port()
+    env = {"PORT": str(port), "REDIS_URL": redis_url, "HORUS_REDIS_URL": "", "HORUS_PORT": ""}
+    start_cli(env=env, port=port)
+    server = Server(f"http://127.0.0.1:{port}/", None, namespace)  # type: ignore[arg-type]
+    server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    assert r.hexists(Keys(namespace).supervisor_runners(), "r1")
+    assert server.error("runner.list", token="wrong")["code"] == code("unauthenticated")
+
+
+def test_cli_listens_on_ipv6(start_cli: Callable[..., int], namespace: str) -> None:
+    try:
+        port = _free_port(socket.AF_INET6, "::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    start_cli("--host", "::", "--port", str(port), connect="::1", port=port)
+    server = Server(f"http://[::1]:{port}/", None, namespace)  # type: ignore[arg-type]
+    assert server.call("rpc.discover", token=None)["openrpc"].startswith("1.2.")
+
+
+def test_cli_serves_tls(start_cli: Callable[..., int], namespace: str, tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a certificate")
+    cert, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key_file),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = start_cli("--ssl-certfile", str(cert), "--ssl-keyfile", str(key_file))
+    context = ssl.create_default_context(cafile=str(cert))
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{port}/", data=b'{"jsonrpc": "2.0", "method": "rpc.discover", "id": 1}', method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
+        assert json.loads(response.read())["result"]["openrpc"].startswith("1.2.")

@@ -54,7 +54,7 @@ class ListParams(Params):
     runner_id: str | None = Field(default=None, description="only this runner's jobs")
     status: JobStatus | None = Field(default=None, description="only jobs in this status")
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: int = Field(default=0, ge=0, description="next_cursor of the previous page; 0 for the first")
+    cursor: int = Field(default=0, ge=0, le=2**53, description="next_cursor of the previous page; 0 for the first")
 
 
 class JobStatusInfo(BaseModel):
