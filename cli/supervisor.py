@@ -17,6 +17,7 @@ from horus.keys import DEFAULT_NAMESPACE
 log = logging.getLogger("horus.supervisor")
 
 DEFAULT_PORT = 8080
+DEFAULT_THREADS = 64
 
 
 def _admin_token(path: Path | None) -> str | None:
@@ -33,17 +34,20 @@ def _admin_token(path: Path | None) -> str | None:
 
 def supervisor_command(
     host: Annotated[str, typer.Option("--host", help="address to listen on; '::' for IPv6")] = "127.0.0.1",
-    port: Annotated[int | None, typer.Option("--port", help="[env: HORUS_PORT, PORT] default 8080")] = None,
-    redis: Annotated[str | None, typer.Option("--redis-url", help="[env: HORUS_REDIS_URL, REDIS_URL]")] = None,
-    namespace: Annotated[str | None, typer.Option("--namespace", help="[env: HORUS_NAMESPACE]")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="env HORUS_PORT, PORT; default 8080")] = None,
+    redis: Annotated[str | None, typer.Option("--redis-url", help="env HORUS_REDIS_URL, REDIS_URL")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", help="env HORUS_NAMESPACE; default horus")] = None,
     admin_token_file: Annotated[
-        Path | None, typer.Option("--admin-token-file", help="file holding the bootstrap admin token")
+        Path | None, typer.Option("--admin-token-file", help="bootstrap admin token file; else env HORUS_ADMIN_TOKEN")
     ] = None,
     insecure_dev: Annotated[
         bool, typer.Option("--insecure-dev", help="no authentication at all: every caller is admin (development only)")
     ] = False,
     ssl_certfile: Annotated[str | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM)")] = None,
     ssl_keyfile: Annotated[str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM)")] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, help="calls served at once (job.run holds one while it waits)")
+    ] = DEFAULT_THREADS,
 ) -> None:
     """Serve the supervisor's JSON-RPC API; bootstrap admin token from HORUS_ADMIN_TOKEN."""
     import uvicorn  # only this command needs the server
@@ -61,7 +65,7 @@ def supervisor_command(
         log.warning("no HORUS_ADMIN_TOKEN or --admin-token-file: only tokens already in Redis are accepted")
     broker = Broker.from_url(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE))
     broker.ping()
-    app = create_app(broker, admin_token=token, insecure=insecure_dev)
+    app = create_app(broker, admin_token=token, insecure=insecure_dev, threads=threads)
     uvicorn.run(
         app,
         host=host,

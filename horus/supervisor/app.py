@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from pydantic import BaseModel, ConfigDict
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -71,12 +73,15 @@ class Supervisor:
         insecure: bool = False,
         settings: Settings | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        threads: int = 64,
     ) -> None:
         self.broker = broker
         self.registry = Registry(broker)
         self.auth = Authenticator(self.registry, admin_token, insecure)
         self.settings = settings or Settings()
         self.max_body_bytes = max_body_bytes
+        self.threads = threads
+        self._limiter: anyio.CapacityLimiter | None = None
         methods: list[Method] = [
             Method("rpc.discover", "This API's OpenRPC document.", NoParams, dict[str, Any], self._discover, None),
             *jobs.METHODS,
@@ -101,9 +106,13 @@ class Supervisor:
             return _error(RpcError("request_too_large", f"request body larger than {self.max_body_bytes} bytes"))
         authorization = request.headers.get("authorization")
         try:
-            # Methods block on Redis (job.run waits for the result): keep them off the event loop.
-            answer = await run_in_threadpool(
-                self.dispatcher.handle, body, lambda: self.auth.role(authorization), self._context
+            # Methods block on Redis (job.run waits for the result): keep them off the event loop,
+            # in a pool of our own size rather than anyio's default 40 shared with everything else.
+            if self._limiter is None:
+                self._limiter = anyio.CapacityLimiter(self.threads)
+            answer = await anyio.to_thread.run_sync(
+                partial(self.dispatcher.handle, body, lambda: self.auth.role(authorization), self._context),
+                limiter=self._limiter,
             )
         except Exception:  # the dispatcher answers every error itself; this is the last guard
             log.exception("unexpected error handling a request")

@@ -165,6 +165,26 @@ def test_job_run_returns_the_status_when_the_wait_ends_first(api: Server, key: S
     assert result["status"] == "dispatched"
 
 
+def test_waiting_calls_leave_room_for_others(serve: Serve, key: SigningKey) -> None:
+    server = serve(threads=8)
+    server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    server.call("key.add", {"public_key": public_hex(key)})
+    results: list[Any] = []
+    waits = [
+        threading.Thread(target=lambda: results.append(server.call("job.run", {"job": signed(key), "wait_s": 2})))
+        for _ in range(4)
+    ]
+    for thread in waits:
+        thread.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert server.call("runner.list")[0]["runner_id"] == "r1"
+    assert time.monotonic() - started < 1
+    for thread in waits:
+        thread.join(WAIT)
+    assert [result["status"] for result in results] == ["dispatched"] * 4
+
+
 @pytest.mark.parametrize("method", ["job.status", "job.result", "job.logs", "job.cancel"])
 def test_unknown_job(api: Server, method: str) -> None:
     error = api.error(method, {"job_id": "nope"})
