@@ -18,9 +18,10 @@ from horus.config import redis_url, setting
 from horus.errors import ConfigError, HorusError, JobNotFound, JobRejected, PluginError, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import JobResult, JobStatus
+from horus.sdk import Client
 from horus.signing import generate_key, load_key, public_hex, save_key, sign_job
 
-from .output import console, fail, result_panel
+from .output import console, fail, result_panel, runners_table
 from .rhai import rhai_app
 from .supervisor import supervisor_command
 from .worker import worker_command
@@ -41,6 +42,10 @@ app.add_typer(rhai_app, name="rhai")
 
 RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="Redis URL [env: HORUS_REDIS_URL, REDIS_URL]")]
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", help="key namespace [env: HORUS_NAMESPACE]")]
+SupervisorOpt = Annotated[
+    str | None,
+    typer.Option("--supervisor", help="go through this supervisor [env: HORUS_SUPERVISOR_URL; token: HORUS_TOKEN]"),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
@@ -58,8 +63,20 @@ def main(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _client(redis: str | None, namespace: str | None, key: SigningKey | None = None) -> RedisClient:
+def _client(
+    redis: str | None, namespace: str | None, supervisor: str | None, key: SigningKey | None = None
+) -> RedisClient | Client:
+    """Through the supervisor when one is configured, else straight to Redis."""
+    url = setting("supervisor_url", supervisor)
+    if url:
+        return Client(str(url), token=setting("token"), key=key)
     return RedisClient(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE), key=key)
+
+
+def _direct(client: RedisClient | Client, what: str) -> RedisClient:
+    if isinstance(client, Client):
+        raise ConfigError(f"{what} needs direct access to Redis; unset --supervisor / HORUS_SUPERVISOR_URL")
+    return client
 
 
 def _key(path: Path | None) -> SigningKey | None:
@@ -122,46 +139,38 @@ def submit(
     as_json: JsonOpt = False,
     redis: RedisOpt = None,
     namespace: NamespaceOpt = None,
+    supervisor: SupervisorOpt = None,
 ) -> None:
     """Submit a job (signed with --key unless already signed); prints the job id last.
 
     With --wait --json, prints the JobResult as JSON instead.
     """
-    client = _client(redis, namespace, _key(key))
-    job_id = client.submit(_read_job_file(job_file))
+    client = _client(redis, namespace, supervisor, _key(key))
     if not wait:
-        print(job_id)
+        print(client.submit(_read_job_file(job_file)))
         return
-    result = client.wait(job_id, wait_timeout)
+    result = client.run(_read_job_file(job_file), wait_timeout)
     _print_result(result, as_json)
     if not as_json:
-        print(job_id)
+        print(result.job_id)
     if result.status != JobStatus.COMPLETED:
         raise typer.Exit(EXIT_JOB_FAILED)
 
 
 @app.command("status")
-def status(job_id: str, as_json: JsonOpt = False, redis: RedisOpt = None, namespace: NamespaceOpt = None) -> None:
+def status(
+    job_id: str,
+    as_json: JsonOpt = False,
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = None,
+    supervisor: SupervisorOpt = None,
+) -> None:
     """Show a job's status."""
-    client = _client(redis, namespace)
-    result = client.result(job_id)
+    client = _client(redis, namespace, supervisor)
     if as_json:
-        job = client.job(job_id)
-        data = {
-            "job_id": job_id,
-            "status": result.status.value,
-            "runner_id": result.runner_id,
-            "caller_id": job.caller_id,
-            "context_id": job.context_id,
-            "executor": job.executor,
-            "deliveries": result.deliveries,
-            "created_at": job.created_at,
-            "started_at": result.started_at,
-            "completed_at": result.completed_at,
-        }
-        print(json.dumps(data))
+        print(json.dumps(client.status(job_id)))
     else:
-        console.print(result_panel(result))
+        console.print(result_panel(client.result(job_id)))
 
 
 @app.command("result")
@@ -172,10 +181,14 @@ def result(
     as_json: JsonOpt = False,
     redis: RedisOpt = None,
     namespace: NamespaceOpt = None,
+    supervisor: SupervisorOpt = None,
 ) -> None:
     """Show a job's result."""
-    client = _client(redis, namespace)
-    outcome = client.wait(job_id, wait_timeout) if wait else client.result(job_id)
+    client = _client(redis, namespace, supervisor)
+    if wait:
+        outcome = _direct(client, "waiting for an existing job").wait(job_id, wait_timeout)
+    else:
+        outcome = client.result(job_id)
     _print_result(outcome, as_json)
 
 
@@ -185,17 +198,43 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="follow until the job ends")] = False,
     redis: RedisOpt = None,
     namespace: NamespaceOpt = None,
+    supervisor: SupervisorOpt = None,
 ) -> None:
     """Print a job's output lines."""
-    for line in _client(redis, namespace).logs(job_id, follow):
+    client = _client(redis, namespace, supervisor)
+    lines = _direct(client, "following logs").logs(job_id, follow=True) if follow else client.logs(job_id)
+    for line in lines:
         print(line, flush=True)
 
 
 @app.command("cancel")
-def cancel(job_id: str, as_json: JsonOpt = False, redis: RedisOpt = None, namespace: NamespaceOpt = None) -> None:
+def cancel(
+    job_id: str,
+    as_json: JsonOpt = False,
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = None,
+    supervisor: SupervisorOpt = None,
+) -> None:
     """Cancel a job: a queued job leaves its queue, a running job is killed."""
-    outcome = _client(redis, namespace).cancel(job_id)
+    outcome = _client(redis, namespace, supervisor).cancel(job_id)
     print(json.dumps({"job_id": job_id, "status": outcome}) if as_json else outcome)
+
+
+@app.command("runners")
+def runners(
+    as_json: JsonOpt = False,
+    supervisor: SupervisorOpt = None,
+) -> None:
+    """List the supervisor's runners with their health."""
+    url = setting("supervisor_url", supervisor)
+    if not url:
+        raise ConfigError("the runner registry is the supervisor's: pass --supervisor URL or set HORUS_SUPERVISOR_URL")
+    with Client(str(url), token=setting("token")) as client:
+        health = [client.runner_health(runner["runner_id"]) for runner in client.runners()]
+    if as_json:
+        print(json.dumps(health))
+    else:
+        console.print(runners_table(health))
 
 
 @app.command("demo")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -53,3 +54,21 @@ def result_panel(result: JobResult) -> Panel:
 
 def fail(message: str) -> None:
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+
+
+def runners_table(health: list[dict[str, Any]]) -> Table:
+    table = Table(title="Runners")
+    for column in ("runner", "type", "alive", "queued", "in flight", "workers", "last heartbeat"):
+        table.add_column(column, justify="right" if column in ("queued", "in flight", "workers") else "left")
+    for runner in health:
+        seen = runner.get("last_seen_ms")
+        table.add_row(
+            runner["runner_id"],
+            runner.get("runner_type", ""),
+            "[green]yes[/]" if runner.get("alive") else "[red]no[/]",
+            str(runner.get("queue_depth", 0)),
+            str(runner.get("in_flight", 0)),
+            str(len(runner.get("workers", []))),
+            _when(seen / 1000) if seen else "-",
+        )
+    return table

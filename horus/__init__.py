@@ -14,6 +14,7 @@ _EXPORTS = {
     "JobStatus": "horus.models",
     "Signature": "horus.models",
     "RedisClient": "horus.client",
+    "Client": "horus.sdk",
     "generate_key": "horus.signing",
     "load_key": "horus.signing",
     "sign_job": "horus.signing",
@@ -23,6 +24,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from horus.client import RedisClient
     from horus.models import Job, JobResult, JobStatus, Signature
+    from horus.sdk import Client
     from horus.signing import generate_key, load_key, sign_job
     from horus.tasks import task
 
@@ -40,6 +42,7 @@ __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
     "JobStatus",
     "Signature",
     "RedisClient",
+    "Client",
     "generate_key",
     "load_key",
     "sign_job",

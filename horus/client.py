@@ -56,6 +56,22 @@ class RedisClient:
     def job(self, job_id: str) -> Job:
         return self.broker.job(job_id)
 
+    def status(self, job_id: str) -> dict[str, Any]:
+        """Status and metadata, shaped like the supervisor's ``job.status``."""
+        result, job = self.broker.result(job_id), self.broker.job(job_id)
+        return {
+            "job_id": job_id,
+            "status": result.status.value,
+            "runner_id": result.runner_id or job.runner_id,
+            "caller_id": job.caller_id,
+            "context_id": job.context_id,
+            "executor": job.executor,
+            "deliveries": result.deliveries,
+            "created_at": job.created_at,
+            "started_at": result.started_at,
+            "completed_at": result.completed_at,
+        }
+
     def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
         return self.broker.logs(job_id, follow)
 

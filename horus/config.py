@@ -20,6 +20,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "trusted_keys": ("HORUS_TRUSTED_KEYS",),
     "hero_bin": ("HORUS_HERO_BIN",),
     "port": ("HORUS_PORT", "PORT"),
+    "supervisor_url": ("HORUS_SUPERVISOR_URL",),
+    "token": ("HORUS_TOKEN",),
 }
 
 

@@ -1,0 +1,191 @@
+"""``horus.Client``: the supervisor's JSON-RPC API from Python (sync, one HTTP connection per thread).
+
+Method names follow :class:`horus.RedisClient` (``submit``, ``run``, ``result``, ``logs``,
+``cancel``), so code can move from talking to Redis directly to talking to a supervisor.
+Refusals raise the same :class:`JobRejected` / :class:`JobNotFound` a direct submit raises.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import ssl
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+from nacl.signing import SigningKey
+
+from horus.admission import parse_job, prepare
+from horus.errors import ConnectionFailed, HorusError, JobNotFound, JobRejected
+from horus.models import Job, JobResult
+from horus.signing import Signer
+
+#: ``data.reason`` values that mean the job itself was refused (docs/api.md).
+_JOB_REFUSALS = frozenset(
+    {
+        "invalid_json",
+        "missing_field",
+        "unknown_field",
+        "invalid_field",
+        "empty_payload",
+        "timeout_out_of_bounds",
+        "unsigned",
+        "bad_signature",
+        "tampered",
+        "untrusted_key",
+        "key_not_allowed",
+        "threshold",
+        "replayed_id",
+        "stale",
+        "unknown_runner",
+    }
+)
+
+
+class SupervisorError(HorusError):
+    """A JSON-RPC error from the supervisor: ``code``, ``reason`` (stable name), ``field``."""
+
+    def __init__(self, code: int, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data or {}
+        self.reason = str(self.data.get("reason", ""))
+        self.field = str(self.data.get("field", "") or "")
+
+
+class Client:
+    def __init__(
+        self, url: str, token: str | None = None, key: SigningKey | None = None, timeout_s: float = 30.0
+    ) -> None:
+        parts = urlparse(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConnectionFailed(f"bad supervisor URL {url!r}: expected http(s)://HOST[:PORT]")
+        self.url = url
+        self._parts = parts
+        self.token = token
+        self.signer = Signer(key) if key is not None else None
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        self._ids = itertools.count(1)
+
+    # -- transport --------------------------------------------------------------------
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            host, port = self._parts.hostname or "", self._parts.port
+            if self._parts.scheme == "https":
+                conn = http.client.HTTPSConnection(
+                    host, port, timeout=self.timeout_s, context=ssl.create_default_context()
+                )
+            else:
+                conn = http.client.HTTPConnection(host, port, timeout=self.timeout_s)
+            self._local.conn = conn
+        return conn
+
+    def _post(self, body: bytes, timeout_s: float) -> bytes:
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        for attempt in (1, 2):  # a kept-alive connection the server has closed fails once
+            conn = self._connection()
+            conn.timeout = timeout_s
+            try:
+                conn.request("POST", self._parts.path or "/", body=body, headers=headers)
+                return conn.getresponse().read()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                self._local.conn = None
+                if attempt == 2 or isinstance(exc, TimeoutError):
+                    raise ConnectionFailed(f"cannot reach the supervisor at {self.url}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def call(self, method: str, timeout_s: float | None = None, **params: Any) -> Any:
+        """Call one method with named params; returns its result or raises."""
+        request = {"jsonrpc": "2.0", "method": method, "params": params, "id": next(self._ids)}
+        raw = self._post(orjson.dumps(request), timeout_s or self.timeout_s)
+        try:
+            reply = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ConnectionFailed(f"the supervisor at {self.url} did not answer with JSON") from None
+        error = reply.get("error")
+        if error is not None:
+            raise _translate(
+                SupervisorError(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
+            )
+        return reply.get("result")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- jobs -------------------------------------------------------------------------
+    def build(self, job: Job | dict[str, Any] | str | bytes) -> Job:
+        """Parse and sign with the client's key when needed (the supervisor checks the rest)."""
+        owned = not isinstance(job, Job)
+        parsed = job if isinstance(job, Job) else parse_job(job)
+        return prepare(parsed, self.signer, owned)
+
+    def _wire(self, job: Job) -> dict[str, Any]:
+        return job.model_dump(exclude={"status"})
+
+    def submit(self, job: Job | dict[str, Any] | str | bytes) -> str:
+        return str(self.call("job.create", job=self._wire(self.build(job))))
+
+    def run(self, job: Job | dict[str, Any] | str | bytes, wait_s: float | None = None) -> JobResult:
+        params: dict[str, Any] = {"job": self._wire(self.build(job))}
+        if wait_s is not None:
+            params["wait_s"] = wait_s
+        timeout = (wait_s or self.timeout_s) + 10
+        return JobResult.model_validate(self.call("job.run", timeout_s=timeout, **params))
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return dict(self.call("job.status", job_id=job_id))
+
+    def result(self, job_id: str) -> JobResult:
+        return JobResult.model_validate(self.call("job.result", job_id=job_id))
+
+    def logs(self, job_id: str) -> list[str]:
+        return [str(line) for line in self.call("job.logs", job_id=job_id)]
+
+    def cancel(self, job_id: str) -> str:
+        return str(self.call("job.cancel", job_id=job_id)["status"])
+
+    def jobs(self, runner_id: str | None = None, status: str | None = None, limit: int = 100) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if runner_id:
+            params["runner_id"] = runner_id
+        if status:
+            params["status"] = status
+        return dict(self.call("job.list", **params))
+
+    # -- runners and keys -----------------------------------------------------------------
+    def runners(self) -> list[dict[str, Any]]:
+        return list(self.call("runner.list"))
+
+    def runner_health(self, runner_id: str) -> dict[str, Any]:
+        return dict(self.call("runner.health", runner_id=runner_id))
+
+    def register_runner(self, runner_id: str, runner_type: str) -> dict[str, Any]:
+        return dict(self.call("runner.register", runner_id=runner_id, runner_type=runner_type))
+
+    def add_key(self, public_key: str, runners: list[str] | None = None) -> dict[str, Any]:
+        return dict(self.call("key.add", public_key=public_key, runners=runners or ["*"]))
+
+
+def _translate(error: SupervisorError) -> HorusError:
+    if error.reason in _JOB_REFUSALS:
+        reason = str(error).removeprefix("job rejected: ").removeprefix(f"{error.field}: ")
+        return JobRejected(error.reason, error.field, reason)
+    if error.reason == "job_not_found":
+        return JobNotFound(str(error.data.get("job_id", "")) or error.field or "?")
+    return error

@@ -1,0 +1,101 @@
+"""horus.Client against a real supervisor, a real worker and a real Redis."""
+# ruff: noqa: F811 - the supervisor fixtures are imported from its tests and used by name.
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from horus import Client
+from horus.errors import ConnectionFailed, JobNotFound, JobRejected
+from horus.models import JobStatus
+from horus.sdk import SupervisorError
+from horus.signing import generate_key
+from tests.conftest import ROOT, StartWorker, horus_cmd
+from tests.integration.test_supervisor import ADMIN, Server, api, serve  # noqa: F401
+
+WAIT = 30
+
+
+def job(task: str, *args: object, **fields: object) -> dict[str, object]:
+    return {"runner_id": "r1", "payload": json.dumps({"task": task, "args": list(args)}), **fields}
+
+
+def test_run_submit_result_status_logs(api: Server, key: SigningKey, start_worker: StartWorker) -> None:
+    start_worker()
+    with Client(api.url, token=ADMIN, key=key) as client:
+        assert client.run(job("add", 2, 3), WAIT).value == 5
+        job_id = client.submit(job("shout", "one", "two"))
+        result = client.run(job("add", 1, 1), WAIT)  # by then the earlier job has run too (FIFO)
+        assert result.value == 2
+        assert client.result(job_id).status == JobStatus.COMPLETED
+        assert client.status(job_id)["status"] == "completed"
+        assert client.logs(job_id) == ["one", "two"]
+        assert client.cancel(job_id) == "completed"
+
+
+def test_refusals_raise_the_same_errors_as_a_direct_submit(api: Server, key: SigningKey) -> None:
+    with Client(api.url, token=ADMIN, key=generate_key()) as stranger:
+        with pytest.raises(JobRejected) as refused:
+            stranger.submit(job("add", 1, 1))
+        assert (refused.value.code, refused.value.field) == ("untrusted_key", "signatures[0].public_key")
+    with Client(api.url, token=ADMIN, key=key) as client:
+        with pytest.raises(JobRejected) as unknown:
+            client.submit({**job("add", 1, 1), "runner_id": "nobody"})
+        assert unknown.value.code == "unknown_runner"
+        with pytest.raises(JobNotFound):
+            client.result("no-such-job")
+
+
+def test_authentication_and_reachability(api: Server, key: SigningKey) -> None:
+    with Client(api.url, token="wrong", key=key) as client, pytest.raises(SupervisorError) as info:
+        client.submit(job("add", 1, 1))
+    assert info.value.reason == "unauthenticated"
+    with pytest.raises(ConnectionFailed):
+        Client("http://127.0.0.1:1/", token=ADMIN).runners()
+    with pytest.raises(ConnectionFailed):
+        Client("ftp://example")
+
+
+def test_cli_through_the_supervisor(
+    api: Server, key: SigningKey, key_file: Path, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    start_worker()
+    env = {
+        **os.environ,
+        "HORUS_SUPERVISOR_URL": api.url,
+        "HORUS_TOKEN": ADMIN,
+        "HORUS_REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(job("shout", "hi")))
+
+    def horus(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(horus_cmd(*args), capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+
+    done = horus("submit", str(path), "--key", str(key_file), "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["status"], result["value"]) == ("completed", 1)
+    job_id = result["job_id"]
+    assert json.loads(horus("status", job_id, "--json").stdout)["status"] == "completed"
+    assert json.loads(horus("result", job_id, "--json").stdout)["output"] == "1"
+    assert horus("logs", job_id).stdout == "hi\n"
+    assert horus("cancel", job_id).stdout.strip() == "completed"
+    runners = json.loads(horus("runners", "--json").stdout)
+    assert [(r["runner_id"], r["alive"]) for r in runners] == [("r1", True)]
+    follow = horus("logs", "-f", job_id)
+    assert follow.returncode == 2
+    assert "needs direct access to Redis" in follow.stderr
+
+
+def test_runners_needs_a_supervisor() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HORUS_SUPERVISOR_URL"}
+    done = subprocess.run(horus_cmd("runners"), capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "supervisor" in done.stderr
