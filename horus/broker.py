@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from horus import scripts
-from horus.errors import JobNotFound, JobRejected, WaitTimeout
+from horus.errors import JobActive, JobNotFound, JobRejected, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE, Keys
 from horus.models import SIGNED_DEFAULTS, TERMINAL, Job, JobResult, JobStatus
 from horus.resp import Address, Arg, Connection, ReplyError, ThreadLocalConnections
@@ -304,6 +304,23 @@ class Broker:
         if reply is None:
             raise JobNotFound(job_id)
         return str(reply)
+
+    def delete(self, job_id: str) -> None:
+        """Forget an ended job: its records, result, log and id (the id may then be used again)."""
+        runner_id = self.runner_of(job_id)
+        keys = [
+            self.keys.job(runner_id, job_id),
+            self.keys.spec(runner_id, job_id),
+            self.keys.result(runner_id, job_id),
+            self.keys.log(runner_id, job_id),
+        ]
+        reply = scripts.call(self.conn, "delete", keys, [])
+        if reply is None:
+            raise JobNotFound(job_id)
+        if reply != "deleted":
+            raise JobActive(job_id, str(reply))
+        # The index lives in the job id's slot: removed second, so a job is never without it.
+        self.call("DEL", self.keys.job_index(job_id))
 
     def queue_length(self, runner_id: str) -> int:
         return int(self.call("LLEN", self.keys.queue(runner_id)))

@@ -78,6 +78,10 @@ class RedisClient:
     def cancel(self, job_id: str) -> str:
         return self.broker.cancel(job_id)
 
+    def delete(self, job_id: str) -> None:
+        """Forget an ended job (a queued or running one raises JobActive: cancel it first)."""
+        self.broker.delete(job_id)
+
     def close(self) -> None:
         self.broker.close()
 

@@ -40,6 +40,15 @@ class JobNotFound(HorusError):
         self.job_id = job_id
 
 
+class JobActive(HorusError):
+    """The operation needs an ended job; this one is still queued or running."""
+
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(f"job {job_id!r} is still {status}: cancel it first")
+        self.job_id = job_id
+        self.status = status
+
+
 class WaitTimeout(HorusError):
     """A wait for a result ended before the job finished."""
 

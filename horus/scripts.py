@@ -10,7 +10,7 @@ from typing import Any
 
 from horus.resp import Arg, Connection, ReplyError
 
-NAMES = ("enqueue", "claim", "start", "finish", "cancel", "reap", "requeued", "heartbeat")
+NAMES = ("enqueue", "claim", "start", "finish", "cancel", "delete", "reap", "requeued", "heartbeat")
 
 
 @cache

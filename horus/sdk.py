@@ -18,7 +18,7 @@ import orjson
 from nacl.signing import SigningKey
 
 from horus.admission import parse_job, prepare
-from horus.errors import ConnectionFailed, HorusError, JobNotFound, JobRejected
+from horus.errors import ConnectionFailed, HorusError, JobActive, JobNotFound, JobRejected
 from horus.models import Job, JobResult
 from horus.signing import Signer
 
@@ -160,6 +160,10 @@ class Client:
     def cancel(self, job_id: str) -> str:
         return str(self.call("job.cancel", job_id=job_id)["status"])
 
+    def delete(self, job_id: str) -> None:
+        """Forget an ended job (a queued or running one raises: cancel it first)."""
+        self.call("job.delete", job_id=job_id)
+
     def jobs(self, runner_id: str | None = None, status: str | None = None, limit: int = 100) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}
         if runner_id:
@@ -188,4 +192,6 @@ def _translate(error: SupervisorError) -> HorusError:
         return JobRejected(error.reason, error.field, reason)
     if error.reason == "job_not_found":
         return JobNotFound(str(error.data.get("job_id", "")) or error.field or "?")
+    if error.reason == "job_active":
+        return JobActive(error.field, str(error.data.get("status", "active")))
     return error

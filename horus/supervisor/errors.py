@@ -46,6 +46,7 @@ CODES: dict[str, tuple[int, str]] = {
     "invalid_key": (-32203, "not a 32-byte ed25519 public key in hex"),
     "runner_type_conflict": (-32204, "the runner is registered with another type"),
     "token_not_found": (-32205, "no token with that name"),
+    "job_active": (-32206, "the job is still queued or running: cancel it first"),
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from horus.errors import ConnectionFailed, JobNotFound, JobRejected, TransportError
+from horus.errors import ConnectionFailed, JobActive, JobNotFound, JobRejected, TransportError
 from horus.supervisor.errors import RpcError
 
 log = logging.getLogger("horus.supervisor")
@@ -89,6 +89,8 @@ def translate(exc: Exception) -> RpcError:
         return RpcError(exc.code, f"job rejected: {exc}", exc.field)
     if isinstance(exc, JobNotFound):
         return RpcError("job_not_found", str(exc), "job_id")
+    if isinstance(exc, JobActive):
+        return RpcError("job_active", str(exc), "job_id", {"status": exc.status})
     if isinstance(exc, ConnectionFailed):
         log.warning("Redis unavailable: %s", exc)
         return RpcError("unavailable", "the job store is unavailable; try again")

@@ -286,3 +286,18 @@ def test_run_loads_scripts_after_a_flush(client: RedisClient, r: redis.Redis) ->
 def test_run_times_out(client: RedisClient) -> None:
     with pytest.raises(WaitTimeout):
         client.run({"runner_id": "r1", "payload": "x"}, 0.05)
+
+
+def test_delete_only_ended_jobs(client: RedisClient, r: redis.Redis) -> None:
+    from horus.errors import JobActive
+
+    job_id = client.submit({"runner_id": "r1", "payload": "x"})
+    with pytest.raises(JobActive, match="still dispatched"):
+        client.delete(job_id)
+    assert client.cancel(job_id) == "cancelled"
+    client.delete(job_id)
+    with pytest.raises(JobNotFound):
+        client.result(job_id)
+    assert [k for k in r.keys("*") if job_id in k] == []
+    with pytest.raises(JobNotFound):
+        client.delete(job_id)

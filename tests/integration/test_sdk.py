@@ -99,3 +99,16 @@ def test_runners_needs_a_supervisor() -> None:
     done = subprocess.run(horus_cmd("runners"), capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert done.returncode == 2
     assert "supervisor" in done.stderr
+
+
+def test_delete_through_the_supervisor(api: Server, key: SigningKey) -> None:
+    from horus.errors import JobActive
+
+    with Client(api.url, token=ADMIN, key=key) as client:
+        job_id = client.submit(job("add", 1, 1))
+        with pytest.raises(JobActive):
+            client.delete(job_id)
+        client.cancel(job_id)
+        client.delete(job_id)
+        with pytest.raises(JobNotFound):
+            client.status(job_id)

@@ -148,6 +148,11 @@ def cancel(ctx: Context, params: JobIdParams) -> CancelResult:
     return CancelResult(job_id=params.job_id, status=ctx.broker.cancel(params.job_id))
 
 
+def delete(ctx: Context, params: JobIdParams) -> bool:
+    ctx.broker.delete(params.job_id)
+    return True
+
+
 #: How many index entries one job.list call examines at most (bounds a filtered scan).
 _SCAN_LIMIT = 5_000
 
@@ -217,6 +222,14 @@ METHODS = [
         CancelResult,
         cancel,
         errors=("job_not_found",),
+    ),
+    Method(
+        "job.delete",
+        "Forget an ended job: its records, result and log (a queued or running job: cancel it first).",
+        JobIdParams,
+        bool,
+        delete,
+        errors=("job_not_found", "job_active"),
     ),
     Method("job.list", "Jobs admitted through supervisors, newest first, paged.", ListParams, JobPage, list_jobs),
 ]
