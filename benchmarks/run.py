@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import horus_bench, rhai_fib
+from benchmarks import horus_bench, rhai_fib, supervisor_bench
 from benchmarks.redis_server import private_redis, server_version
 
 RESULTS = Path(__file__).parent / "results"
@@ -119,6 +119,7 @@ def main() -> None:
         versions = {"horus": version("horus"), "redis-server": server_version(url), "redis-py": version("redis")}
         console.print(f"[bold]horus[/] on redis-server {versions['redis-server']} …")
         systems = {"horus": horus_bench.measure(url, args.jobs, args.drain_jobs, args.round_trips)}
+        http = supervisor_bench.measure(url, min(args.jobs, 2_000))
         for peer in [] if args.no_peers else peers(args.peers):
             console.print(f"[bold]{peer.NAME}[/] …")
             systems[peer.NAME] = peer.measure(url, args.jobs, args.drain_jobs, args.round_trips)
@@ -137,11 +138,16 @@ def main() -> None:
         },
         "systems": systems,
         "targets": targets(systems),
+        "supervisor": http,
         "rhai_fib": rhai_fib.measure(20 if args.smoke else 25, 3 if args.smoke else 7),
     }
     console.print(table(systems, args.smoke))
     for name, goal in report["targets"].items():
         console.print(f"  {name}: {goal['ratio']:.2f} vs {goal['peer']} (goal {goal['goal']})")
+    console.print(
+        f"  supervisor job.create over HTTP (signed, sequential): {http['job_create_rate']:,.0f}/s, "
+        f"p50 {http['job_create_p50_ms']:.2f} ms, p99 {http['job_create_p99_ms']:.2f} ms"
+    )
     fib = report["rhai_fib"]
     console.print(
         f"  rhai fib({fib['n']}) vs CPython: {fib['ratio']}x, with limits {fib['ratio_with_limits']}x (goal <= 5)"
