@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,9 @@ from horus import Client
 from horus.errors import ConnectionFailed, JobNotFound, JobRejected
 from horus.models import JobStatus
 from horus.sdk import SupervisorError
-from horus.signing import generate_key
+from horus.signing import generate_key, public_hex
 from tests.conftest import ROOT, StartWorker, horus_cmd
-from tests.integration.test_supervisor import ADMIN, Server, api, serve  # noqa: F401
+from tests.integration.test_supervisor import ADMIN, Server, api, serve, start_cli  # noqa: F401
 
 WAIT = 30
 
@@ -112,3 +113,18 @@ def test_delete_through_the_supervisor(api: Server, key: SigningKey) -> None:
         client.delete(job_id)
         with pytest.raises(JobNotFound):
             client.status(job_id)
+
+
+def test_two_supervisor_processes_serve_the_same_jobs(
+    start_cli: Callable[..., int], key: SigningKey, start_worker: StartWorker
+) -> None:
+    start_worker()
+    first, second = (Client(f"http://127.0.0.1:{start_cli()}/", token=ADMIN, key=key) for _ in range(2))
+    with first, second:
+        first.register_runner("r1", "python")
+        second.add_key(public_hex(key))
+        job_id = first.submit(job("add", 20, 22))
+        assert second.run(job("add", 1, 1), WAIT).value == 2
+        assert second.result(job_id).value == 42
+        assert {j["job_id"] for j in second.jobs()["jobs"]} >= {job_id}
+        assert [r["runner_id"] for r in first.runners()] == ["r1"]
