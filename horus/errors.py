@@ -19,6 +19,26 @@ class ConnectionFailed(TransportError):
     """The broker refused or dropped the connection."""
 
 
+#: Every code a refused job can carry (docs/protocol.md), in the order admission checks them.
+JOB_REFUSALS = (
+    "invalid_json",
+    "invalid_field",
+    "missing_field",
+    "unknown_field",
+    "empty_payload",
+    "timeout_out_of_bounds",
+    "unsigned",
+    "bad_signature",
+    "tampered",
+    "untrusted_key",
+    "key_not_allowed",
+    "threshold",
+    "unknown_runner",
+    "stale",
+    "replayed_id",
+)
+
+
 class JobRejected(HorusError):
     """A job failed validation; ``code`` is stable, ``field`` names the culprit."""
 

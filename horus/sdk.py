@@ -18,30 +18,9 @@ import orjson
 from nacl.signing import SigningKey
 
 from horus.admission import parse_job, prepare
-from horus.errors import ConnectionFailed, HorusError, JobActive, JobNotFound, JobRejected
+from horus.errors import JOB_REFUSALS, ConnectionFailed, HorusError, JobActive, JobNotFound, JobRejected
 from horus.models import Job, JobResult
 from horus.signing import Signer
-
-#: ``data.reason`` values that mean the job itself was refused (docs/api.md).
-_JOB_REFUSALS = frozenset(
-    {
-        "invalid_json",
-        "missing_field",
-        "unknown_field",
-        "invalid_field",
-        "empty_payload",
-        "timeout_out_of_bounds",
-        "unsigned",
-        "bad_signature",
-        "tampered",
-        "untrusted_key",
-        "key_not_allowed",
-        "threshold",
-        "replayed_id",
-        "stale",
-        "unknown_runner",
-    }
-)
 
 
 class SupervisorError(HorusError):
@@ -187,7 +166,7 @@ class Client:
 
 
 def _translate(error: SupervisorError) -> HorusError:
-    if error.reason in _JOB_REFUSALS:
+    if error.reason in JOB_REFUSALS:
         reason = str(error).removeprefix("job rejected: ").removeprefix(f"{error.field}: ")
         return JobRejected(error.reason, error.field, reason)
     if error.reason == "job_not_found":
