@@ -143,14 +143,16 @@ class Master:
         slot = self.free_slots.pop()
         self.slots.clear(slot)
         read_fd, write_fd = os.pipe()
+        # Taken before the fork: read in the child, a master that already died would give 1.
+        master_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
                 os.close(read_fd)
                 self._forget_master_state()
-                worker_id = f"{self.host}:{os.getppid()}:{os.getpid()}"
-                code = child_main(self.config, self.runner, worker_id, write_fd, self.slots, slot, os.getppid())
+                worker_id = f"{self.host}:{master_pid}:{os.getpid()}"
+                code = child_main(self.config, self.runner, worker_id, write_fd, self.slots, slot, master_pid)
             except BaseException:
                 log.exception("worker child crashed")
             finally:

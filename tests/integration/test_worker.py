@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 from pathlib import Path
 
@@ -340,3 +341,33 @@ def test_results_expire(client: RedisClient, start_worker: StartWorker, r: redis
     keys = client.broker.keys
     for key in (keys.job("r1", result.job_id), keys.spec("r1", result.job_id), keys.result("r1", result.job_id)):
         assert 0 < r.ttl(key) <= 60
+
+
+@pytest.mark.slow
+def test_no_child_outlives_a_killed_master(client: RedisClient, start_worker: StartWorker, namespace: str) -> None:
+    """Children recycle after every job, so the master is always forking; SIGKILL it mid-stream
+    several times: every process of that worker must end (none left consuming jobs)."""
+    for _ in range(5):
+        worker = start_worker("r1", "--max-jobs-per-child", "1", concurrency=2)
+        ids = client.submit_many(task("add", n, n) for n in range(40))
+        client.wait(ids[5], WAIT)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.proc.wait()
+        for pid in worker_processes(namespace):
+            fd = os.pidfd_open(pid)
+            ready, _, _ = select.select([fd], [], [], 10)  # readable once that process has exited
+            os.close(fd)
+            assert ready, f"process {pid} outlived its master"
+        client.broker.call("DEL", client.broker.keys.queue("r1"))
+
+
+def worker_processes(namespace: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if namespace.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
