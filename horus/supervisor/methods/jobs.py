@@ -7,29 +7,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from horus.admission import parse_job
-from horus.errors import WaitTimeout
+from horus.errors import JOB_REFUSALS, WaitTimeout
 from horus.models import Job, JobResult, JobStatus
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
 from horus.supervisor.rpc import Method, Role
 from horus.trust import check_fresh
 
-#: The refusals job admission can give, in the order it checks.
-ADMISSION_ERRORS = (
-    "invalid_field",
-    "missing_field",
-    "unknown_field",
-    "empty_payload",
-    "timeout_out_of_bounds",
-    "unsigned",
-    "bad_signature",
-    "tampered",
-    "untrusted_key",
-    "key_not_allowed",
-    "unknown_runner",
-    "stale",
-    "replayed_id",
-)
+#: The refusals job admission can give, in the order it checks: the job-refusal codes, less
+#: the ones a supervisor cannot give (params arrive as a JSON object; its key registry has no
+#: threshold, so a bad signature is reported as such).
+ADMISSION_ERRORS = tuple(code for code in JOB_REFUSALS if code not in ("invalid_json", "threshold"))
 
 
 class Params(BaseModel):
