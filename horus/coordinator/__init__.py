@@ -1,0 +1,1 @@
+"""The coordinator: durable DAG workflows (chain, group, chord) dispatched through the supervisor."""

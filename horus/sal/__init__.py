@@ -1,0 +1,1 @@
+"""SAL: the system modules (os, process, net, text, redis, postgres, env) Rhai scripts of the ``sal`` runner use."""

@@ -1,0 +1,95 @@
+"""The base of runners whose payload is a Rhai script (``sal``, ``osiris``).
+
+A subclass says which host modules a job's script sees; this class compiles the payload,
+streams ``print``/``debug`` lines to the job's output and log stream as they come, keeps the
+script's final value, and turns a Rhai error or ``throw`` into a failed job naming line:column.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, ClassVar
+
+from horus.models import Job, JobStatus
+from horus.plugin import BaseRunner, Outcome
+from horus.rhai import Engine, RhaiError, RhaiLimitError, Timestamp
+from horus.rhai.values import FnPtr, Range
+from horus.worker.context import JobContext
+
+#: Generous defaults: a job's timeout is the real bound; these stop a runaway script from
+#: eating the worker's memory before it hits the timeout.
+DEFAULT_LIMITS: dict[str, int] = {
+    "max_call_depth": 64,
+    "max_string_size": 64 * 1024 * 1024,
+    "max_array_size": 10_000_000,
+    "max_map_size": 1_000_000,
+}
+
+
+def to_json_value(value: Any) -> Any:
+    """A script's value as something JSON holds (ranges, timestamps and fn pointers as text)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_json_value(item) for key, item in value.items()}
+    if isinstance(value, Range | Timestamp | FnPtr):
+        return str(value)
+    return repr(value)
+
+
+def describe_error(err: RhaiError) -> str:
+    """One line a person can act on: the message and where, without the caret block."""
+    if err.line:
+        return f"{err.message} (line {err.line}, position {err.column})"
+    return err.message
+
+
+class RhaiScriptRunner(BaseRunner):
+    """Runs the job's payload as a Rhai script with the modules :meth:`modules` returns."""
+
+    runner_type: ClassVar[str] = ""
+
+    def modules(self, job: Job, ctx: JobContext) -> dict[str, Any]:
+        """Host modules by the name scripts use (``os``, ``osiris``…), built per job."""
+        return {}
+
+    def close_modules(self, modules: dict[str, Any]) -> None:
+        """Release what :meth:`modules` opened (connections); called after every job."""
+        for module in modules.values():
+            close = getattr(module, "_close", None)
+            if callable(close):
+                close()
+
+    def execute(self, job: Job, ctx: JobContext) -> Outcome:
+        lines: list[str] = []
+
+        def emit(text: str) -> None:
+            lines.append(text)
+            ctx.log(text)
+
+        engine = Engine(deadline=ctx.deadline, **DEFAULT_LIMITS)
+        engine.on_print(emit)
+        engine.on_debug(emit)
+        modules = self.modules(job, ctx)
+        try:
+            for name, module in modules.items():
+                engine.register_module(name, module)
+            value = engine.run(engine.compile(job.payload))
+        except RhaiLimitError as err:
+            output = "\n".join(lines)
+            if time.monotonic() >= ctx.deadline:
+                return Outcome(JobStatus.TIMEOUT, output=output, error=f"timed out after {job.timeout} s")
+            return Outcome.failed(describe_error(err), output=output)
+        except RhaiError as err:
+            return Outcome.failed(describe_error(err), output="\n".join(lines))
+        finally:
+            self.close_modules(modules)
+        result = to_json_value(value)
+        try:
+            json.dumps(result)
+        except ValueError as exc:  # NaN and infinity have no JSON form
+            return Outcome.failed(f"the script's value cannot be stored as JSON: {exc}", output="\n".join(lines))
+        return Outcome(output="\n".join(lines), value=result)
