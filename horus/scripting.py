@@ -40,6 +40,21 @@ def to_json_value(value: Any) -> Any:
     return repr(value)
 
 
+#: Env var through which a workflow step receives its upstream results (JSON object, step id → value).
+INPUTS_ENV = "HORUS_INPUTS"
+
+
+def script_inputs(job: Job) -> Any:
+    """The ``inputs`` variable every script sees: upstream results of a workflow step, else ``#{}``."""
+    raw = job.env_vars.get(INPUTS_ENV)
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {}
+
+
 def describe_error(err: RhaiError) -> str:
     """One line a person can act on: the message and where, without the caret block."""
     if err.line:
@@ -77,7 +92,7 @@ class RhaiScriptRunner(BaseRunner):
         try:
             for name, module in modules.items():
                 engine.register_module(name, module)
-            value = engine.run(engine.compile(job.payload))
+            value = engine.run(engine.compile(job.payload), {"inputs": script_inputs(job)})
         except RhaiLimitError as err:
             output = "\n".join(lines)
             if time.monotonic() >= ctx.deadline:
