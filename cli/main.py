@@ -73,12 +73,6 @@ def _client(
     return RedisClient(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE), key=key)
 
 
-def _direct(client: RedisClient | Client, what: str) -> RedisClient:
-    if isinstance(client, Client):
-        raise ConfigError(f"{what} needs direct access to Redis; unset --supervisor / HORUS_SUPERVISOR_URL")
-    return client
-
-
 def _key(path: Path | None) -> SigningKey | None:
     location = setting("key_file", str(path) if path else None)
     return load_key(Path(location)) if location else None
@@ -185,10 +179,7 @@ def result(
 ) -> None:
     """Show a job's result."""
     client = _client(redis, namespace, supervisor)
-    if wait:
-        outcome = _direct(client, "waiting for an existing job").wait(job_id, wait_timeout)
-    else:
-        outcome = client.result(job_id)
+    outcome = client.wait(job_id, wait_timeout) if wait else client.result(job_id)
     _print_result(outcome, as_json)
 
 
@@ -202,8 +193,7 @@ def logs(
 ) -> None:
     """Print a job's output lines."""
     client = _client(redis, namespace, supervisor)
-    lines = _direct(client, "following logs").logs(job_id, follow=True) if follow else client.logs(job_id)
-    for line in lines:
+    for line in client.logs(job_id, follow=follow):
         print(line, flush=True)
 
 

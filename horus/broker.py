@@ -72,6 +72,15 @@ def _raise_errors(replies: Sequence[Any]) -> Sequence[Any]:
     return replies
 
 
+@dataclass(slots=True)
+class LogPage:
+    lines: list[str]
+    #: Pass back to read on from here.
+    cursor: str
+    #: No line can follow: the stream ended, or the job ended (or is gone) without one.
+    ended: bool
+
+
 def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -255,29 +264,40 @@ class Broker:
                 raise WaitTimeout(f"job {job_id} still {status} after {timeout_s} s")
 
     def logs(self, job_id: str, follow: bool = False, block_ms: int = 5_000) -> Iterator[str]:
-        """Output lines so far; with ``follow``, keep yielding until the job ends.
+        """Output lines so far; with ``follow``, keep yielding until the job ends."""
+        cursor = "0-0"
+        while True:
+            # The first follow block is short: a job that prints nothing has no stream to wake us.
+            block = (block_ms if cursor != "0-0" else min(block_ms, 500)) if follow else 0
+            page = self.log_page(job_id, cursor, block)
+            yield from page.lines
+            cursor = page.cursor
+            if not follow or page.ended:
+                return
+
+    def log_page(self, job_id: str, cursor: str = "0-0", block_ms: int = 0) -> LogPage:
+        """The lines after ``cursor`` (a stream id; ``0-0`` for the start), blocking up to
+        ``block_ms`` for the first when there are none yet.
 
         A job that prints ends its stream with an ``eof`` entry; one that prints nothing has no
-        stream, so a follower also checks the job's status between shorter blocks.
+        stream, so an empty page also checks the job's status to tell whether more can come.
         """
         runner_id = self.runner_of(job_id)
         stream = self.keys.log(runner_id, job_id)
-        last = "0-0"
-        while True:
-            if follow:
-                block = block_ms if last != "0-0" else min(block_ms, 500)
-                reply = self.call("XREAD", "BLOCK", block, "STREAMS", stream, last, timeout_s=block / 1000 + 10)
-            else:
-                reply = self.call("XREAD", "STREAMS", stream, last)
-            entries = reply[0][1] if reply else []
-            for entry_id, flat in entries:
-                last = entry_id
-                fields = _pairs(flat)
-                if "eof" in fields:
-                    return
-                yield fields.get("line", "")
-            if not follow or (not entries and self.result(job_id).status in TERMINAL):
-                return
+        # The status is read before the stream: a job seen ended has written all its lines.
+        done = self.call("HGET", self.keys.job(runner_id, job_id), "status") in (*TERMINAL, None)
+        if block_ms > 0 and not done:
+            reply = self.call("XREAD", "BLOCK", block_ms, "STREAMS", stream, cursor, timeout_s=block_ms / 1000 + 10)
+        else:
+            reply = self.call("XREAD", "STREAMS", stream, cursor)
+        lines: list[str] = []
+        for entry_id, flat in reply[0][1] if reply else []:
+            cursor = entry_id
+            fields = _pairs(flat)
+            if "eof" in fields:
+                return LogPage(lines, cursor, True)
+            lines.append(fields.get("line", ""))
+        return LogPage(lines, cursor, done and not lines)
 
     def cancel(self, job_id: str) -> str:
         runner_id = self.runner_of(job_id)

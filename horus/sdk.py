@@ -11,6 +11,8 @@ import http.client
 import itertools
 import ssl
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -18,9 +20,22 @@ import orjson
 from nacl.signing import SigningKey
 
 from horus.admission import parse_job, prepare
-from horus.errors import JOB_REFUSALS, ConnectionFailed, HorusError, JobActive, JobNotFound, JobRejected
-from horus.models import Job, JobResult
+from horus.errors import (
+    JOB_REFUSALS,
+    ConnectionFailed,
+    HorusError,
+    JobActive,
+    JobNotFound,
+    JobRejected,
+    WaitTimeout,
+)
+from horus.models import TERMINAL, Job, JobResult
 from horus.signing import Signer
+
+#: One server-side wait (the server caps it too); a longer wait is several calls.
+_WAIT_STEP_S = 60.0
+#: How long one job.tail call waits for a new line before the follower asks again.
+_TAIL_WAIT_S = 10.0
 
 
 class SupervisorError(HorusError):
@@ -130,11 +145,39 @@ class Client:
     def status(self, job_id: str) -> dict[str, Any]:
         return dict(self.call("job.status", job_id=job_id))
 
-    def result(self, job_id: str) -> JobResult:
-        return JobResult.model_validate(self.call("job.result", job_id=job_id))
+    def result(self, job_id: str, wait_s: float | None = None) -> JobResult:
+        """The result; with ``wait_s``, once the job ends or ``wait_s`` passes (then the status so far)."""
+        if wait_s is None:
+            return JobResult.model_validate(self.call("job.result", job_id=job_id))
+        raw = self.call("job.result", timeout_s=wait_s + 10, job_id=job_id, wait_s=wait_s)
+        return JobResult.model_validate(raw)
 
-    def logs(self, job_id: str) -> list[str]:
-        return [str(line) for line in self.call("job.logs", job_id=job_id)]
+    def wait(self, job_id: str, timeout_s: float | None = None) -> JobResult:
+        """Block until the job ends (the server wakes the call; no polling). Raises WaitTimeout."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            # The server caps one wait; a long one is several calls, each returning at once when the job ends.
+            left = _WAIT_STEP_S if deadline is None else max(deadline - time.monotonic(), 0.001)
+            outcome = self.result(job_id, wait_s=min(left, _WAIT_STEP_S))
+            if outcome.status in TERMINAL:
+                return outcome
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"job {job_id} still {outcome.status} after {timeout_s} s")
+
+    def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
+        """Output lines so far; with ``follow``, keep yielding as they come until the job ends."""
+        if not follow:
+            return iter([str(line) for line in self.call("job.logs", job_id=job_id)])
+        return self._follow(job_id)
+
+    def _follow(self, job_id: str) -> Iterator[str]:
+        cursor = "0-0"
+        while True:
+            page = self.call("job.tail", timeout_s=_TAIL_WAIT_S + 10, job_id=job_id, cursor=cursor, wait_s=_TAIL_WAIT_S)
+            yield from (str(line) for line in page["lines"])
+            cursor = str(page["cursor"])
+            if page["ended"]:
+                return
 
     def cancel(self, job_id: str) -> str:
         return str(self.call("job.cancel", job_id=job_id)["status"])

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 from nacl.signing import SigningKey
 
 from horus import Client
-from horus.errors import ConnectionFailed, JobNotFound, JobRejected
+from horus.errors import ConnectionFailed, JobNotFound, JobRejected, WaitTimeout
 from horus.models import JobStatus
 from horus.sdk import SupervisorError
 from horus.signing import generate_key, public_hex
@@ -36,8 +38,28 @@ def test_run_submit_result_status_logs(api: Server, key: SigningKey, start_worke
         assert result.value == 2
         assert client.result(job_id).status == JobStatus.COMPLETED
         assert client.status(job_id)["status"] == "completed"
-        assert client.logs(job_id) == ["one", "two"]
+        assert list(client.logs(job_id)) == ["one", "two"]
         assert client.cancel(job_id) == "completed"
+
+
+def test_wait_and_follow_a_running_job(
+    api: Server, key: SigningKey, start_worker: StartWorker, redis_url: str, r: redis.Redis
+) -> None:
+    start_worker()
+    gate = f"gate-{uuid.uuid4().hex}"
+    with Client(api.url, token=ADMIN, key=key) as client:
+        job_id = client.submit(job("gated", redis_url, gate))
+        follower = client.logs(job_id, follow=True)
+        assert next(follower) == "before"  # yielded while the job is held mid-run
+        with pytest.raises(WaitTimeout):
+            client.wait(job_id, timeout_s=0.3)
+        assert client.result(job_id, wait_s=0.2).status == JobStatus.RUNNING
+        r.rpush(gate, "go")
+        assert list(follower) == ["after"]  # and the iterator ends with the job
+        assert client.wait(job_id, timeout_s=WAIT).value == "done"
+        assert client.result(job_id, wait_s=5).status == JobStatus.COMPLETED
+        with pytest.raises(JobNotFound):
+            list(client.logs("no-such-job", follow=True))
 
 
 def test_refusals_raise_the_same_errors_as_a_direct_submit(api: Server, key: SigningKey) -> None:
@@ -90,9 +112,9 @@ def test_cli_through_the_supervisor(
     assert horus("cancel", job_id).stdout.strip() == "completed"
     runners = json.loads(horus("runners", "--json").stdout)
     assert [(r["runner_id"], r["alive"]) for r in runners] == [("r1", True)]
-    follow = horus("logs", "-f", job_id)
-    assert follow.returncode == 2
-    assert "needs direct access to Redis" in follow.stderr
+    assert horus("logs", "-f", job_id).stdout == "hi\n"
+    waited = horus("result", job_id, "--wait", "--wait-timeout", "5", "--json")
+    assert json.loads(waited.stdout)["status"] == "completed"
 
 
 def test_runners_needs_a_supervisor() -> None:

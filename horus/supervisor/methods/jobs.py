@@ -38,6 +38,25 @@ class JobIdParams(Params):
     job_id: str = Field(min_length=1, max_length=128)
 
 
+class ResultParams(JobIdParams):
+    wait_s: float | None = Field(
+        default=None, gt=0, description="wait up to this many seconds for the job to end (capped by the server)"
+    )
+
+
+class TailParams(JobIdParams):
+    cursor: str = Field(
+        default="0-0", pattern=r"^\d{1,20}-\d{1,20}$", description="cursor of the previous page; 0-0 for the start"
+    )
+    wait_s: float = Field(default=0, ge=0, le=30, description="seconds to wait for a first new line")
+
+
+class LogTail(BaseModel):
+    lines: list[str]
+    cursor: str = Field(description="pass back as cursor to read on")
+    ended: bool = Field(description="no line can follow: the job has ended and every line was returned")
+
+
 class ListParams(Params):
     runner_id: str | None = Field(default=None, description="only this runner's jobs")
     status: JobStatus | None = Field(default=None, description="only jobs in this status")
@@ -123,13 +142,23 @@ def status(ctx: Context, params: JobIdParams) -> JobStatusInfo:
     )
 
 
-def result(ctx: Context, params: JobIdParams) -> JobResult:
-    return ctx.broker.result(params.job_id)
+def result(ctx: Context, params: ResultParams) -> JobResult:
+    if params.wait_s is None:
+        return ctx.broker.result(params.job_id)
+    try:
+        return ctx.broker.wait(params.job_id, min(params.wait_s, ctx.settings.max_wait_s))
+    except WaitTimeout:
+        return ctx.broker.result(params.job_id)
 
 
 def logs(ctx: Context, params: JobIdParams) -> list[str]:
     ctx.broker.runner_of(params.job_id)  # job_not_found rather than an empty list
     return list(ctx.broker.logs(params.job_id))
+
+
+def tail(ctx: Context, params: TailParams) -> LogTail:
+    page = ctx.broker.log_page(params.job_id, params.cursor, int(params.wait_s * 1000))
+    return LogTail(lines=page.lines, cursor=page.cursor, ended=page.ended)
 
 
 def cancel(ctx: Context, params: JobIdParams) -> CancelResult:
@@ -196,13 +225,21 @@ METHODS = [
     Method("job.status", "A job's status and metadata.", JobIdParams, JobStatusInfo, status, errors=("job_not_found",)),
     Method(
         "job.result",
-        "A job's result (its status so far if it has not ended).",
-        JobIdParams,
+        "A job's result; with wait_s, once it ends or wait_s passes (then its status so far).",
+        ResultParams,
         JobResult,
         result,
         errors=("job_not_found",),
     ),
     Method("job.logs", "A job's output lines so far.", JobIdParams, list[str], logs, errors=("job_not_found",)),
+    Method(
+        "job.tail",
+        "A job's output lines after a cursor, waiting up to wait_s for one: call again with the cursor to follow.",
+        TailParams,
+        LogTail,
+        tail,
+        errors=("job_not_found",),
+    ),
     Method(
         "job.cancel",
         "Cancel a job: a queued job leaves its queue, a running one is killed.",
