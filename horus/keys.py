@@ -84,3 +84,34 @@ class Keys:
     def supervisor_jobs(self) -> str:
         """Sorted set: job id -> created_at, every job admitted through a supervisor (job.list)."""
         return f"{self._supervisor()}:jobs"
+
+    # -- osiris document store (tag: collection name) ----------------------------
+    # Every key of one collection shares the tag ``{collection}``, so each Osiris script runs in
+    # one slot. The scripts derive index key names from the prefix the same way as below.
+    def osiris_prefix(self, collection: str) -> str:
+        """The start of every key of one collection; the Lua scripts append ``:index:F`` etc."""
+        return f"{self.namespace}:osiris:{{{collection}}}"
+
+    def osiris_schema(self, collection: str) -> str:
+        """Hash: indexed field -> ``index`` or ``unique``."""
+        return f"{self.osiris_prefix(collection)}:schema"
+
+    def osiris_seq(self, collection: str) -> str:
+        """String counter: the creation sequence number of the collection's last document."""
+        return f"{self.osiris_prefix(collection)}:seq"
+
+    def osiris_ids(self, collection: str) -> str:
+        """Sorted set: document id -> creation sequence number (``list`` order, ``count``)."""
+        return f"{self.osiris_prefix(collection)}:ids"
+
+    def osiris_doc(self, collection: str, doc_id: str) -> str:
+        """Hash: field -> the field's value as canonical JSON."""
+        return f"{self.osiris_prefix(collection)}:doc:{doc_id}"
+
+    def osiris_index(self, collection: str, field: str) -> str:
+        """Sorted set, all scores 0: members ``VALUE_JSON NUL id`` of an indexed field (lex ranges)."""
+        return f"{self.osiris_prefix(collection)}:index:{field}"
+
+    def osiris_unique(self, collection: str, field: str) -> str:
+        """Hash: ``VALUE_JSON`` -> id of the one document holding that value of a unique field."""
+        return f"{self.osiris_prefix(collection)}:unique:{field}"

@@ -1,0 +1,256 @@
+"""The Osiris document store: collections of JSON documents in Redis with secondary indexes.
+
+Every write that touches more than one key is one Lua script (``horus/lua/osiris_*.lua``), so a
+document and its index and unique entries always change together, and concurrent writers cannot
+both take a unique value. Reads of several documents are scripts too, so a page is one snapshot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, cast
+
+import redis
+from redis.exceptions import NoScriptError
+
+from horus import scripts
+from horus.keys import DEFAULT_NAMESPACE, Keys
+from horus.osiris.errors import DocumentExists, DocumentNotFound, InvalidInput, NotIndexed, UniqueViolation
+from horus.osiris.schema import DEFAULT_LIMIT, Page, Schema
+from horus.osiris.values import (
+    CREATED_AT,
+    ID,
+    TIMESTAMPS,
+    UPDATED_AT,
+    check_collection,
+    check_id,
+    decode,
+    decode_hash,
+    encode,
+)
+
+Document = dict[str, Any]
+Documents = list[Document]
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _evalsha(client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+    """Call a script by its hash, loading it once when the server does not know it yet."""
+    try:
+        return cast(Any, client.evalsha(scripts.sha(name), len(keys), *keys, *args))
+    except NoScriptError:
+        client.script_load(scripts.source(name))
+        return cast(Any, client.evalsha(scripts.sha(name), len(keys), *keys, *args))
+
+
+class Collection:
+    """One collection of a :class:`Store`; get it with ``store.model(name)``."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, name: str) -> None:
+        self.name = check_collection(name)
+        self._redis = client
+        self._keys = keys
+        self._prefix = keys.osiris_prefix(name)
+
+    def __repr__(self) -> str:
+        return f"Collection({self.name!r}, namespace={self._keys.namespace!r})"
+
+    def _call(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        return _evalsha(self._redis, script, keys, [self._prefix, *args])
+
+    def _unique(self, reply: Sequence[Any]) -> UniqueViolation:
+        return UniqueViolation(self.name, _text(reply[1]), _text(reply[2]), _text(reply[3]))
+
+    def _doc_key(self, doc_id: str) -> str:
+        return self._keys.osiris_doc(self.name, doc_id)
+
+    def _mapping(self, where: str, value: Any) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise InvalidInput(f"{self.name}.{where}: expected a map of fields, not {type(value).__name__}")
+        return value
+
+    # -- schema ----------------------------------------------------------------------
+    def define(self, index: Iterable[str] = (), unique: Iterable[str] = ()) -> Schema:
+        """Declare the indexed and unique fields (the whole set: fields left out lose their index).
+
+        Indexes are built for the documents already stored; if two of them share a value of a field
+        that becomes unique, :class:`UniqueViolation` is raised and the schema stays as it was.
+        """
+        schema = Schema.build(self.name, index, unique)
+        pairs = [item for field, kind in schema.kinds().items() for item in (field, kind)]
+        reply = self._call(
+            "osiris_define", [self._keys.osiris_schema(self.name), self._keys.osiris_ids(self.name)], pairs
+        )
+        if _text(reply[0]) == "unique":
+            raise self._unique(reply)
+        return schema
+
+    def schema(self) -> Schema:
+        kinds = cast(dict[Any, Any], self._redis.hgetall(self._keys.osiris_schema(self.name)))
+        return Schema.from_kinds({_text(f): _text(k) for f, k in kinds.items()})
+
+    # -- one document ----------------------------------------------------------------
+    def create(self, doc: Mapping[str, Any]) -> Document:
+        """Store a new document and return it with ``id``, ``created_at`` and ``updated_at``.
+
+        ``id`` may be given; otherwise a random one is made. Timestamps given are ignored and
+        fields set to ``None`` are left out.
+        """
+        doc = self._mapping("create", doc)
+        given = doc.get(ID)
+        doc_id = uuid.uuid4().hex if given is None else check_id(self.name, given)
+        encoded = {ID: encode(self.name, ID, doc_id)}
+        for field, value in doc.items():
+            if field not in (ID, *TIMESTAMPS) and value is not None:
+                encoded[field] = encode(self.name, field, value)
+        keys = self._keys
+        reply = self._call(
+            "osiris_create",
+            [
+                keys.osiris_schema(self.name),
+                keys.osiris_seq(self.name),
+                keys.osiris_ids(self.name),
+                self._doc_key(doc_id),
+            ],
+            [doc_id, *(item for pair in encoded.items() for item in pair)],
+        )
+        status = _text(reply[0])
+        if status == "exists":
+            raise DocumentExists(self.name, doc_id)
+        if status == "unique":
+            raise self._unique(reply)
+        now = int(reply[1])
+        stored = decode([item for pair in encoded.items() for item in pair])
+        return {**stored, CREATED_AT: now, UPDATED_AT: now}
+
+    def get(self, doc_id: str) -> Document | None:
+        """The document, or ``None`` when there is none with that id."""
+        fields = cast(dict[Any, Any], self._redis.hgetall(self._doc_key(check_id(self.name, doc_id))))
+        return decode_hash(fields) if fields else None
+
+    def update(self, doc_id: str, changes: Mapping[str, Any]) -> Document:
+        """Merge ``changes`` into the document's top-level fields and return the whole document.
+
+        A field set to ``None`` is removed. ``created_at``/``updated_at`` in ``changes`` are ignored
+        (so a document read, changed and passed back works); ``id`` may only repeat the document's id.
+        Raises :class:`DocumentNotFound`, or :class:`UniqueViolation` having written nothing.
+        """
+        check_id(self.name, doc_id)
+        changes = self._mapping("update", changes)
+        if ID in changes and changes[ID] != doc_id:
+            raise InvalidInput(
+                f"{self.name}.update: the id of a document cannot change ({doc_id!r} to {changes[ID]!r})"
+            )
+        sets: list[str] = []
+        removes: list[str] = []
+        for field, value in changes.items():
+            if field in (ID, *TIMESTAMPS):
+                continue
+            if value is None:
+                encode(self.name, field, value)  # checks the field name
+                removes.append(field)
+            else:
+                sets += [field, encode(self.name, field, value)]
+        reply = self._call(
+            "osiris_update",
+            [self._keys.osiris_schema(self.name), self._doc_key(doc_id)],
+            [doc_id, len(sets) // 2, *sets, *removes],
+        )
+        status = _text(reply[0])
+        if status == "missing":
+            raise DocumentNotFound(self.name, doc_id)
+        if status == "unique":
+            raise self._unique(reply)
+        return decode(reply[1])
+
+    def delete(self, doc_id: str) -> bool:
+        """Remove the document and its index entries; ``False`` when there was none."""
+        keys = self._keys
+        doc_key = self._doc_key(check_id(self.name, doc_id))
+        reply = self._call(
+            "osiris_delete", [keys.osiris_schema(self.name), keys.osiris_ids(self.name), doc_key], [doc_id]
+        )
+        return bool(reply)
+
+    # -- many documents --------------------------------------------------------------
+    def list(self, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Documents:
+        """Documents in creation order, ``limit`` (at most 1000) from ``offset``."""
+        page = Page.build(f"{self.name}.list", limit, offset)
+        reply = self._call("osiris_list", [self._keys.osiris_ids(self.name)], [page.offset, page.limit])
+        return [decode(flat) for flat in reply[1:]]
+
+    def _find(self, where: Mapping[str, Any], page: Page) -> tuple[int, Documents]:
+        where = self._mapping("find", where)
+        if not where:
+            raise InvalidInput(f"{self.name}.find: give at least one field to match (list() returns every document)")
+        pairs: list[str] = []
+        for field, value in where.items():
+            if field in (ID, *TIMESTAMPS):
+                raise InvalidInput(f"{self.name}.find: {field!r} has no index (use get(id) to read by id)")
+            if value is None:
+                raise InvalidInput(f"{self.name}.find: {field!r} needs a value (missing fields are not indexed)")
+            pairs += [field, encode(self.name, field, value)]
+        reply = self._call(
+            "osiris_find",
+            [self._keys.osiris_schema(self.name), self._keys.osiris_ids(self.name)],
+            [page.offset, page.limit, *pairs],
+        )
+        if _text(reply[0]) == "unindexed":
+            raise NotIndexed(self.name, _text(reply[1]))
+        return int(reply[1]), [decode(flat) for flat in reply[2:]]
+
+    def find(self, where: Mapping[str, Any], limit: int = DEFAULT_LIMIT, offset: int = 0) -> Documents:
+        """Documents whose fields equal every value in ``where``, in creation order.
+
+        Every field in ``where`` must be indexed (:meth:`define`); otherwise :class:`NotIndexed`.
+        Values match exactly, type included.
+        """
+        return self._find(where, Page.build(f"{self.name}.find", limit, offset))[1]
+
+    def count(self, where: Mapping[str, Any] | None = None) -> int:
+        """How many documents, or how many match ``where`` (indexed fields, as in :meth:`find`)."""
+        if where is None:
+            return int(cast(Any, self._redis.zcard(self._keys.osiris_ids(self.name))))
+        return self._find(where, Page(limit=0))[0]
+
+
+class Store:
+    """Osiris collections under one namespace: ``Store(url_or_client, namespace=...).model("users")``.
+
+    Given a URL, the store opens its own client and :meth:`close` closes it; a client passed in
+    stays the caller's.
+    """
+
+    def __init__(self, client: str | redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> None:
+        if isinstance(client, str):
+            self._redis = redis.Redis.from_url(client)
+            self._owned = True
+        else:
+            self._redis = client
+            self._owned = False
+        self.namespace = namespace
+        self._keys = Keys(namespace)
+
+    def model(self, name: str) -> Collection:
+        return Collection(self._redis, self._keys, name)
+
+    def define(self, name: str, index: Iterable[str] = (), unique: Iterable[str] = ()) -> Schema:
+        """Declare a collection's indexed and unique fields; see :meth:`Collection.define`."""
+        return self.model(name).define(index, unique)
+
+    def close(self) -> None:
+        if self._owned:
+            self._redis.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()
