@@ -15,6 +15,7 @@ _EXPORTS = {
     "Signature": "horus.models",
     "RedisClient": "horus.client",
     "Client": "horus.sdk",
+    "AsyncClient": "horus.sdk_async",
     "generate_key": "horus.signing",
     "load_key": "horus.signing",
     "sign_job": "horus.signing",
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from horus.client import RedisClient
     from horus.models import Job, JobResult, JobStatus, Signature
     from horus.sdk import Client
+    from horus.sdk_async import AsyncClient
     from horus.signing import generate_key, load_key, sign_job
     from horus.tasks import task
 
@@ -43,6 +45,7 @@ __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
     "Signature",
     "RedisClient",
     "Client",
+    "AsyncClient",
     "generate_key",
     "load_key",
     "sign_job",

@@ -62,6 +62,9 @@ class Client:
         self.signer = Signer(key) if key is not None else None
         self.timeout_s = timeout_s
         self._local = threading.local()
+        # Every thread's connection, so close() can close them all (AsyncClient calls from pool threads).
+        self._opened: set[http.client.HTTPConnection] = set()
+        self._opened_lock = threading.Lock()
         self._ids = itertools.count(1)
 
     # -- transport --------------------------------------------------------------------
@@ -76,6 +79,8 @@ class Client:
             else:
                 conn = http.client.HTTPConnection(host, port, timeout=self.timeout_s)
             self._local.conn = conn
+            with self._opened_lock:
+                self._opened.add(conn)
         return conn
 
     def _post(self, body: bytes, timeout_s: float) -> bytes:
@@ -91,6 +96,8 @@ class Client:
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 self._local.conn = None
+                with self._opened_lock:
+                    self._opened.discard(conn)
                 if attempt == 2 or isinstance(exc, TimeoutError):
                     raise ConnectionFailed(f"cannot reach the supervisor at {self.url}: {exc}") from None
         raise AssertionError("unreachable")
@@ -111,10 +118,12 @@ class Client:
         return reply.get("result")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection (call when no other thread is using the client)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, set()
+        for conn in opened:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()
 
     def __enter__(self) -> Client:
         return self

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -150,3 +151,31 @@ def test_two_supervisor_processes_serve_the_same_jobs(
         assert second.result(job_id).value == 42
         assert {j["job_id"] for j in second.jobs()["jobs"]} >= {job_id}
         assert [r["runner_id"] for r in first.runners()] == ["r1"]
+
+
+def test_async_client_waits_for_many_jobs_at_once(
+    api: Server, key: SigningKey, start_worker: StartWorker, redis_url: str, r: redis.Redis
+) -> None:
+    from horus import AsyncClient
+
+    start_worker()
+    gate = f"gate-{uuid.uuid4().hex}"
+
+    async def scenario() -> tuple[list[int], list[str]]:
+        async with AsyncClient(api.url, token=ADMIN, key=key) as client:
+            held = await client.submit(job("gated", redis_url, gate))
+            lines: list[str] = []
+
+            async def follow() -> None:
+                async for line in client.logs(held, follow=True):
+                    lines.append(line)
+                    if line == "before":
+                        r.rpush(gate, "go")  # released only once the follower has seen it live
+
+            ids = await asyncio.gather(*(client.submit(job("add", n, n)) for n in range(5)))
+            results = await asyncio.gather(*(client.wait(job_id, WAIT) for job_id in ids), follow())
+            return [result.value for result in results[:5]], lines
+
+    values, lines = asyncio.run(scenario())
+    assert values == [0, 2, 4, 6, 8]
+    assert lines == ["before", "after"]
