@@ -54,6 +54,8 @@ def worker_command(
     threshold: Annotated[int, typer.Option("--signature-threshold", help="valid signatures needed")] = 1,
     app_module: Annotated[str | None, typer.Option("--app", help="python runner: module(s) with @task")] = None,
     hero_bin: Annotated[str | None, typer.Option("--hero-bin", help="hero runner: executable")] = None,
+    sal_modules: Annotated[str | None, typer.Option("--modules", help="sal runner: modules, e.g. os,text")] = None,
+    sal_root: Annotated[Path | None, typer.Option("--root", help="sal runner: confine os paths to DIR")] = None,
     option: Annotated[list[str], typer.Option("--option", "-o", help="runner option NAME=VALUE")] = [],  # noqa: B006
     max_jobs_per_child: Annotated[int, typer.Option("--max-jobs-per-child", help="recycle after N jobs")] = 0,
     max_memory: Annotated[int, typer.Option("--max-memory-per-child", help="recycle above N MiB RSS")] = 0,
@@ -67,6 +69,8 @@ def worker_command(
     """Run a worker: ``horus worker --type python --app tasks runner1 --trusted-key HEX``."""
     runner_cls = plugin.load(runner_type)
     options = _options(option, setting("app", app_module, section="worker"), setting("hero_bin", hero_bin))
+    options.update({"modules": sal_modules} if sal_modules else {})
+    options.update({"root": str(sal_root)} if sal_root else {})
     runner_cls.check_options(options)
     policy = _trust(trusted_key, trust_policy, runner_id, threshold)
     config = WorkerConfig(

@@ -71,6 +71,11 @@ class RhaiScriptRunner(BaseRunner):
         """Host modules by the name scripts use (``os``, ``osiris``…), built per job."""
         return {}
 
+    def host_types(self) -> tuple[type, ...]:
+        """Classes of objects the modules return to scripts (a client, a model) whose public
+        methods scripts may call; the engine keeps any other host object opaque."""
+        return ()
+
     def close_modules(self, modules: dict[str, Any]) -> None:
         """Release what :meth:`modules` opened (connections); called after every job."""
         for module in modules.values():
@@ -92,6 +97,8 @@ class RhaiScriptRunner(BaseRunner):
         try:
             for name, module in modules.items():
                 engine.register_module(name, module)
+            for cls in self.host_types():
+                engine.register_type(cls)
             value = engine.run(engine.compile(job.payload), {"inputs": script_inputs(job)})
         except RhaiLimitError as err:
             output = "\n".join(lines)

@@ -1,0 +1,60 @@
+"""What every SAL module shares: its error type, secret-free URLs and deadline-bound timeouts."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+
+class SalError(Exception):
+    """A SAL function could not do what the script asked; the message names the culprit."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to show in errors and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def scrub(message: str, url: str) -> str:
+    """``message`` with ``url``'s password removed wherever a library echoed it."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    message = message.replace(url, redact_url(url))
+    if password:
+        # Libraries may echo the password as written in the URL or percent-decoded.
+        for form in {password, unquote(password)}:
+            message = message.replace(form, "***")
+    # libpq-style "password=..." fragments of a DSN
+    return re.sub(r"(password\s*=\s*)[^\s'\",;)]+", r"\1***", message)
+
+
+def time_left(deadline: float | None, wanted: float | None = None) -> float:
+    """Seconds an operation may take: ``wanted`` (if given) but never past the job's deadline."""
+    limits = [wanted] if wanted is not None else []
+    if deadline is not None:
+        limits.append(deadline - time.monotonic())
+    if not limits:
+        return 3600.0
+    return max(min(limits), 0.001)
+
+
+def seconds(value: object, what: str) -> float:
+    """A script-given duration as seconds, refusing what is not a positive number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise SalError(f"{what} must be a positive number of seconds, not {value!r}")
+    return float(value)
