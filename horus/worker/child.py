@@ -279,7 +279,16 @@ class Child:
         self.slots.publish(self.slot, job_id, deadline)
         # The log thread gets a connection of its own (connections are per thread).
         sink = LogSink(lambda lines: self.broker.append_log(self.config.runner_id, job_id, lines))
-        ctx = JobContext(job, self.config.runner_id, self.worker_id, deadline, sink, self.announce)
+        ctx = JobContext(
+            job,
+            self.config.runner_id,
+            self.worker_id,
+            deadline,
+            sink,
+            self.announce,
+            redis_url=self.config.redis_url,
+            namespace=self.config.namespace,
+        )
         outcome = self.execute(job, ctx)
         sink.close()
         self.slots.clear(self.slot)

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job
 
 #: Environment a subprocess inherits besides the job's own env vars; nothing else of the
@@ -28,6 +29,9 @@ class JobContext:
     deadline: float
     log: Callable[[str], None]
     announce: Callable[[str], None] = lambda _message: None
+    #: Where the worker's Redis is and its namespace, for runners that keep data there (osiris).
+    redis_url: str = ""
+    namespace: str = DEFAULT_NAMESPACE
     process_groups: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
