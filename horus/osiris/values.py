@@ -80,7 +80,7 @@ def _check_value(collection: str, path: str, value: Any) -> None:
         return
     kind = getattr(value, "rhai_type_name", None) or type(value).__name__
     raise InvalidInput(
-        f"{collection}: {path} holds a {kind}, which cannot be stored "
+        f"{collection}: {path} has type {kind}, which cannot be stored "
         "(store numbers, strings, booleans, arrays and maps)"
     )
 

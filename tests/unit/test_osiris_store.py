@@ -81,8 +81,8 @@ def test_create_ignores_timestamps_and_drops_unit_fields(users: Collection, r: r
         (float("nan"), "JSON has no NaN"),
         (2**63, "64-bit integer"),
         ({1: "x"}, "not a string"),
-        ([object()], r"doc\[0\] holds a object"),
-        ({"inner": {1, 2}}, "doc.inner holds a set"),
+        ([object()], r"doc\[0\] has type object"),
+        ({"inner": {1, 2}}, "doc.inner has type set"),
     ],
 )
 def test_create_refuses_values_json_cannot_hold(users: Collection, r: redis.Redis, value: object, message: str) -> None:
