@@ -177,6 +177,25 @@ class Broker:
             self._refuse_replay([job], self._enqueue([job]))
         return [job.id for job in batch]
 
+    def enqueue_with(self, job: Job, commands: Sequence[Sequence[Arg]]) -> tuple[bool, list[Any]]:
+        """Queue a job and run ``commands`` in the same round trip: (accepted, their replies).
+
+        The commands run whether or not the job was accepted (a replayed id is not), so a caller
+        undoes what they wrote when it was not. On a Cluster a replayed id raises before they run.
+        """
+        if self.cluster:
+            self.enqueue(job)
+            return True, scripts.run(self.conn, commands)
+        enqueue = scripts.command("enqueue", *self._enqueue_args([job]))
+        queued, *replies = scripts.run(self.conn, [enqueue, *commands])
+        if isinstance(queued, ReplyError):
+            raise queued
+        return int(queued) == 0, replies
+
+    @staticmethod
+    def refuse_replay(job: Job) -> None:
+        Broker._refuse_replay([job], 1)
+
     @staticmethod
     def _refuse_replay(batch: Sequence[Job], position: int) -> None:
         if position:

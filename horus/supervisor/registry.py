@@ -47,6 +47,7 @@ class Registry:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.keys = broker.keys
+        self._cached_policy: tuple[tuple[str, ...], TrustPolicy] | None = None
 
     def _put(self, key: str, name: str, record: BaseModel) -> None:
         self.broker.call("HSET", key, name, record.model_dump_json())
@@ -99,7 +100,29 @@ class Registry:
 
     def policy(self) -> TrustPolicy:
         """Read fresh for every admission, so a key removed through any supervisor stops at once."""
-        return TrustPolicy({info.public_key: info.runners for info in self.trusted_keys()})
+        return self._policy(self.broker.call("HGETALL", self.keys.supervisor_keys()))
+
+    def admission_state(self, runner_id: str) -> tuple[TrustPolicy, RunnerInfo | None]:
+        """The trusted keys and the runner's record, read fresh in one round trip."""
+        flat, runner = self.broker.conn.pipeline(
+            [("HGETALL", self.keys.supervisor_keys()), ("HGET", self.keys.supervisor_runners(), runner_id)]
+        )
+        for reply in (flat, runner):
+            if isinstance(reply, Exception):
+                raise reply
+        return self._policy(flat), None if runner is None else RunnerInfo.model_validate_json(runner)
+
+    def _policy(self, flat: list[str]) -> TrustPolicy:
+        # Parsing the keys (a verify key each) costs more than reading them: reuse the policy
+        # while the registry's content is unchanged. The content is still read every time.
+        snapshot = tuple(flat)
+        cached = self._cached_policy
+        if cached is not None and cached[0] == snapshot:
+            return cached[1]
+        records = (KeyInfo.model_validate_json(value) for value in flat[1::2])
+        policy = TrustPolicy({info.public_key: info.runners for info in records})
+        self._cached_policy = (snapshot, policy)
+        return policy
 
     # -- tokens -------------------------------------------------------------------
     def add_token(self, token: str, name: str, role: Role) -> TokenInfo:
@@ -121,8 +144,12 @@ class Registry:
 
     # -- job index ----------------------------------------------------------------
     def index_job(self, runner_id: str, job_id: str, created_at: int) -> None:
+        self.broker.call(*self.index_command(runner_id, job_id, created_at))
+
+    def index_command(self, runner_id: str, job_id: str, created_at: int) -> tuple[str | int, ...]:
+        """ZADD NX, so it reports whether it added the entry (a caller undoes only its own)."""
         # Member "runner/job": ids never contain '/', and a runner filter then needs no lookup.
-        self.broker.call("ZADD", self.keys.supervisor_jobs(), created_at, f"{runner_id}/{job_id}")
+        return ("ZADD", self.keys.supervisor_jobs(), "NX", created_at, f"{runner_id}/{job_id}")
 
     def job_page(self, start: int, count: int) -> list[tuple[str, str, int]]:
         """(runner id, job id, created_at), newest first, from position ``start``."""

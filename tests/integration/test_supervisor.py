@@ -208,6 +208,23 @@ def test_job_list_filters_and_pages(api: Server, key: SigningKey) -> None:
     assert api.call("job.list", {"runner_id": "r2"})["jobs"][0]["job_id"] == other
 
 
+def test_job_list_filters_by_caller_and_context(api: Server, key: SigningKey) -> None:
+    made = {
+        (caller, context): api.call("job.create", {"job": signed(key, caller_id=caller, context_id=context)})
+        for caller, context in (("billing", "run-1"), ("billing", "run-2"), ("reports", "run-1"), ("", ""))
+    }
+
+    def listed(**params: str) -> set[str]:
+        return {job["job_id"] for job in api.call("job.list", params)["jobs"]}
+
+    assert listed(caller_id="billing") == {made["billing", "run-1"], made["billing", "run-2"]}
+    assert listed(context_id="run-1") == {made["billing", "run-1"], made["reports", "run-1"]}
+    assert listed(caller_id="reports", context_id="run-2") == set()
+    assert listed(caller_id="", runner_id="r1") == {made["", ""]}
+    status = api.call("job.status", {"job_id": made["reports", "run-1"]})
+    assert (status["caller_id"], status["context_id"]) == ("reports", "run-1")
+
+
 # -- admission refusals -----------------------------------------------------------------------
 def _unsigned(key: SigningKey) -> dict[str, Any]:
     job = signed(key)
@@ -275,6 +292,12 @@ def test_replayed_id(api: Server, key: SigningKey, r: redis.Redis) -> None:
     assert error["data"] == {"reason": "replayed_id", "field": "id"}
     assert r.llen(Keys(api.namespace).queue("r1")) == 1
     assert r.zcard(Keys(api.namespace).supervisor_jobs()) == 1
+    # The same id for another runner: refused, and the index entry written with it taken back.
+    api.call("runner.register", {"runner_id": "r2", "runner_type": "python"})
+    again = signed(key, id=job["id"], runner_id="r2")
+    assert api.error("job.create", {"job": again})["data"]["reason"] == "replayed_id"
+    assert r.zrange(Keys(api.namespace).supervisor_jobs(), 0, -1) == [f"r1/{job['id']}"]
+    assert r.llen(Keys(api.namespace).queue("r2")) == 0
 
 
 # -- runners and keys -------------------------------------------------------------------------

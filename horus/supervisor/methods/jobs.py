@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from horus.admission import parse_job
@@ -60,6 +61,8 @@ class LogTail(BaseModel):
 class ListParams(Params):
     runner_id: str | None = Field(default=None, description="only this runner's jobs")
     status: JobStatus | None = Field(default=None, description="only jobs in this status")
+    caller_id: str | None = Field(default=None, max_length=256, description="only jobs with this caller_id")
+    context_id: str | None = Field(default=None, max_length=256, description="only jobs with this context_id")
     limit: int = Field(default=50, ge=1, le=500)
     cursor: int = Field(default=0, ge=0, le=2**53, description="next_cursor of the previous page; 0 for the first")
 
@@ -98,8 +101,9 @@ def admit(ctx: Context, raw: dict[str, Any]) -> Job:
     """Every check that needs no write, so a refused job leaves nothing behind; the replay
     guard comes last, inside the broker's atomic enqueue."""
     job = parse_job(raw)
-    ctx.registry.policy().verify(job)
-    if ctx.registry.runner(job.runner_id) is None:
+    policy, runner = ctx.registry.admission_state(job.runner_id)
+    policy.verify(job)
+    if runner is None:
         raise RpcError("unknown_runner", f"runner {job.runner_id!r} is not registered", "runner_id")
     check_fresh(job, max_age_s=ctx.settings.max_age_s, max_skew_s=ctx.settings.max_skew_s)
     return job
@@ -107,8 +111,13 @@ def admit(ctx: Context, raw: dict[str, Any]) -> Job:
 
 def _enqueue(ctx: Context, raw: dict[str, Any]) -> Job:
     job = admit(ctx, raw)
-    ctx.broker.enqueue(job)
-    ctx.registry.index_job(job.runner_id, job.id, job.created_at)
+    # The job and its index entry in one round trip; a refused (replayed) id takes back the entry.
+    index = ctx.registry.index_command(job.runner_id, job.id, job.created_at)
+    accepted, (added,) = ctx.broker.enqueue_with(job, [index])
+    if not accepted:
+        if added == 1:
+            ctx.registry.unindex_jobs([(job.runner_id, job.id)])
+        ctx.broker.refuse_replay(job)
     return job
 
 
@@ -174,25 +183,44 @@ def delete(ctx: Context, params: JobIdParams) -> bool:
 _SCAN_LIMIT = 5_000
 
 
+def _states(ctx: Context, page: list[tuple[str, str, int]], with_specs: bool) -> tuple[list[Any], list[Any]]:
+    """Each listed job's status and, when a filter needs its content, its stored signed job."""
+    keys = ctx.broker.keys
+    commands: list[tuple[str, ...]] = [("HGET", keys.job(runner_id, job_id), "status") for runner_id, job_id, _ in page]
+    if with_specs:
+        commands += [("GET", keys.spec(runner_id, job_id)) for runner_id, job_id, _ in page]
+    replies = ctx.broker.conn.pipeline(commands)
+    return replies[: len(page)], replies[len(page) :] if with_specs else [None] * len(page)
+
+
+def _has_content(spec: Any, wanted: dict[str, str]) -> bool:
+    if spec is None:
+        return False
+    content = orjson.loads(spec)
+    # The stored job leaves out fields at their default, which for these is "".
+    return all(content.get(name, "") == value for name, value in wanted.items())
+
+
 def list_jobs(ctx: Context, params: ListParams) -> JobPage:
     found: list[JobSummary] = []
+    wanted = {name: value for name in ("caller_id", "context_id") if (value := getattr(params, name)) is not None}
     position = params.cursor
     examined = 0
     while len(found) < params.limit and examined < _SCAN_LIMIT:
         page = ctx.registry.job_page(position, 200)
         if not page:
             return JobPage(jobs=found, next_cursor=None)
-        statuses = ctx.broker.conn.pipeline(
-            [("HGET", ctx.broker.keys.job(runner_id, job_id), "status") for runner_id, job_id, _ in page]
-        )
+        statuses, specs = _states(ctx, page, bool(wanted))
         gone = []
-        for (runner_id, job_id, created_at), state in zip(page, statuses, strict=True):
+        for (runner_id, job_id, created_at), state, spec in zip(page, statuses, specs, strict=True):
             position += 1
             examined += 1
             if state is None:  # expired with its results: the index forgets it too
                 gone.append((runner_id, job_id))
                 continue
             if params.runner_id not in (None, runner_id) or params.status not in (None, state):
+                continue
+            if wanted and not _has_content(spec, wanted):
                 continue
             found.append(JobSummary(job_id=job_id, runner_id=runner_id, status=JobStatus(state), created_at=created_at))
             if len(found) == params.limit:
@@ -256,5 +284,11 @@ METHODS = [
         delete,
         errors=("job_not_found", "job_active"),
     ),
-    Method("job.list", "Jobs admitted through supervisors, newest first, paged.", ListParams, JobPage, list_jobs),
+    Method(
+        "job.list",
+        "Jobs admitted through supervisors, newest first, paged; filters by runner, status, caller and context.",
+        ListParams,
+        JobPage,
+        list_jobs,
+    ),
 ]
