@@ -161,10 +161,11 @@ def status(
 ) -> None:
     """Show a job's status."""
     client = _client(redis, namespace, supervisor)
+    info = client.status(job_id)
     if as_json:
-        print(json.dumps(client.status(job_id)))
+        print(json.dumps(info))
     else:
-        console.print(result_panel(client.result(job_id)))
+        console.print(result_panel(client.result(job_id), info))
 
 
 @app.command("result")

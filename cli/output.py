@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -32,13 +33,17 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
-def result_panel(result: JobResult) -> Panel:
+def result_panel(result: JobResult, info: Mapping[str, Any] | None = None) -> Panel:
+    """A job's result; ``info`` (``horus status``) adds who asked for it and where it runs."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     style = STATUS_STYLE[result.status]
     table.add_row("job", result.job_id)
     table.add_row("runner", result.runner_id or "-")
+    for label, name in (("caller", "caller_id"), ("context", "context_id"), ("executor", "executor")):
+        if info and info.get(name):
+            table.add_row(label, escape(str(info[name])))
     table.add_row("status", f"[{style}]{result.status.value}[/]")
     table.add_row("exit code", "-" if result.exit_code is None else str(result.exit_code))
     table.add_row("started", _when(result.started_at))

@@ -78,6 +78,18 @@ def test_submit_wait_json(
     assert result["job_id"] in horus("result", result["job_id"], redis_url=redis_url, namespace=namespace).stdout
 
 
+def test_status_shows_caller_context_and_executor(
+    tmp_path: Path, key_file: Path, redis_url: str, namespace: str, r: redis.Redis
+) -> None:
+    job = write_job(tmp_path, caller_id="billing-app", context_id="run-42", executor="tmux.build.main")
+    job_id = horus("submit", str(job), "--key", str(key_file), redis_url=redis_url, namespace=namespace).stdout.strip()
+    shown = horus("status", job_id, redis_url=redis_url, namespace=namespace).stdout
+    for label, value in (("caller", "billing-app"), ("context", "run-42"), ("executor", "tmux.build.main")):
+        assert any(line.split()[1:3] == [label, value] for line in shown.splitlines() if len(line.split()) > 2), shown
+    info = json.loads(horus("status", job_id, "--json", redis_url=redis_url, namespace=namespace).stdout)
+    assert (info["status"], info["caller_id"], info["context_id"]) == ("dispatched", "billing-app", "run-42")
+
+
 def test_submit_prints_id_last_and_presigned_goes_as_is(
     tmp_path: Path, key_file: Path, redis_url: str, namespace: str, r: redis.Redis
 ) -> None:
