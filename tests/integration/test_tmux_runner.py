@@ -7,7 +7,7 @@ from pathlib import Path
 
 from horus.client import RedisClient
 from horus.models import JobStatus
-from tests.integration.test_worker import alive
+from tests.integration.test_worker import alive, follow_until
 from tests.integration.tmux_support import WAIT, StartTmuxWorker, Tmux, start_tmux_worker, tmux, wait_for
 
 __all__ = ["start_tmux_worker", "tmux"]  # fixtures
@@ -136,3 +136,17 @@ def test_state_dir_is_private(start_tmux_worker: StartTmuxWorker, client: RedisC
     client.run(job("true"), WAIT)
     for path in (state_root(tmux.socket), state_root(tmux.socket).parent):
         assert os.stat(path).st_mode & 0o777 == 0o700
+
+
+def test_pane_closed_under_a_running_job_fails_it(
+    client: RedisClient, start_tmux_worker: StartTmuxWorker, tmux: Tmux
+) -> None:
+    start_tmux_worker()
+    job_id = client.submit(job("echo started; while :; do sleep 0.05; done", "tmux.closing"))
+    follow_until(client, job_id, "started")
+    tmux.run("kill-pane", "-t", "=closing:main")
+    result = client.wait(job_id, WAIT)
+    assert result.status == JobStatus.FAILED
+    assert result.exit_code == 129, result.error  # SIGHUP, as when a terminal closes
+    # The next job gets a new pane.
+    assert client.run(job("echo again", "tmux.closing"), WAIT).output == "again\n"
