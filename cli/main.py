@@ -21,10 +21,12 @@ from horus.models import JobResult, JobStatus
 from horus.sdk import Client
 from horus.signing import generate_key, load_key, public_hex, save_key, sign_job
 
+from .coordinator import coordinator_command
 from .output import console, fail, result_panel, runners_table
 from .rhai import rhai_app
 from .supervisor import supervisor_command
 from .worker import worker_command
+from .workflow import workflow_app
 
 #: Exit codes: the job failed (or timed out, or was cancelled), bad input, Redis unreachable.
 EXIT_JOB_FAILED = 1
@@ -38,6 +40,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="Manage ed25519 signing keys."
 app.add_typer(keys_app, name="keys")
 app.command("worker")(worker_command)
 app.command("supervisor")(supervisor_command)
+app.command("coordinator")(coordinator_command)
+app.add_typer(workflow_app, name="workflow")
 app.add_typer(rhai_app, name="rhai")
 
 RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="Redis URL [env: HORUS_REDIS_URL, REDIS_URL]")]

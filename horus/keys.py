@@ -115,3 +115,51 @@ class Keys:
     def osiris_unique(self, collection: str, field: str) -> str:
         """Hash: ``VALUE_JSON`` -> id of the one document holding that value of a unique field."""
         return f"{self.osiris_prefix(collection)}:unique:{field}"
+
+    # -- coordinator (workflows; tag: workflow id) ---------------------------------
+    def _workflow(self, workflow_id: str) -> str:
+        return f"{self.namespace}:wf:{{{workflow_id}}}"
+
+    def workflow(self, workflow_id: str) -> str:
+        """Hash: the workflow's meta (name, policy, status, digest, submitter, counters, times)."""
+        return self._workflow(workflow_id)
+
+    def workflow_spec(self, workflow_id: str) -> str:
+        """String: the client-signed workflow JSON as submitted."""
+        return f"{self._workflow(workflow_id)}:spec"
+
+    def workflow_steps(self, workflow_id: str) -> str:
+        """Hash: step id -> JSON state (status, attempt, unfinished dependencies, dependants, times)."""
+        return f"{self._workflow(workflow_id)}:steps"
+
+    def workflow_results(self, workflow_id: str) -> str:
+        """Hash: step id -> the JobResult JSON of the step's final attempt."""
+        return f"{self._workflow(workflow_id)}:results"
+
+    def workflow_ready(self, workflow_id: str) -> str:
+        """List of step ids whose dependencies are done, waiting to be dispatched."""
+        return f"{self._workflow(workflow_id)}:ready"
+
+    def workflow_timers(self, workflow_id: str) -> str:
+        """Sorted set: step id -> when (ms, Redis clock) its next retry may be dispatched."""
+        return f"{self._workflow(workflow_id)}:timers"
+
+    def workflow_lease(self, workflow_id: str) -> str:
+        """String with a TTL: the id of the coordinator that drives the workflow."""
+        return f"{self._workflow(workflow_id)}:lease"
+
+    def workflow_done(self, workflow_id: str) -> str:
+        """List: one element pushed when the workflow ends; waiters block on it."""
+        return f"{self._workflow(workflow_id)}:done"
+
+    def workflows_active(self) -> str:
+        """Sorted set: workflow id -> created_at, every workflow that has not ended."""
+        return f"{self.namespace}:wf:active"
+
+    def workflows_index(self) -> str:
+        """Sorted set: workflow id -> created_at, every stored workflow (workflow.list)."""
+        return f"{self.namespace}:wf:index"
+
+    def workflow_events(self) -> str:
+        """Capped stream of submit and cancel events that wake every coordinator."""
+        return f"{self.namespace}:wf:events"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import io
 import os
 import sys
+from collections.abc import Callable
+from functools import cache
 from typing import Any, ClassVar
 
 import orjson
@@ -55,6 +58,31 @@ def _restore_env(saved: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
+#: A workflow step's upstream results, {step id: value} as JSON (the same variable Rhai scripts
+#: read as ``inputs``, horus.scripting.INPUTS_ENV; not imported from there to keep Rhai out of
+#: python workers).
+INPUTS_ENV = "HORUS_INPUTS"
+
+
+@cache
+def takes_inputs(func: Callable[..., Any]) -> bool:
+    """Whether a task declares an ``inputs`` parameter (only then does it get upstream results)."""
+    try:
+        return "inputs" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def with_inputs(func: Callable[..., Any], job: Job, kwargs: dict[str, Any]) -> dict[str, Any]:
+    raw = job.env_vars.get(INPUTS_ENV)
+    if raw is None or "inputs" in kwargs or not takes_inputs(func):
+        return kwargs
+    try:
+        return {**kwargs, "inputs": orjson.loads(raw)}
+    except orjson.JSONDecodeError:
+        return kwargs
+
+
 def parse_payload(payload: str) -> tuple[str, list[Any], dict[str, Any]]:
     try:
         data = orjson.loads(payload)
@@ -96,6 +124,8 @@ class PythonRunner(BaseRunner):
         func = REGISTRY.get(name)
         if func is None:
             return Outcome.failed(f"unknown task {name!r}; registered: {', '.join(sorted(REGISTRY))}")
+        if job.env_vars:
+            kwargs = with_inputs(func, job, kwargs)
         # Plain swaps rather than context managers: this wraps every call of a hot path.
         writer = _LineWriter(ctx)
         saved = _set_env(job.env_vars) if job.env_vars else None

@@ -63,39 +63,30 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks) if size <= limit else None
 
 
-class Supervisor:
-    """One supervisor process's wiring; all state is in Redis (see registry.py)."""
+class JsonRpcApp:
+    """JSON-RPC over HTTP for a set of methods: the transport rules of docs/api.md (body limit,
+    batches, notifications, errors as HTTP 200), shared by the supervisor and the coordinator.
 
-    def __init__(
-        self,
-        broker: Broker,
-        admin_token: str | None = None,
-        insecure: bool = False,
-        settings: Settings | None = None,
-        max_body_bytes: int = MAX_BODY_BYTES,
-        threads: int = 64,
-    ) -> None:
-        self.broker = broker
-        self.registry = Registry(broker)
-        self.auth = Authenticator(self.registry, admin_token, insecure)
-        self.settings = settings or Settings()
+    A subclass sets ``dispatcher``, ``openrpc`` and ``auth`` and implements ``_context``.
+    """
+
+    dispatcher: Dispatcher
+    openrpc: dict[str, Any]
+    auth: Authenticator
+
+    def __init__(self, max_body_bytes: int = MAX_BODY_BYTES, threads: int = 64) -> None:
         self.max_body_bytes = max_body_bytes
         self.threads = threads
         self._limiter: anyio.CapacityLimiter | None = None
-        methods: list[Method] = [
-            Method("rpc.discover", "This API's OpenRPC document.", NoParams, dict[str, Any], self._discover, None),
-            *jobs.METHODS,
-            *runners.METHODS,
-            *keys.METHODS,
-        ]
-        self.dispatcher = Dispatcher(methods)
-        self.openrpc = document(methods)
 
-    def _discover(self, _ctx: Context, _params: NoParams) -> dict[str, Any]:
+    def _context(self, role: Role | None) -> Any:
+        raise NotImplementedError
+
+    def _discover(self, _ctx: Any, _params: NoParams) -> dict[str, Any]:
         return self.openrpc
 
-    def _context(self, role: Role | None) -> Context:
-        return Context(self.broker, self.registry, self.settings, role)
+    def discover_method(self) -> Method:
+        return Method("rpc.discover", "This API's OpenRPC document.", NoParams, dict[str, Any], self._discover, None)
 
     async def rpc(self, request: Request) -> Response:
         try:
@@ -131,6 +122,31 @@ class Supervisor:
                 Route("/openrpc.json", self.openrpc_json, methods=["GET"]),
             ]
         )
+
+
+class Supervisor(JsonRpcApp):
+    """One supervisor process's wiring; all state is in Redis (see registry.py)."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        admin_token: str | None = None,
+        insecure: bool = False,
+        settings: Settings | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        threads: int = 64,
+    ) -> None:
+        super().__init__(max_body_bytes, threads)
+        self.broker = broker
+        self.registry = Registry(broker)
+        self.auth = Authenticator(self.registry, admin_token, insecure)
+        self.settings = settings or Settings()
+        methods: list[Method] = [self.discover_method(), *jobs.METHODS, *runners.METHODS, *keys.METHODS]
+        self.dispatcher = Dispatcher(methods)
+        self.openrpc = document(methods)
+
+    def _context(self, role: Role | None) -> Context:
+        return Context(self.broker, self.registry, self.settings, role)
 
 
 def create_app(broker: Broker, **options: Any) -> Starlette:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 # JSON-RPC 2.0's own codes.
 PARSE_ERROR = -32700
@@ -51,12 +51,18 @@ CODES: dict[str, tuple[int, str]] = {
 
 
 class RpcError(Exception):
-    """An error answered to the caller as a JSON-RPC error object."""
+    """An error answered to the caller as a JSON-RPC error object.
+
+    ``codes`` is the API's table of reasons; another service built on this machinery (the
+    coordinator) subclasses with a table that extends this one.
+    """
+
+    codes: ClassVar[dict[str, tuple[int, str]]] = CODES
 
     def __init__(self, reason: str, message: str, field: str = "", extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.reason = reason
-        self.code = CODES[reason][0]
+        self.code = self.codes[reason][0]
         self.message = message
         self.field = field
         self.extra = extra or {}

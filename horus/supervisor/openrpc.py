@@ -17,8 +17,8 @@ _REF = "#/components/schemas/{model}"
 COMMON_ERRORS = ("invalid_params", "unauthenticated", "forbidden", "unavailable", "internal")
 
 
-def _error(reason: str) -> dict[str, Any]:
-    code, message = CODES[reason]
+def _error(reason: str, codes: dict[str, tuple[int, str]] = CODES) -> dict[str, Any]:
+    code, message = codes[reason]
     return {"code": code, "message": message, "data": {"reason": reason}}
 
 
@@ -28,7 +28,9 @@ def _lift(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def method_entry(method: Method, components: dict[str, Any]) -> dict[str, Any]:
+def method_entry(
+    method: Method, components: dict[str, Any], codes: dict[str, tuple[int, str]] = CODES
+) -> dict[str, Any]:
     schema = _lift(method.params.model_json_schema(ref_template=_REF), components)
     required = set(schema.get("required", []))
     params = []
@@ -48,24 +50,29 @@ def method_entry(method: Method, components: dict[str, Any]) -> dict[str, Any]:
         "paramStructure": "either",
         "params": params,
         "result": {"name": "result", "schema": result_schema},
-        "errors": [_error(reason) for reason in method.errors],
+        "errors": [_error(reason, codes) for reason in method.errors],
         "x-role": method.role.value if method.role else None,
     }
 
 
-def document(methods: Iterable[Method]) -> dict[str, Any]:
+SUPERVISOR_DESCRIPTION = "Signed jobs on Redis. Bearer tokens with roles; x-role names the role a method needs."
+
+
+def document(
+    methods: Iterable[Method],
+    title: str = "Horus supervisor",
+    description: str = SUPERVISOR_DESCRIPTION,
+    codes: dict[str, tuple[int, str]] = CODES,
+) -> dict[str, Any]:
+    """The document for ``methods``; ``codes`` is the API's error table (the supervisor's by default)."""
     schemas: dict[str, Any] = {}
-    entries = [method_entry(method, schemas) for method in methods]
+    entries = [method_entry(method, schemas, codes) for method in methods]
     return {
         "openrpc": OPENRPC_VERSION,
-        "info": {
-            "title": "Horus supervisor",
-            "version": __version__,
-            "description": "Signed jobs on Redis. Bearer tokens with roles; x-role names the role a method needs.",
-        },
+        "info": {"title": title, "version": __version__, "description": description},
         "methods": entries,
         "components": {
             "schemas": dict(sorted(schemas.items())),
-            "errors": {reason: _error(reason) for reason in COMMON_ERRORS},
+            "errors": {reason: _error(reason, codes) for reason in COMMON_ERRORS},
         },
     }

@@ -1,0 +1,94 @@
+"""``horus coordinator``: the workflow API over HTTP, and the engine that drives workflows."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from horus.broker import Broker
+from horus.config import redis_url, setting
+from horus.errors import ConfigError
+from horus.keys import DEFAULT_NAMESPACE
+from horus.signing import Signer, load_key, public_hex
+
+from .supervisor import _admin_token
+
+log = logging.getLogger("horus.coordinator")
+
+DEFAULT_PORT = 8090
+
+
+def coordinator_command(
+    host: Annotated[str, typer.Option("--host", help="address to listen on; '::' for IPv6")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option("--port", help="env HORUS_COORDINATOR_PORT, PORT; default 8090")] = None,
+    supervisor: Annotated[
+        str | None, typer.Option("--supervisor", help="the supervisor's URL; env HORUS_SUPERVISOR_URL")
+    ] = None,
+    redis: Annotated[str | None, typer.Option("--redis-url", help="env HORUS_REDIS_URL, REDIS_URL")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", help="env HORUS_NAMESPACE; default horus")] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", help="the coordinator's own secret key, which signs step jobs; env HORUS_COORDINATOR_KEY_FILE"
+        ),
+    ] = None,
+    admin_token_file: Annotated[
+        Path | None, typer.Option("--admin-token-file", help="bootstrap admin token file; else env HORUS_ADMIN_TOKEN")
+    ] = None,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="no authentication at all: every caller is admin (development only)")
+    ] = False,
+    lease_ttl: Annotated[
+        float, typer.Option("--lease-ttl", min=0.5, help="seconds before a dead coordinator's workflows are adopted")
+    ] = 10.0,
+    ssl_certfile: Annotated[str | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM)")] = None,
+    ssl_keyfile: Annotated[str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM)")] = None,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="calls served at once")] = 64,
+) -> None:
+    """Serve the workflow API and drive workflows; step jobs go to the supervisor signed with --key.
+
+    The supervisor token comes from HORUS_TOKEN (else HORUS_ADMIN_TOKEN)."""
+    import uvicorn
+
+    from horus.coordinator.engine import Engine, EngineSettings
+    from horus.coordinator.link import SupervisorLink
+    from horus.coordinator.service import Coordinator
+    from horus.coordinator.store import WorkflowStore
+
+    try:
+        listen_port = int(setting("coordinator_port", port) or setting("port", None, DEFAULT_PORT, "coordinator"))
+    except ValueError:
+        raise ConfigError("the port must be a number") from None
+    supervisor_url = setting("supervisor_url", supervisor)
+    if not supervisor_url:
+        raise ConfigError("the coordinator needs a supervisor: pass --supervisor URL or set HORUS_SUPERVISOR_URL")
+    key_file = setting("coordinator_key_file", str(key) if key else None)
+    if not key_file:
+        raise ConfigError("the coordinator needs its own signing key: --key FILE or HORUS_COORDINATOR_KEY_FILE")
+    signer = Signer(load_key(Path(key_file)))
+    token = _admin_token(admin_token_file)
+    link = SupervisorLink(str(supervisor_url), token=os.environ.get("HORUS_TOKEN") or token, timeout_s=60)
+    broker = Broker.from_url(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE))
+    broker.ping()
+    engine = Engine(WorkflowStore(broker), link, signer, EngineSettings(lease_ttl_s=lease_ttl))
+    app = Coordinator(
+        broker, link, public_hex(signer.key), admin_token=token, insecure=insecure_dev, threads=threads
+    ).app()
+    log.info("coordinator key %s (trust it for the runners workflows may target)", signer.public_key)
+    engine.start()
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=listen_port,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            log_level=logging.getLevelName(logging.getLogger().level).lower(),
+            access_log=False,
+        )
+    finally:
+        engine.stop()
