@@ -1,23 +1,20 @@
 """``process``: run commands, find executables, signal processes.
 
-Every command runs in a process group of its own that is registered with the job, so the
-job's timeout or a cancel kills it and everything it started.
+Every command runs in a process group of its own that is registered with the job while it
+runs, so the job's timeout or a cancel kills it and everything it started.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import shutil
 import signal
-import subprocess
 import time
 from typing import Any
 
-from horus.procutil import Completed, die_with_parent, stop_process
 from horus.sal.common import SalError, seconds, time_left
 from horus.sal.paths import PathGuard
+from horus.sal.spawn import run_command
 from horus.worker.context import JobContext, JobTimeout
 
 RUN_OPTIONS = frozenset({"cwd", "env", "timeout", "check"})
@@ -44,19 +41,6 @@ def _signal(sig: object) -> signal.Signals:
     raise SalError(f'unknown signal {sig!r} (use a name such as "TERM" or "KILL", or a number)')
 
 
-def _own_session(parent_pid: int) -> None:
-    os.setsid()  # the pid is the group id the job registers and a timeout kills
-    die_with_parent(parent_pid)
-
-
-def _drain(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    """What a killed command had written; a descendant that left the group may hold the pipes."""
-    try:
-        return proc.communicate(timeout=2)
-    except subprocess.TimeoutExpired:
-        return "", ""
-
-
 class ProcessModule:
     def __init__(self, ctx: JobContext, guard: PathGuard | None = None) -> None:
         self._ctx = ctx
@@ -74,7 +58,19 @@ class ProcessModule:
         env.update(opts["env"])
         cwd = self._cwd(opts["cwd"])
         wanted = opts["timeout"]
-        done = self._spawn(argv, env, cwd, time_left(self._ctx.deadline, wanted))
+        try:
+            done = run_command(
+                argv,
+                env,
+                cwd,
+                time_left(self._ctx.deadline, wanted),
+                self._ctx.adopt_process_group,
+                self._ctx.release_process_group,
+            )
+        except FileNotFoundError:
+            raise SalError(f"command not found: {argv[0]}") from None
+        except PermissionError:
+            raise SalError(f"command not executable: {argv[0]}") from None
         if done.timed_out:
             if time.monotonic() >= self._ctx.deadline:
                 # The job's own time is up: end it as timed out, which no script `catch` can stop.
@@ -89,47 +85,6 @@ class ProcessModule:
             "exit_code": done.exit_code,
             "success": done.exit_code == 0,
         }
-
-    def _spawn(self, argv: list[str], env: dict[str, str], cwd: str | None, timeout_s: float) -> Completed:
-        """Run in a session of its own, registered with the job; kill the whole group on timeout."""
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                cwd=cwd,
-                text=True,
-                errors="replace",
-                preexec_fn=functools.partial(_own_session, os.getpid()),
-            )
-        except FileNotFoundError:
-            raise SalError(f"command not found: {argv[0]}") from None
-        except PermissionError:
-            raise SalError(f"command not executable: {argv[0]}") from None
-        self._ctx.adopt_process_group(proc.pid)
-        timed_out = False
-        try:
-            try:
-                out, err = proc.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                stop_process(proc)
-                out, err = _drain(proc)
-        except BaseException:
-            # The job timed out or was stopped while we waited: nothing of the command may outlive it.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=1)
-            raise
-        finally:
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
-            self._ctx.release_process_group(proc.pid)
-        return Completed(proc.pid, proc.returncode, out or "", err or "", timed_out)
 
     def _options(self, options: object) -> dict[str, Any]:
         if options is None:

@@ -116,6 +116,25 @@ def test_running_command_is_registered_with_the_job(tmp_path: Path) -> None:
     assert ctx.process_groups == set()  # and released after
 
 
+def test_command_returns_when_it_exits_though_a_background_child_holds_its_output(
+    proc: ProcessModule,
+) -> None:
+    began = time.monotonic()
+    result = proc.run("sleep 30 & echo $!")
+    assert time.monotonic() - began < 5
+    pid = int(result["stdout"])
+    try:
+        assert not wait_gone(pid, 0), "the background process should run on after the command"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    assert wait_gone(pid)
+
+
+def test_large_output_on_both_streams_is_collected(proc: ProcessModule) -> None:
+    result = proc.run("head -c 300000 /dev/zero | tr '\\0' o; head -c 200000 /dev/zero | tr '\\0' e >&2")
+    assert (len(result["stdout"]), len(result["stderr"])) == (300000, 200000)
+
+
 def test_which(proc: ProcessModule) -> None:
     assert proc.which("sh") in ("/bin/sh", "/usr/bin/sh")
     assert proc.which("no-such-binary-xyz") is None
