@@ -226,6 +226,9 @@ class Runtime:
 
     def set_var(self, name: str, value: Any) -> Any:
         if name not in self.scope:
+            # `text.replace(...)` on a host module: the call hands the module back to be stored.
+            if isinstance(value, HostRef) and name in self.engine.modules:
+                return value
             raise RhaiRuntimeError(f"Variable not found: {name}")
         self.scope[name] = value
         return value

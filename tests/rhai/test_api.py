@@ -149,6 +149,17 @@ def test_register_module_object_methods_and_namespace() -> None:
         engine.eval("nope::f()")
 
 
+def test_module_methods_named_like_mutating_methods() -> None:
+    # `replace`, `pop`, `remove`… change a variable receiver in place; on a module they are plain calls.
+    engine = Engine()
+    engine.register_module("text", {"replace": lambda s, a, b: s.replace(a, b), "pop": lambda: 1})
+    assert engine.eval('text.replace("a.b", ".", "/")') == "a/b"
+    assert engine.eval("fn f() { text.pop() } f() + text.pop()") == 2
+    assert engine.eval("type_of(text)") == "module"
+    with pytest.raises(RhaiRuntimeError, match="Variable not found: text"):
+        engine.eval("text = 1")
+
+
 def test_import_binds_a_registered_module() -> None:
     engine = Engine()
     engine.register_module("fs", {"ls": lambda p: [p + "/a"], "sep": "/"})
