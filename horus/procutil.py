@@ -97,6 +97,11 @@ def run_streaming(
         stop_process(proc)
     for reader in readers:
         reader.join(timeout=2)
+    if not any(reader.is_alive() for reader in readers):
+        # A reader still blocked (a grandchild holding the pipe open) keeps its pipe; closing
+        # it under the reader would race. Otherwise close them now rather than at collection.
+        proc.stdout.close()
+        proc.stderr.close()
     return Completed(proc.pid, proc.returncode, "".join(out), "".join(err), timed_out)
 
 

@@ -291,7 +291,7 @@ def test_second_signal_is_a_cold_shutdown(client: RedisClient, start_worker: Sta
 def test_unknown_runner_type_lists_installed(start_worker: StartWorker) -> None:
     worker = start_worker(runner_type="nosuch")
     assert worker.proc.wait(30) == 2
-    assert "unknown runner type 'nosuch'; installed types: hero, python" in worker.log()
+    assert "unknown runner type 'nosuch'; installed types: hero, osiris, python, sal, tmux" in worker.log()
 
 
 def test_worker_without_trusted_keys_refuses_to_start(start_worker: StartWorker) -> None:
