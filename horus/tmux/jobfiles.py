@@ -8,7 +8,7 @@ where tmux keeps its own socket, so every worker that drives one tmux server sha
 * ``panes/S.W.P.job`` — the id of the job last started in the pane, removed once its worker has
   collected the result. A record found by the next lock holder means a worker died mid-job.
 * ``jobs/JOB/`` — ``spec.json`` (argv, env; deleted by the wrapper as it starts), ``pid``,
-  ``out`` (the output), ``exit`` (the exit code, written last).
+  ``go`` (the worker's go-ahead), ``out`` (the output), ``exit`` (the exit code, written last).
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ class JobDir:
         with os.fdopen(fd, "w") as f:
             json.dump(spec, f)
 
-    def exists(self) -> bool:
-        return self.path.is_dir()
+    def give_go(self) -> None:
+        """Let the started wrapper run the command (once its process group is registered)."""
+        (self.path / "go").touch()
 
     def process(self) -> Process | None:
         """The wrapper, once it has started."""

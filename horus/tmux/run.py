@@ -27,6 +27,8 @@ log = logging.getLogger("horus.worker")
 
 WRAPPER = Path(__file__).with_name("wrapper.py")
 POLL_S = 0.05
+#: The wrapper waits for the worker's go-ahead, so its start is watched more closely.
+START_POLL_S = 0.005
 #: How long a pane may stay busy with a program before a job for it gives up.
 PROMPT_TIMEOUT_S = 5.0
 #: How long the typed command may take to start its wrapper (a slow shell start-up).
@@ -50,20 +52,26 @@ class PaneJob:
         self.shell = shell
         self.files: JobDir = state.job(job.id)
         self.process: Process | None = None
+        self.recorded = False
         self.typed = False
 
     def run(self) -> Outcome:
         try:
             with self.state.locked(self.target.key):
+                # Both handled while still holding the pane: no other job types into it meanwhile.
                 try:
                     return self._run_locked()
                 except JobTimeout:
-                    return self._timed_out()  # still holding the pane: no job types into it meanwhile
+                    return self._timed_out()
+                except TmuxError as exc:
+                    if self.recorded and not self.typed:
+                        self._forget()
+                    # Once typed, the line may yet start the command: the record stays, and the
+                    # pane's next job stops whatever it started.
+                    return Outcome.failed(f"{self.target}: {exc}")
         except JobTimeout:
             error = f"timed out after {self.job.timeout} s waiting for {self.target} (busy with another job)"
             return Outcome(JobStatus.TIMEOUT, error=error)
-        except TmuxError as exc:
-            return Outcome.failed(f"{self.target}: {exc}")
 
     def _run_locked(self) -> Outcome:
         with self.state.locked(SERVER_LOCK):
@@ -80,6 +88,7 @@ class PaneJob:
             self._start(pane)
         assert self.process is not None
         self.ctx.adopt_process_group(self.process.pgid)
+        self.files.give_go()
         follower = OutputFollower(self.files.out, self.ctx.log)
         code = self._wait(follower)
         output = follower.close()
@@ -108,6 +117,7 @@ class PaneJob:
             }
         )
         self.state.set_record(self.target.key, self.job.id)
+        self.recorded = True
         self.server.wait_for_prompt(pane, PROMPT_TIMEOUT_S)
         # The leading space keeps the line out of shell history (ignorespace).
         line = " " + shlex.join([sys.executable, "-I", str(WRAPPER), str(self.files.path)])
@@ -123,7 +133,7 @@ class PaneJob:
     def _await_start(self, timeout_s: float) -> Process | None:
         deadline = time.monotonic() + timeout_s
         while (process := self.files.process()) is None and time.monotonic() < deadline:
-            time.sleep(POLL_S)
+            time.sleep(START_POLL_S)
         return process
 
     # -- running ---------------------------------------------------------------------
@@ -144,6 +154,8 @@ class PaneJob:
         if self.process is None and self.typed:
             self.process = self._await_start(INTERRUPT_GRACE_S)
         if self.process is None:
+            if self.recorded and not self.typed:
+                self._forget()
             return Outcome(JobStatus.TIMEOUT, error=f"{error} before the command started in {self.target}")
         code = stop(self.process, self.files)
         output = self.files.output()

@@ -16,10 +16,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
 CHUNK = 65536
+#: How long to wait for the worker's go-ahead; a worker that died before giving it never will,
+#: and the command is then left to the job's next delivery.
+GO_TIMEOUT_S = 60.0
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -42,6 +46,15 @@ def _echo(text: bytes) -> bool:
     return True
 
 
+def _wait_for(path: Path, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def _ignore(_signum: int, _frame: FrameType | None) -> None:
     """SIGINT (C-c) and SIGHUP are for the command: we stay to record how it ended.
 
@@ -61,11 +74,14 @@ def main(job_dir: Path) -> int:
     signal.signal(signal.SIGHUP, _ignore)
     _write_atomic(job_dir / "pid", f"{os.getpid()} {os.getpgrp()} {_start_time()}\n")
     echo = _echo(f"\x1b[2m--- horus job {spec['job_id']} ---\x1b[0m\n".encode())
+    # The worker registers our process group with the job before it says go, so a cancel that
+    # comes once the command runs always finds the group to kill.
+    if not _wait_for(job_dir / "go", GO_TIMEOUT_S):
+        _echo(b"--- no worker took this command: not run ---\n")
+        return 125
     with (job_dir / "out").open("ab", buffering=0) as out:
         try:
-            proc = subprocess.Popen(
-                spec["argv"], env=spec["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=spec.get("cwd")
-            )
+            proc = subprocess.Popen(spec["argv"], env=spec["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         except OSError as exc:
             out.write(f"cannot start {spec['argv'][0]!r}: {exc.strerror}\n".encode())
             _write_atomic(job_dir / "exit", "127\n")

@@ -149,3 +149,39 @@ def test_command_left_by_a_lost_worker_is_stopped_before_the_pane_is_reused(
     result = client.run({"runner_id": "r1", "payload": "echo next", "executor": "tmux.s.w.p"}, WAIT)
     assert (result.status, result.output) == (JobStatus.COMPLETED, "next\n")
     assert not alive(stray)
+
+
+def test_job_waiting_for_a_busy_pane_times_out_saying_so(
+    client: RedisClient, start_tmux_worker: StartTmuxWorker, tmp_path: Path
+) -> None:
+    start_tmux_worker(concurrency=2)
+    gate = tmp_path / "gate"
+    busy = client.submit(
+        {
+            "runner_id": "r1",
+            "payload": f"echo started; while [ ! -e {gate} ]; do sleep 0.05; done",
+            "executor": "tmux.s.w.p",
+        }
+    )
+    follow_until(client, busy, "started")
+    waiting = client.run({"runner_id": "r1", "payload": "echo never", "executor": "tmux.s.w.p", "timeout": 1}, WAIT)
+    assert waiting.status == JobStatus.TIMEOUT
+    assert waiting.error == "timed out after 1 s waiting for tmux.s.w.p (busy with another job)"
+    gate.touch()
+    assert client.wait(busy, WAIT).status == JobStatus.COMPLETED
+
+
+def test_pane_running_a_program_of_a_person_is_left_alone(
+    client: RedisClient, start_tmux_worker: StartTmuxWorker, tmux: Tmux
+) -> None:
+    """Keys typed while a program runs would go to that program: the job fails instead."""
+    start_tmux_worker()
+    assert client.run({"runner_id": "r1", "payload": "true", "executor": "tmux.s.w.p"}, WAIT).exit_code == 0
+    pane = "=s:w"
+    tmux.run("send-keys", "-t", pane, "sleep 600", "Enter")
+    wait_for(
+        lambda: tmux.run("display-message", "-p", "-t", pane, "#{pane_current_command}").strip() == "sleep", "sleep"
+    )
+    result = client.run({"runner_id": "r1", "payload": "echo typed", "executor": "tmux.s.w.p"}, WAIT)
+    assert result.status == JobStatus.FAILED
+    assert "is busy running 'sleep'" in (result.error or ""), result.error
