@@ -76,5 +76,8 @@ def verify_workflow(workflow: Workflow, policy: TrustPolicy) -> str:
         try:
             signer = policy.verify_message(message, workflow.signatures, runner_id)
         except JobRejected as exc:
-            raise WorkflowRejected(exc.code, exc.field, exc.reason) from None
+            reason = exc.reason
+            if exc.code == "tampered":
+                reason = "signature does not match the workflow's content (changed after signing, or wrong key)"
+            raise WorkflowRejected(exc.code, exc.field, reason) from None
     return signer

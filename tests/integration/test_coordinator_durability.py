@@ -1,0 +1,123 @@
+"""Coordinators killed with SIGKILL, restarted, and running side by side: every step runs exactly
+once and every workflow ends."""
+# ruff: noqa: F811 - fixtures are imported by name.
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from horus.coordinator.models import StepStatus
+from tests.integration.coordinator_fixtures import WAIT, Stack, python_step, serve, stack  # noqa: F401
+
+
+def recorded_flow(redis_url: str, runs: str, name: str, width: int, seconds: float) -> dict[str, Any]:
+    """start -> `width` parallel steps -> join -> end, each counting its runs in the hash ``runs``."""
+    middle = [f"{name}-p{i}" for i in range(width)]
+
+    def rec(step_id: str, **fields: Any) -> dict[str, Any]:
+        return python_step(step_id, "wf_record", redis_url, runs, step_id, seconds, **fields)
+
+    return {
+        "name": name,
+        "steps": [
+            rec(f"{name}-start"),
+            *[rec(m, depends_on=[f"{name}-start"]) for m in middle],
+            rec(f"{name}-join", depends_on=middle),
+            rec(f"{name}-end", depends_on=[f"{name}-join"]),
+        ],
+    }
+
+
+def assert_exactly_once(r: redis.Redis, runs: str, flow: dict[str, Any]) -> None:
+    counts = {k: int(v) for k, v in r.hgetall(runs).items()}
+    assert counts == {step["id"]: 1 for step in flow["steps"]}
+
+
+def test_killed_coordinator_is_resumed_by_a_restarted_one(stack: Stack, redis_url: str, r: redis.Redis) -> None:
+    stack.start_worker(concurrency=3)
+    first = stack.start_coordinator()
+    flow = recorded_flow(redis_url, "runs", "k", 4, 0.4)
+    with stack.client(first) as client:
+        workflow_id = client.submit(flow)
+    deadline = time.monotonic() + WAIT
+    while r.hget("runs", "k-start") is None:  # killed while steps are in flight
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    first.kill()
+    second = stack.start_coordinator()
+    with stack.client(second) as client:
+        outcome = client.wait(workflow_id, WAIT)
+        info = client.status(workflow_id)
+    assert outcome.status == "completed", outcome
+    assert_exactly_once(r, "runs", flow)
+    assert all(step.attempt == 1 for step in info.steps)
+
+
+@pytest.mark.slow
+def test_coordinators_killed_at_random_moments(stack: Stack, redis_url: str, r: redis.Redis) -> None:
+    stack.start_worker(concurrency=4)
+    flow = recorded_flow(redis_url, "runs", "rk", 8, 0.15)
+    coordinator = stack.start_coordinator(lease_ttl=1.0)
+    with stack.client(coordinator) as client:
+        workflow_id = client.submit(flow)
+    rng = random.Random(7)
+    kills = 0
+    deadline = time.monotonic() + 120
+    while True:
+        time.sleep(rng.uniform(0.05, 0.8))
+        with stack.client(coordinator) as client:
+            if client.status(workflow_id).ended_at is not None:
+                break
+        coordinator.kill()
+        kills += 1
+        coordinator = stack.start_coordinator(lease_ttl=1.0)
+        assert time.monotonic() < deadline, "the workflow did not finish"
+    with stack.client(coordinator) as client:
+        outcome = client.wait(workflow_id, WAIT)
+    assert kills >= 2
+    assert outcome.status == "completed"
+    assert_exactly_once(r, "runs", flow)
+
+
+@pytest.mark.slow
+def test_two_coordinators_share_workflows_and_never_dispatch_a_step_twice(
+    stack: Stack, redis_url: str, r: redis.Redis
+) -> None:
+    stack.start_worker(concurrency=4)
+    one, two = stack.start_coordinator(), stack.start_coordinator()
+    flows = [recorded_flow(redis_url, f"runs-{i}", f"w{i}", 6, 0.05) for i in range(6)]
+    ids = []
+    for i, flow in enumerate(flows):
+        with stack.client(one if i % 2 else two) as client:
+            ids.append(client.submit(flow))
+    deadline = time.monotonic() + WAIT
+    while not all(r.hget(f"runs-{i}", f"w{i}-start") for i in range(len(flows))):  # all under way
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    one.kill()  # the survivor adopts what the dead one held
+    with stack.client(two) as client:
+        for workflow_id in ids:
+            assert client.wait(workflow_id, WAIT).status == "completed"
+            assert {s.status for s in client.status(workflow_id).steps} == {StepStatus.COMPLETED}
+    for i, flow in enumerate(flows):
+        assert_exactly_once(r, f"runs-{i}", flow)
+
+
+@pytest.mark.slow
+def test_a_chord_of_a_thousand_steps(stack: Stack) -> None:
+    stack.start_worker(concurrency=4)
+    coordinator = stack.start_coordinator()
+    steps = [python_step(f"p{i}", "wf_value", i) for i in range(1000)]
+    steps.append(python_step("total", "wf_sum", depends_on=[s["id"] for s in steps]))
+    started = time.monotonic()
+    with stack.client(coordinator) as client:
+        outcome = client.run({"name": "big-chord", "steps": steps}, 180)
+    elapsed = time.monotonic() - started
+    assert outcome.status == "completed"
+    assert outcome.steps["total"].value == sum(range(1000))
+    assert elapsed < 180
