@@ -23,6 +23,8 @@ class OutputFollower:
 
     def close(self) -> str:
         """Read to the end, log a last unterminated line, and return the whole output."""
+        if self._file.closed:
+            return "".join(self._text)
         self.poll()
         self._feed(self._decoder.decode(b"", final=True))
         if self._partial:

@@ -59,11 +59,6 @@ class Process:
             return False
         return fields[0] not in ("Z", "X") and fields[19] == self.start_time
 
-    def signal_group(self, sig: int) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pgid, sig)
-
 
 class JobDir:
     """One job's files."""

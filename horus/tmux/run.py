@@ -8,7 +8,9 @@ kill it with the job. The runner's own timeout interrupts it first (SIGINT, as C
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -54,6 +56,7 @@ class PaneJob:
         self.process: Process | None = None
         self.recorded = False
         self.typed = False
+        self.follower: OutputFollower | None = None
 
     def run(self) -> Outcome:
         try:
@@ -89,9 +92,9 @@ class PaneJob:
         assert self.process is not None
         self.ctx.adopt_process_group(self.process.pgid)
         self.files.give_go()
-        follower = OutputFollower(self.files.out, self.ctx.log)
-        code = self._wait(follower)
-        output = follower.close()
+        self.follower = OutputFollower(self.files.out, self.ctx.log)
+        code = self._wait(self.follower)
+        output = self.follower.close()
         self._forget()
         if code is None:
             return Outcome.failed(
@@ -158,7 +161,7 @@ class PaneJob:
                 self._forget()
             return Outcome(JobStatus.TIMEOUT, error=f"{error} before the command started in {self.target}")
         code = stop(self.process, self.files)
-        output = self.files.output()
+        output = self.follower.close() if self.follower is not None else self.files.output()
         self._forget()
         how = "interrupted" if code is not None else "killed"
         return Outcome(JobStatus.TIMEOUT, output=output, error=f"{error}: {how}", exit_code=code)
@@ -183,9 +186,17 @@ class PaneJob:
 
 def stop(process: Process, files: JobDir) -> int | None:
     """Interrupt a command as C-c would, then kill what is left of it; its exit code if it wrote one."""
-    process.signal_group(signal.SIGINT)
-    deadline = time.monotonic() + INTERRUPT_GRACE_S
-    while process.alive() and files.exit_code() is None and time.monotonic() < deadline:
-        time.sleep(POLL_S / 5)
-    process.signal_group(signal.SIGKILL)
+    if process.alive():
+        _signal_group(process.pgid, signal.SIGINT)
+        deadline = time.monotonic() + INTERRUPT_GRACE_S
+        while process.alive() and files.exit_code() is None and time.monotonic() < deadline:
+            time.sleep(POLL_S / 5)
+        # Even if the wrapper has ended, the id still names its group, whose background jobs may
+        # outlive it: Linux never hands out a pid still in use as a process group id.
+        _signal_group(process.pgid, signal.SIGKILL)
     return files.exit_code()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

@@ -95,6 +95,18 @@ def test_timeout_interrupts_the_command(client: RedisClient, start_tmux_worker: 
     assert (result.error, result.exit_code) == ("timed out after 1 s: interrupted", 7)
 
 
+def test_timeout_kills_what_the_command_left_in_the_background(
+    client: RedisClient, start_tmux_worker: StartTmuxWorker, tmp_path: Path
+) -> None:
+    start_tmux_worker()
+    pid_file = tmp_path / "pid"
+    # A background job of a non-interactive shell ignores SIGINT, and outlives the command.
+    payload = f"sleep 300 >/dev/null 2>&1 & echo $! > {pid_file}; trap 'exit 7' INT; while :; do sleep 0.05; done"
+    result = client.run(job(payload, timeout=1), WAIT)
+    assert (result.status, result.exit_code) == (JobStatus.TIMEOUT, 7)
+    wait_for(lambda: not alive(int(pid_file.read_text())), "the background job to be killed", 5)
+
+
 def test_timeout_kills_a_command_that_ignores_the_interrupt(
     client: RedisClient, start_tmux_worker: StartTmuxWorker, tmp_path: Path
 ) -> None:

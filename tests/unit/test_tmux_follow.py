@@ -22,6 +22,7 @@ def test_lines_come_as_they_complete(tmp_path: Path) -> None:
         writer.write(b"ee")
     assert follower.close() == "one\ntwo\r\nthree"
     assert logged == ["one", "two", "three"]
+    assert follower.close() == "one\ntwo\r\nthree"  # again: a timeout may close it after the end
 
 
 def test_utf8_split_across_reads_and_bad_bytes(tmp_path: Path) -> None:
