@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import horus_bench, rhai_fib, supervisor_bench
+from benchmarks import coordinator_bench, horus_bench, rhai_fib, supervisor_bench
 from benchmarks.redis_server import private_redis, server_version
 
 RESULTS = Path(__file__).parent / "results"
@@ -120,6 +120,7 @@ def main() -> None:
         console.print(f"[bold]horus[/] on redis-server {versions['redis-server']} …")
         systems = {"horus": horus_bench.measure(url, args.jobs, args.drain_jobs, args.round_trips)}
         http = supervisor_bench.measure(url, min(args.jobs, 2_000))
+        workflows = coordinator_bench.measure(url, 20 if args.smoke else 50, 200 if args.smoke else 1_000)
         for peer in [] if args.no_peers else peers(args.peers):
             console.print(f"[bold]{peer.NAME}[/] …")
             systems[peer.NAME] = peer.measure(url, args.jobs, args.drain_jobs, args.round_trips)
@@ -139,6 +140,7 @@ def main() -> None:
         "systems": systems,
         "targets": targets(systems),
         "supervisor": http,
+        "coordinator": workflows,
         "rhai_fib": rhai_fib.measure(20 if args.smoke else 25, 3 if args.smoke else 7),
     }
     console.print(table(systems, args.smoke))
@@ -147,6 +149,10 @@ def main() -> None:
     console.print(
         f"  supervisor job.create over HTTP (signed, sequential): {http['job_create_rate']:,.0f}/s, "
         f"p50 {http['job_create_p50_ms']:.2f} ms, p99 {http['job_create_p99_ms']:.2f} ms"
+    )
+    console.print(
+        f"  coordinator: {workflows['overhead_per_step_ms']:.2f} ms overhead per chained step, "
+        f"chord of {workflows['chord_width']:,} + callback in {workflows['chord_s']:.2f} s"
     )
     fib = report["rhai_fib"]
     console.print(
