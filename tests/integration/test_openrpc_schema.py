@@ -26,6 +26,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from horus.broker import Broker
+from horus.coordinator.link import SupervisorLink
+from horus.coordinator.service import Coordinator
 from horus.supervisor.app import Supervisor
 from horus.supervisor.errors import CODES
 
@@ -94,12 +96,19 @@ def document() -> dict[str, Any]:
     return Supervisor(Broker.from_url("redis://127.0.0.1:1/0")).openrpc
 
 
+def coordinator_document() -> dict[str, Any]:
+    link = SupervisorLink("http://127.0.0.1:1/")
+    return Coordinator(Broker.from_url("redis://127.0.0.1:1/0"), link, coordinator_key="00" * 32).openrpc
+
+
+@pytest.mark.parametrize("service", ["supervisor", "coordinator"])
 def test_the_document_conforms_to_the_openrpc_meta_schema(
-    meta_schema: tuple[dict[str, Any], Registry], document: dict[str, Any]
+    meta_schema: tuple[dict[str, Any], Registry], document: dict[str, Any], service: str
 ) -> None:
     schema, registry = meta_schema
+    checked = document if service == "supervisor" else coordinator_document()
     validator = Draft7Validator(schema, registry=registry)
-    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(checked)]
     assert problems == []
 
 
