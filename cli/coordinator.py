@@ -13,7 +13,7 @@ from horus.broker import Broker
 from horus.config import redis_url, setting
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
-from horus.signing import Signer, load_key, public_hex
+from horus.signing import Signer, load_key
 
 from .supervisor import _admin_token
 
@@ -33,7 +33,9 @@ def coordinator_command(
     key: Annotated[
         Path | None,
         typer.Option(
-            "--key", help="the coordinator's own secret key, which signs step jobs; env HORUS_COORDINATOR_KEY_FILE"
+            "--key",
+            help="optional: a key of the coordinator's own to sign the jobs of workflows sent without job "
+            "signatures; env HORUS_COORDINATOR_KEY_FILE",
         ),
     ] = None,
     admin_token_file: Annotated[
@@ -49,7 +51,8 @@ def coordinator_command(
     ssl_keyfile: Annotated[str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM)")] = None,
     threads: Annotated[int, typer.Option("--threads", min=1, help="calls served at once")] = 64,
 ) -> None:
-    """Serve the workflow API and drive workflows; step jobs go to the supervisor signed with --key.
+    """Serve the workflow API and drive workflows; step jobs go to the supervisor as the submitter
+    signed them (or, for workflows sent without job signatures, signed with --key).
 
     The supervisor token comes from HORUS_TOKEN (else HORUS_ADMIN_TOKEN)."""
     import uvicorn
@@ -67,18 +70,18 @@ def coordinator_command(
     if not supervisor_url:
         raise ConfigError("the coordinator needs a supervisor: pass --supervisor URL or set HORUS_SUPERVISOR_URL")
     key_file = setting("coordinator_key_file", str(key) if key else None)
-    if not key_file:
-        raise ConfigError("the coordinator needs its own signing key: --key FILE or HORUS_COORDINATOR_KEY_FILE")
-    signer = Signer(load_key(Path(key_file)))
+    signer = Signer(load_key(Path(key_file))) if key_file else None
     token = _admin_token(admin_token_file)
     link = SupervisorLink(str(supervisor_url), token=os.environ.get("HORUS_TOKEN") or token, timeout_s=60)
     broker = Broker.from_url(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE))
     broker.ping()
     engine = Engine(WorkflowStore(broker), link, signer, EngineSettings(lease_ttl_s=lease_ttl))
-    app = Coordinator(
-        broker, link, public_hex(signer.key), admin_token=token, insecure=insecure_dev, threads=threads
-    ).app()
-    log.info("coordinator key %s (trust it for the runners workflows may target)", signer.public_key)
+    own_key = signer.public_key if signer else ""
+    app = Coordinator(broker, link, own_key, admin_token=token, insecure=insecure_dev, threads=threads).app()
+    if signer:
+        log.info("coordinator key %s signs the jobs of workflows sent without job signatures", own_key)
+    else:
+        log.info("no coordinator key: workflows must carry their steps' job signatures (workflow submit --key)")
     engine.start()
     try:
         uvicorn.run(

@@ -40,6 +40,10 @@ class Keys:
         """List: one element pushed when the job ends; waiters block on it."""
         return f"{self._runner(runner_id)}:job:{job_id}:result"
 
+    def inputs(self, runner_id: str, job_id: str) -> str:
+        """String: a workflow step's upstream results (JSON), written by the coordinator."""
+        return f"{self._runner(runner_id)}:job:{job_id}:inputs"
+
     def log(self, runner_id: str, job_id: str) -> str:
         """Capped stream of output lines, closed by an ``eof`` entry."""
         return f"{self._runner(runner_id)}:job:{job_id}:log"

@@ -75,6 +75,12 @@ class JobStatus(StrEnum):
         return self in TERMINAL
 
 
+#: Env vars of a workflow step's job (docs/workflows.md). HORUS_INPUTS, a JSON object of upstream
+#: results by step id, is added by the runner from the job's inputs key when the signed job has none.
+INPUTS_ENV = "HORUS_INPUTS"
+WORKFLOW_ENV = "HORUS_WORKFLOW_ID"
+DIGEST_ENV = "HORUS_WORKFLOW_DIGEST"
+
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.TIMEOUT, JobStatus.CANCELLED})
 
 

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any, ClassVar
 
-from horus.models import Job, JobStatus
+from horus.models import INPUTS_ENV, Job, JobStatus
 from horus.plugin import BaseRunner, Outcome
 from horus.rhai import Engine, RhaiError, RhaiLimitError, Timestamp
 from horus.rhai.values import FnPtr, Range
@@ -38,10 +38,6 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, Range | Timestamp | FnPtr):
         return str(value)
     return repr(value)
-
-
-#: Env var through which a workflow step receives its upstream results (JSON object, step id → value).
-INPUTS_ENV = "HORUS_INPUTS"
 
 
 def script_inputs(job: Job) -> Any:

@@ -15,7 +15,7 @@ import orjson
 
 from horus import codec
 from horus.errors import PluginError
-from horus.models import Job
+from horus.models import INPUTS_ENV, Job
 from horus.plugin import BaseRunner, Outcome
 from horus.tasks import REGISTRY
 from horus.worker.context import JobContext
@@ -56,12 +56,6 @@ def _restore_env(saved: dict[str, str | None]) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-
-
-#: A workflow step's upstream results, {step id: value} as JSON (the same variable Rhai scripts
-#: read as ``inputs``, horus.scripting.INPUTS_ENV; not imported from there to keep Rhai out of
-#: python workers).
-INPUTS_ENV = "HORUS_INPUTS"
 
 
 @cache

@@ -8,13 +8,16 @@ from typing import Any
 
 import orjson
 import yaml
+from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.signing import VerifyKey
 from pydantic import ValidationError
 
 from horus.coordinator.errors import WorkflowRejected, rejection
 from horus.coordinator.models import Workflow
+from horus.coordinator.stepjobs import attempt_job, attempts, sign_attempts
 from horus.errors import ConfigError, JobRejected
 from horus.models import Signature
-from horus.signing import Signer, canonical_bytes
+from horus.signing import Signer, canonical_bytes, job_bytes
 from horus.trust import TrustPolicy
 
 
@@ -59,11 +62,43 @@ def digest(workflow: Workflow) -> str:
 
 
 def sign_workflow(workflow: Workflow, signer: Signer) -> Workflow:
-    """``workflow`` with ``signer``'s signature (replacing an earlier one by the same key)."""
-    raw = signer.key.sign(workflow_bytes(workflow)).signature.hex()
+    """``workflow`` with ``signer``'s signature (replacing an earlier one by the same key) and
+    the signature of every attempt's job, so runners trusting ``signer`` run its steps."""
+    message = workflow_bytes(workflow)
+    raw = signer.key.sign(message).signature.hex()
     signature = Signature(public_key=signer.public_key, signature=raw)
     kept = [s for s in workflow.signatures if s.public_key != signer.public_key]
-    return workflow.model_copy(update={"signatures": [*kept, signature]})
+    jobs = sign_attempts(workflow, hashlib.sha256(message).hexdigest(), signer)
+    return workflow.model_copy(update={"signatures": [*kept, signature], "job_signatures": jobs})
+
+
+def verify_attempts(workflow: Workflow, digest: str, submitter: str) -> None:
+    """Every step has a signature by the submitter for each of its attempts' jobs, and each verifies."""
+    try:
+        verify_key = VerifyKey(bytes.fromhex(submitter))
+    except (ValueError, TypeError, CryptoError):  # verify_workflow accepted it, so only a bug lands here
+        raise WorkflowRejected("bad_signature", "signatures", "the submitter's key is not an ed25519 key") from None
+    unknown = sorted(set(workflow.job_signatures) - {step.id for step in workflow.steps})
+    if unknown:
+        raise WorkflowRejected("invalid_workflow", "job_signatures", f"no step with id {unknown[0]!r}")
+    for step in workflow.steps:
+        signatures = workflow.job_signatures.get(step.id, [])
+        field = f"job_signatures.{step.id}"
+        if len(signatures) != len(attempts(step)):
+            raise WorkflowRejected(
+                "unsigned",
+                field,
+                f"step {step.id!r} needs {len(attempts(step))} job signature(s), one per attempt "
+                f"(retries {step.retries} + 1); got {len(signatures)}",
+            )
+        for attempt, signature in zip(attempts(step), signatures, strict=True):
+            message = job_bytes(attempt_job(workflow, digest, submitter, step, attempt))
+            try:
+                verify_key.verify(message, bytes.fromhex(signature))
+            except BadSignatureError:
+                raise WorkflowRejected(
+                    "tampered", f"{field}[{attempt - 1}]", "does not sign this attempt's job (changed after signing?)"
+                ) from None
 
 
 def verify_workflow(workflow: Workflow, policy: TrustPolicy) -> str:

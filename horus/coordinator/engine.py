@@ -28,13 +28,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from horus.coordinator.errors import WorkflowNotFound
 from horus.coordinator.link import SupervisorLink
 from horus.coordinator.models import Step, Workflow, WorkflowStatus
-from horus.coordinator.stepjobs import input_value, step_job
+from horus.coordinator.stepjobs import coordinator_job, input_value, presigned_job
 from horus.coordinator.store import Dispatched, WorkflowStore, job_id, now_ms
 from horus.errors import HorusError
-from horus.models import TERMINAL, JobResult, JobStatus
+from horus.models import TERMINAL, Job, JobResult, JobStatus
+from horus.resp import Arg
 from horus.signing import Signer
 
 log = logging.getLogger("horus.coordinator")
@@ -85,7 +88,7 @@ class Engine:
         self,
         store: WorkflowStore,
         link: SupervisorLink,
-        signer: Signer,
+        signer: Signer | None,
         settings: EngineSettings | None = None,
         ident: str | None = None,
     ) -> None:
@@ -243,17 +246,46 @@ class Engine:
             runner_id = self.owned[workflow_id].steps[d.step_id].runner_id
         return Watched(workflow_id, d.step_id, d.attempt, runner_id, job, self.store.keys.log(runner_id, job))
 
-    def submit(self, workflow_id: str, taken: list[Dispatched]) -> None:
+    def _build(
+        self, workflow_id: str, taken: list[Dispatched]
+    ) -> tuple[list[tuple[Dispatched, Job]], list[tuple[Arg, ...]]]:
+        """The jobs of these step attempts, and (for submitter-signed jobs) the writes of their inputs."""
         owned = self.owned[workflow_id]
         needed = sorted({dep for d in taken for dep in owned.steps[d.step_id].depends_on})
         upstream = self.store.results(workflow_id, needed)
-        jobs = []
+        jobs: list[tuple[Dispatched, Job]] = []
+        writes: list[tuple[Arg, ...]] = []
+        unsignable: list[tuple[Watched, JobResult]] = []
+        flow = owned.workflow
         for d in taken:
             step = owned.steps[d.step_id]
             inputs = {dep: input_value(upstream[dep]) for dep in step.depends_on if dep in upstream}
-            job = step_job(owned.workflow, owned.digest, owned.submitter, step, d.attempt, inputs, self.signer)
+            if flow.job_signatures:
+                job = presigned_job(flow, owned.digest, owned.submitter, step, d.attempt)
+                writes.append(
+                    ("SET", self.store.keys.inputs(step.runner_id, job.id), orjson.dumps(inputs), "EX", STREAM_TTL_S)
+                )
+            elif self.signer is not None:
+                job = coordinator_job(flow, owned.digest, owned.submitter, step, d.attempt, inputs, self.signer)
+            else:  # accepted by a coordinator with a key, adopted by one without
+                error = "the workflow carries no job signatures and this coordinator has no key to sign its jobs"
+                failed = _failed(job_id(workflow_id, d.step_id, d.attempt), step.runner_id, error)
+                unsignable.append((self._watched(workflow_id, d), failed))
+                continue
             jobs.append((d, job))
+        if unsignable:
+            self.record(unsignable)
+        return jobs, writes
+
+    def submit(self, workflow_id: str, taken: list[Dispatched]) -> None:
+        jobs, inputs_writes = self._build(workflow_id, taken)
+        if not jobs:
+            return
         try:
+            if inputs_writes:  # before the jobs exist, so a runner never starts one without its inputs
+                for reply in self.store.broker.conn.pipeline(inputs_writes):
+                    if isinstance(reply, Exception):
+                        raise reply
             answers = self.link.batch([("job.create", {"job": job.model_dump(exclude={"status"})}) for _, job in jobs])
         except HorusError as exc:
             log.warning(

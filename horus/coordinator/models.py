@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from horus.models import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S, JobResult, Signature, new_job_id
 
 #: Workflow ids are short enough that ``WORKFLOW.STEP.ATTEMPT`` stays a valid job id (128 chars).
+_SIGNATURE_HEX = re.compile(r"^[0-9a-f]{128}$")
 _WORKFLOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 #: No '.' in step ids: it separates the parts of a step's job id.
 _STEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -137,6 +138,19 @@ class Workflow(BaseModel):
     policy: Policy = Policy.FAIL_FAST
     created_at: int = Field(default_factory=lambda: int(time.time()))
     signatures: list[Signature] = Field(default_factory=list)
+    job_signatures: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="step id -> the submitter's ed25519 signature (hex) of each attempt's job (docs/workflows.md)",
+    )
+
+    @field_validator("job_signatures")
+    @classmethod
+    def _job_signatures(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for step_id, signatures in value.items():
+            for signature in signatures:
+                if not _SIGNATURE_HEX.match(signature):
+                    raise ValueError(f"{step_id!r}: {signature[:20]!r}… is not a 64-byte signature in hex")
+        return value
 
     @field_validator("id")
     @classmethod

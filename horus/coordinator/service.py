@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from horus.broker import Broker
 from horus.coordinator import dag
-from horus.coordinator.document import digest, parse_workflow, verify_workflow
+from horus.coordinator.document import digest, parse_workflow, verify_attempts, verify_workflow
 from horus.coordinator.errors import WorkflowNotFound, WorkflowRejected
 from horus.coordinator.link import SupervisorLink
 from horus.coordinator.models import (
@@ -148,6 +148,16 @@ def check(ctx: Context, workflow: Workflow) -> str:
             "created_at",
             f"created_at is {int(age)} s old; it must be within {ctx.settings.max_age_s} s in the past "
             f"and {ctx.settings.max_skew_s} s in the future",
+        )
+    if workflow.job_signatures:
+        verify_attempts(workflow, digest(workflow), submitter)
+        return submitter
+    if not ctx.coordinator_key:
+        raise WorkflowRejected(
+            "unsigned",
+            "job_signatures",
+            "the steps' jobs are not signed and this coordinator has no key to sign them: submit with "
+            "`horus workflow submit FILE --key KEYFILE` (or CoordinatorClient(key=...)), which signs them",
         )
     for index, step in enumerate(workflow.steps):
         if not policy.allows(ctx.coordinator_key, step.runner_id):

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from horus import scripts
 from horus.broker import Broker, Started
 from horus.errors import JobRejected, TransportError
-from horus.models import Job, JobResult, JobStatus
+from horus.models import INPUTS_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.plugin import BaseRunner, Outcome
 from horus.procutil import die_with_parent
 from horus.trust import TrustPolicy
@@ -75,6 +75,7 @@ class Child:
         self.done = 0
         self.pending: list[JobResult] = []
         self._first_pending = 0.0
+        self._side: Broker | None = None
 
     # -- signals -------------------------------------------------------------------
     def _on_term(self, _signum: int, _frame: FrameType | None) -> None:
@@ -275,6 +276,8 @@ class Child:
             return self._result(
                 job_id, Outcome.failed(f"rejected: could not check the job: {exc}"), began, started.deliveries
             )
+        if WORKFLOW_ENV in job.env_vars and INPUTS_ENV not in job.env_vars:
+            self._add_inputs(job)
         deadline = time.monotonic() + job.timeout
         self.slots.publish(self.slot, job_id, deadline)
         # The log thread gets a connection of its own (connections are per thread).
@@ -293,6 +296,15 @@ class Child:
         sink.close()
         self.slots.clear(self.slot)
         return self._result(job_id, outcome, began, started.deliveries)
+
+    def _add_inputs(self, job: Job) -> None:
+        """A workflow step signed by its submitter: its upstream results wait at the job's inputs
+        key (data from Redis, as trusted as the results they come from; docs/workflows.md)."""
+        if self._side is None:  # the main connection has pipelined replies in flight
+            self._side = Broker.from_url(self.config.redis_url, self.config.namespace)
+        raw = self._side.call("GET", self._side.keys.inputs(self.config.runner_id, job.id))
+        if raw is not None:
+            job.env_vars[INPUTS_ENV] = str(raw)
 
     def _result(self, job_id: str, outcome: Outcome, began: float, deliveries: int) -> JobResult:
         if not self.pending:

@@ -62,10 +62,13 @@ class Stack:
     coordinators: list[CoordinatorProc] = field(default_factory=list)
 
     def start_worker(self, runner_id: str = "wf", concurrency: int = 2, trusted: list[str] | None = None) -> WorkerProc:
-        keys = [public_hex(self.coordinator_key)] if trusted is None else trusted
+        # Workflows submitted with a key carry their steps' job signatures: the client's key runs them.
+        keys = [public_hex(self.key)] if trusted is None else trusted
         return self.start_worker_fn(runner_id, "--app", APPS, concurrency=concurrency, trusted=keys)
 
-    def start_coordinator(self, *extra: str, lease_ttl: float = 2.0, wait: bool = True) -> CoordinatorProc:
+    def start_coordinator(
+        self, *extra: str, lease_ttl: float = 2.0, wait: bool = True, own_key: bool = True
+    ) -> CoordinatorProc:
         port = free_port()
         log_path = self.tmp_path / f"coordinator-{len(self.coordinators)}.log"
         argv = horus_cmd(
@@ -78,8 +81,7 @@ class Stack:
             self.redis_url,
             "--namespace",
             self.namespace,
-            "--key",
-            str(self.coordinator_key_file),
+            *(["--key", str(self.coordinator_key_file)] if own_key else []),
             "--lease-ttl",
             str(lease_ttl),
             *extra,

@@ -95,8 +95,10 @@ def test_submitter_and_coordinator_keys_must_be_allowed_for_every_runner(stack: 
         assert caught.value.code == "key_not_allowed"
         stack.supervisor.call("key.add", {"public_key": public_hex(stack.key), "runners": ["*"]})
         stack.supervisor.call("key.add", {"public_key": public_hex(stack.coordinator_key), "runners": ["wf"]})
+        # Sent without job signatures, the coordinator signs the step jobs: its key must be allowed too.
+        wire = client.build(flow).model_copy(update={"job_signatures": {}}).model_dump(mode="json")
         with pytest.raises(WorkflowRejected) as caught:
-            client.submit(flow)
+            client.call("workflow.submit", workflow=wire)
         assert (caught.value.code, caught.value.field) == ("coordinator_not_allowed", "steps[1].runner_id")
     assert nothing_stored(r, stack.namespace)
 

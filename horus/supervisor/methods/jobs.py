@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from horus.admission import parse_job
 from horus.errors import JOB_REFUSALS, WaitTimeout
-from horus.models import Job, JobResult, JobStatus
+from horus.models import DIGEST_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
 from horus.supervisor.rpc import Method, Role
@@ -105,8 +106,20 @@ def admit(ctx: Context, raw: dict[str, Any]) -> Job:
     policy.verify(job)
     if runner is None:
         raise RpcError("unknown_runner", f"runner {job.runner_id!r} is not registered", "runner_id")
-    check_fresh(job, max_age_s=ctx.settings.max_age_s, max_skew_s=ctx.settings.max_skew_s)
+    too_old = time.time() - job.created_at > ctx.settings.max_age_s
+    if not (too_old and _running_workflow_step(ctx, job)):
+        check_fresh(job, max_age_s=ctx.settings.max_age_s, max_skew_s=ctx.settings.max_skew_s)
     return job
+
+
+def _running_workflow_step(ctx: Context, job: Job) -> bool:
+    """A step job signed with its workflow (dated like it) is fresh while that workflow runs: the
+    replay guard is its deterministic id, and the workflow's digest must match the one it names."""
+    workflow_id = job.env_vars.get(WORKFLOW_ENV)
+    if not workflow_id or job.context_id != workflow_id:
+        return False
+    status, digest = ctx.broker.call("HMGET", ctx.broker.keys.workflow(workflow_id), "status", "digest")
+    return bool(status == "running" and digest and digest == job.env_vars.get(DIGEST_ENV))
 
 
 def _enqueue(ctx: Context, raw: dict[str, Any]) -> Job:
