@@ -293,6 +293,8 @@ class Child:
             namespace=self.config.namespace,
         )
         outcome = self.execute(job, ctx)
+        if ctx.announced_groups:  # the master kills a child's groups on timeout or cancel: not stale ones
+            self.announce("pgclear")
         sink.close()
         self.slots.clear(self.slot)
         return self._result(job_id, outcome, began, started.deliveries)

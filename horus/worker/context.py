@@ -33,6 +33,8 @@ class JobContext:
     redis_url: str = ""
     namespace: str = DEFAULT_NAMESPACE
     process_groups: set[int] = field(default_factory=set)
+    #: Whether the master was told of a group, so it must be told when the job ends.
+    announced_groups: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def subprocess_env(self) -> dict[str, str]:
@@ -47,6 +49,7 @@ class JobContext:
         """Record a subprocess group so a timeout or cancel kills it with the job."""
         with self._lock:
             self.process_groups.add(pgid)
+            self.announced_groups = True
         self.announce(f"pg {pgid}")
 
     def release_process_group(self, pgid: int) -> None:

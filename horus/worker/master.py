@@ -198,6 +198,8 @@ class Master:
         verb, _, rest = message.partition(" ")
         if verb == "pg":
             child.process_groups.add(int(rest))
+        elif verb == "pgclear":  # the child's job has ended; its group ids may be reused from now on
+            child.process_groups.clear()
 
     def _running(self, child: ChildState) -> tuple[str, float] | None:
         """The job a child runs now and its deadline, from the shared slots."""
