@@ -7,16 +7,14 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from benchmarks.supervisor_bench import RUNNER, TOKEN, _free_port, supervisor
 from horus.coordinator import CoordinatorClient
 from horus.errors import ConnectionFailed
 from horus.sdk import Client
-from horus.signing import generate_key, public_hex, save_key
+from horus.signing import generate_key, public_hex
 
 NAMESPACE = "bench-http"  # the supervisor bench's namespace: one supervisor serves both
 NOOP = {"task": "noop"}
@@ -27,17 +25,17 @@ def _horus(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def _processes(redis_url: str, supervisor_url: str, key_file: Path, coordinator_key: str) -> Iterator[str]:
+def _processes(redis_url: str, supervisor_url: str, client_key: str) -> Iterator[str]:
     port = _free_port()
     env = {"HORUS_ADMIN_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}
     worker = subprocess.Popen(
         _horus("worker", RUNNER, "--type", "python", "--app", "horus.demo_tasks", "--concurrency", "2",
-               "--redis-url", redis_url, "--namespace", NAMESPACE, "--trusted-key", coordinator_key),
+               "--redis-url", redis_url, "--namespace", NAMESPACE, "--trusted-key", client_key),
         env=env,
     )  # fmt: skip
     coordinator = subprocess.Popen(
         _horus("coordinator", "--port", str(port), "--supervisor", supervisor_url, "--redis-url", redis_url,
-               "--namespace", NAMESPACE, "--key", str(key_file)),
+               "--namespace", NAMESPACE),
         env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
@@ -61,17 +59,14 @@ def _processes(redis_url: str, supervisor_url: str, key_file: Path, coordinator_
 
 
 def measure(redis_url: str, chain_length: int = 50, chord_width: int = 1_000) -> dict[str, float]:
-    client_key, coordinator_key = generate_key(), generate_key()
-    with tempfile.TemporaryDirectory(prefix="horus-bench-") as workdir, supervisor(redis_url) as supervisor_url:
-        key_file = Path(workdir) / "coordinator.key"
-        save_key(key_file, coordinator_key)
+    client_key = generate_key()
+    with supervisor(redis_url) as supervisor_url:
         with Client(supervisor_url, token=TOKEN, key=client_key) as admin:
             admin.register_runner(RUNNER, "python")
             admin.add_key(public_hex(client_key), [RUNNER])
-            admin.add_key(public_hex(coordinator_key), [RUNNER])
-        with _processes(redis_url, supervisor_url, key_file, public_hex(coordinator_key)) as url:
-            # The worker trusts only the coordinator's key: the direct jobs are signed with it too.
-            with Client(supervisor_url, token=TOKEN, key=coordinator_key) as direct:
+        # The client signs the workflows and their step jobs; the worker trusts that key alone.
+        with _processes(redis_url, supervisor_url, public_hex(client_key)) as url:
+            with Client(supervisor_url, token=TOKEN, key=client_key) as direct:
                 job = {"runner_id": RUNNER, "payload": '{"task": "noop"}'}
                 direct.run(job, 30)
                 started = time.perf_counter()
