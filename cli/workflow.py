@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -189,6 +190,9 @@ def list_(
     coordinator: CoordinatorOpt = None,
 ) -> None:
     """Workflows, newest first."""
+    if status_filter is not None and status_filter not in {status.value for status in WorkflowStatus}:
+        known = ", ".join(status.value for status in WorkflowStatus)
+        raise ConfigError(f"--status {status_filter!r} is not a workflow status ({known})")
     page = _client(coordinator).list(status_filter, limit)
     if as_json:
         print(page.model_dump_json())
@@ -205,6 +209,6 @@ def list_(
             escape(flow.name),
             f"[{style}]{flow.status.value}[/]",
             str(flow.steps),
-            str(flow.created_at),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(flow.created_at)),
         )
     console.print(table)

@@ -16,6 +16,7 @@ from horus.coordinator.models import Workflow
 from horus.coordinator.stepjobs import attempt_job
 from horus.keys import Keys
 from horus.signing import Signer, public_hex
+from tests.conftest import HERO_STANDIN
 from tests.integration.coordinator_fixtures import WAIT, Stack, serve, stack  # noqa: F401
 
 
@@ -96,6 +97,24 @@ def test_a_rhai_step_reads_its_inputs(stack: Stack) -> None:
         outcome = client.run(flow, WAIT)
     assert outcome.status == "completed", outcome
     assert (outcome.steps["b"].value, outcome.steps["b"].output) == (42, "got 20")
+
+
+def test_a_hero_step_reads_its_inputs_from_the_env(stack: Stack) -> None:
+    stack.supervisor.call("runner.register", {"runner_id": "wfhero", "runner_type": "hero"})
+    stack.start_worker()
+    stack.start_worker_fn("wfhero", "--hero-bin", str(HERO_STANDIN), runner_type="hero", concurrency=1)
+    stack.start_coordinator(own_key=False)
+    flow = {
+        "name": "hero",
+        "steps": [
+            {"id": "a", "runner_id": "wf", "payload": {"task": "wf_value", "args": [7]}},
+            {"id": "b", "runner_id": "wfhero", "payload": "print(env.HORUS_INPUTS)", "depends_on": ["a"]},
+        ],
+    }
+    with stack.client() as client:
+        outcome = client.run(flow, WAIT)
+    assert outcome.status == "completed", outcome
+    assert outcome.steps["b"].output.strip() == '{"a":7}'
 
 
 def test_a_step_job_older_than_the_window_is_admitted_only_while_its_workflow_runs(
