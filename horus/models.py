@@ -106,6 +106,19 @@ def _check_id(value: str) -> str:
     return value
 
 
+def check_timeout(value: int) -> int:
+    if not MIN_TIMEOUT_S <= value <= MAX_TIMEOUT_S:
+        raise ValueError(f"must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds (got {value})")
+    return value
+
+
+def check_env_names(value: dict[str, str]) -> dict[str, str]:
+    for name in value:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
+    return value
+
+
 class Job(BaseModel):
     """A unit of work. ``id`` and ``created_at`` are filled in when omitted."""
 
@@ -143,17 +156,12 @@ class Job(BaseModel):
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, value: int) -> int:
-        if not MIN_TIMEOUT_S <= value <= MAX_TIMEOUT_S:
-            raise ValueError(f"must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds (got {value})")
-        return value
+        return check_timeout(value)
 
     @field_validator("env_vars")
     @classmethod
     def _env_vars(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _ENV_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
-        return value
+        return check_env_names(value)
 
     def content(self) -> dict[str, Any]:
         """The signed fields, as plain JSON values (read straight from the fields: this runs for

@@ -10,14 +10,13 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from horus.models import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S, JobResult, Signature, new_job_id
+from horus.models import DEFAULT_TIMEOUT_S, JobResult, Signature, check_env_names, check_timeout, new_job_id
 
 #: Workflow ids are short enough that ``WORKFLOW.STEP.ATTEMPT`` stays a valid job id (128 chars).
 _SIGNATURE_HEX = re.compile(r"^[0-9a-f]{128}$")
 _WORKFLOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 #: No '.' in step ids: it separates the parts of a step's job id.
 _STEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Env vars the coordinator sets on every step job; a step may not set them itself.
 RESERVED_ENV_PREFIX = "HORUS_"
 MAX_RETRIES = 10
@@ -108,16 +107,12 @@ class Step(BaseModel):
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, value: int) -> int:
-        if not MIN_TIMEOUT_S <= value <= MAX_TIMEOUT_S:
-            raise ValueError(f"must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds (got {value})")
-        return value
+        return check_timeout(value)
 
     @field_validator("env_vars")
     @classmethod
     def _env_vars(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _ENV_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
+        for name in check_env_names(value):
             if name.startswith(RESERVED_ENV_PREFIX):
                 raise ValueError(f"{name!r}: names starting with {RESERVED_ENV_PREFIX} are set by the coordinator")
         return value

@@ -33,11 +33,11 @@ from horus.coordinator.store import WorkflowStore, job_id
 from horus.models import JobResult, JobStatus
 from horus.supervisor.app import MAX_BODY_BYTES, JsonRpcApp
 from horus.supervisor.auth import Authenticator
+from horus.supervisor.context import Settings
 from horus.supervisor.errors import CODES, RpcError
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
 from horus.supervisor.rpc import Dispatcher, Method, Role
-from horus.trust import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S
 
 #: The coordinator's own error reasons; signature, replay and runner refusals reuse the job codes.
 WORKFLOW_CODES: dict[str, tuple[int, str]] = {
@@ -68,13 +68,6 @@ SUBMIT_ERRORS = (
 
 class WorkflowRpcError(RpcError):
     codes = ALL_CODES
-
-
-@dataclass(frozen=True)
-class Settings:
-    max_age_s: int = DEFAULT_MAX_AGE_S
-    max_skew_s: int = DEFAULT_MAX_SKEW_S
-    max_wait_s: float = 300.0
 
 
 @dataclass(frozen=True)
