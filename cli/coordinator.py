@@ -77,7 +77,9 @@ def coordinator_command(
     broker.ping()
     engine = Engine(WorkflowStore(broker), link, signer, EngineSettings(lease_ttl_s=lease_ttl))
     own_key = signer.public_key if signer else ""
-    app = Coordinator(broker, link, own_key, admin_token=token, insecure=insecure_dev, threads=threads).app()
+    app = Coordinator(
+        broker, link, own_key, admin_token=token, insecure=insecure_dev, threads=threads, engine=engine
+    ).app()
     if signer:
         log.info("coordinator key %s signs the jobs of workflows sent without job signatures", own_key)
     else:

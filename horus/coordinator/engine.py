@@ -381,6 +381,9 @@ class Engine:
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
             workflow_id, kind = fields.get("workflow", ""), fields.get("event", "")
             if kind == "submitted" and workflow_id not in self.owned:
+                if fields.get("by") == self.id:  # submitted to us: the lease is ours already
+                    self.adopt(workflow_id)
+                    continue
                 for acquired in self.store.acquire([workflow_id], self.id, self.ttl_ms):
                     self.adopt(acquired)
             elif kind == "cancelled" and workflow_id in self.owned:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from horus.broker import Broker
 from horus.coordinator import dag
 from horus.coordinator.document import digest, parse_workflow, verify_attempts, verify_workflow
+from horus.coordinator.engine import Engine
 from horus.coordinator.errors import WorkflowNotFound, WorkflowRejected
 from horus.coordinator.link import SupervisorLink
 from horus.coordinator.models import (
@@ -78,6 +79,8 @@ class Context:
     settings: Settings
     coordinator_key: str
     role: Role | None
+    #: This process's engine: the workflows submitted here are its to drive (lease taken at submit).
+    engine: Engine | None = None
 
 
 R = TypeVar("R")
@@ -167,7 +170,8 @@ def check(ctx: Context, workflow: Workflow) -> str:
 def submit(ctx: Context, params: SubmitParams) -> str:
     workflow = parse_workflow(params.workflow)
     submitter = check(ctx, workflow)
-    ctx.store.create(workflow, digest(workflow), submitter)
+    owner, lease_ms = (ctx.engine.id, ctx.engine.ttl_ms) if ctx.engine else ("", 0)
+    ctx.store.create(workflow, digest(workflow), submitter, owner, lease_ms)
     return workflow.id
 
 
@@ -352,8 +356,10 @@ class Coordinator(JsonRpcApp):
         settings: Settings | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         threads: int = 64,
+        engine: Engine | None = None,
     ) -> None:
         super().__init__(max_body_bytes, threads)
+        self.engine = engine
         self.store = WorkflowStore(broker)
         self.registry = Registry(broker)
         self.link = link
@@ -365,4 +371,4 @@ class Coordinator(JsonRpcApp):
         self.openrpc = document(methods, "Horus coordinator", DESCRIPTION, ALL_CODES)
 
     def _context(self, role: Role | None) -> Context:
-        return Context(self.store, self.registry, self.link, self.settings, self.coordinator_key, role)
+        return Context(self.store, self.registry, self.link, self.settings, self.coordinator_key, role, self.engine)

@@ -109,9 +109,10 @@ class WorkflowStore:
         }
 
     # -- submit -----------------------------------------------------------------------
-    def create(self, workflow: Workflow, digest: str, submitter: str) -> bool:
+    def create(self, workflow: Workflow, digest: str, submitter: str, owner: str = "", lease_ms: int = 0) -> bool:
         """Store a checked workflow; False when this very workflow was stored before (a retried
-        submit), ``replayed_id`` when its id was used for other content."""
+        submit), ``replayed_id`` when its id was used for other content. ``owner`` (a coordinator
+        id) takes its lease at once, for ``lease_ms``."""
         k = self._keys(workflow.id)
         args: list[Arg] = [
             workflow.id,
@@ -122,6 +123,8 @@ class WorkflowStore:
             workflow.policy.value,
             submitter,
             len(workflow.steps),
+            owner,
+            lease_ms,
         ]
         for step_id, state, ready in initial_states(workflow):
             args += [step_id, state, 1 if ready else 0]
@@ -133,6 +136,7 @@ class WorkflowStore:
             self.keys.workflows_active(),
             self.keys.workflows_index(),
             self.keys.workflow_events(),
+            k["lease"],
         ]
         created, stored = self.call("wf_create", keys, args)
         if not created and stored != digest:

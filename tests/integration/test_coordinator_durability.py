@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from horus.coordinator.models import StepStatus
+from horus.keys import Keys
 from tests.integration.coordinator_fixtures import WAIT, Stack, python_step, serve, stack  # noqa: F401
 
 
@@ -93,8 +94,12 @@ def test_two_coordinators_share_workflows_and_never_dispatch_a_step_twice(
     flows = [recorded_flow(redis_url, f"runs-{i}", f"w{i}", 6, 0.05) for i in range(6)]
     ids = []
     for i, flow in enumerate(flows):
-        with stack.client(one if i % 2 else two) as client:
+        receiver = one if i % 2 else two
+        with stack.client(receiver) as client:
             ids.append(client.submit(flow))
+        # The coordinator a workflow was submitted to drives it (a load balancer spreads the work).
+        lease = r.get(Keys(stack.namespace).workflow_lease(ids[-1]))
+        assert lease is not None and lease.split(":")[-2] == str(receiver.proc.pid)
     deadline = time.monotonic() + WAIT
     while not all(r.hget(f"runs-{i}", f"w{i}-start") for i in range(len(flows))):  # all under way
         assert time.monotonic() < deadline
