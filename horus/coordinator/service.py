@@ -32,7 +32,7 @@ from horus.coordinator.models import (
 )
 from horus.coordinator.store import WorkflowStore, job_id
 from horus.models import JobResult, JobStatus
-from horus.supervisor.app import MAX_BODY_BYTES, JsonRpcApp
+from horus.supervisor.app import JsonRpcApp
 from horus.supervisor.auth import Authenticator
 from horus.supervisor.context import Settings
 from horus.supervisor.errors import CODES, RpcError
@@ -340,6 +340,9 @@ METHODS = [
     Method("workflow.list", "Workflows, newest first, paged.", ListParams, WorkflowPage, list_workflows),
 ]
 
+#: A workflow of the largest size (10,000 steps, each with its attempts' job signatures) is ~3 MB.
+MAX_WORKFLOW_BYTES = 16 << 20
+
 DESCRIPTION = "Durable DAG workflows of signed jobs. Bearer tokens with roles; x-role names the role a method needs."
 
 
@@ -354,7 +357,7 @@ class Coordinator(JsonRpcApp):
         admin_token: str | None = None,
         insecure: bool = False,
         settings: Settings | None = None,
-        max_body_bytes: int = MAX_BODY_BYTES,
+        max_body_bytes: int = MAX_WORKFLOW_BYTES,
         threads: int = 64,
         engine: Engine | None = None,
     ) -> None:

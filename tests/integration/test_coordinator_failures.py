@@ -212,3 +212,13 @@ def test_cancel_cascades_to_running_jobs(stack: Stack, redis_url: str, r: redis.
     assert outcome.steps["long"].status == JobStatus.CANCELLED
     assert outcome.steps["long"].job_id == f"{workflow_id}.long.1"
     assert outcome.steps["next"].status == JobStatus.CANCELLED
+
+
+def test_the_largest_workflow_fits_in_a_request(stack: Stack, r: redis.Redis) -> None:
+    # 10,000 steps, each with its job signature: ~3 MB, read whole and then checked.
+    coordinator = stack.start_coordinator()
+    steps = [python_step(f"s{i}", "wf_noop", runner_id="nobody") for i in range(10_000)]
+    with stack.client(coordinator) as client, pytest.raises(WorkflowRejected) as caught:
+        client.submit({"name": "big", "steps": steps})
+    assert caught.value.code == "unknown_runner"
+    assert nothing_stored(r, stack.namespace)
