@@ -15,7 +15,7 @@ from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 from horus.signing import Signer, load_key
 
-from .supervisor import _admin_token
+from .supervisor import _admin_token, serve
 
 log = logging.getLogger("horus.coordinator")
 
@@ -55,7 +55,6 @@ def coordinator_command(
     signed them (or, for workflows sent without job signatures, signed with --key).
 
     The supervisor token comes from HORUS_TOKEN (else HORUS_ADMIN_TOKEN)."""
-    import uvicorn
 
     from horus.coordinator.engine import Engine, EngineSettings
     from horus.coordinator.link import SupervisorLink
@@ -86,14 +85,6 @@ def coordinator_command(
         log.info("no coordinator key: workflows must carry their steps' job signatures (workflow submit --key)")
     engine.start()
     try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=listen_port,
-            ssl_certfile=ssl_certfile,
-            ssl_keyfile=ssl_keyfile,
-            log_level=logging.getLevelName(logging.getLogger().level).lower(),
-            access_log=False,
-        )
+        serve(app, host, listen_port, ssl_certfile, ssl_keyfile)
     finally:
         engine.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,7 +50,6 @@ def supervisor_command(
     ] = DEFAULT_THREADS,
 ) -> None:
     """Serve the supervisor's JSON-RPC API; bootstrap admin token from HORUS_ADMIN_TOKEN."""
-    import uvicorn  # only this command needs the server
 
     from horus.supervisor.app import create_app
 
@@ -66,10 +65,17 @@ def supervisor_command(
     broker = Broker.from_url(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE))
     broker.ping()
     app = create_app(broker, admin_token=token, insecure=insecure_dev, threads=threads)
+    serve(app, host, listen_port, ssl_certfile, ssl_keyfile)
+
+
+def serve(app: Any, host: str, port: int, ssl_certfile: str | None, ssl_keyfile: str | None) -> None:
+    """Run an ASGI app under uvicorn at our log level, without access logs (tokens stay out of logs)."""
+    import uvicorn
+
     uvicorn.run(
         app,
         host=host,
-        port=listen_port,
+        port=port,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         log_level=logging.getLevelName(logging.getLogger().level).lower(),

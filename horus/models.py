@@ -97,7 +97,7 @@ def new_job_id() -> str:
     return os.urandom(16).hex()
 
 
-def _check_id(value: str) -> str:
+def check_id(value: str) -> str:
     if not _ID.match(value):
         raise ValueError(
             "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', "
@@ -139,12 +139,12 @@ class Job(BaseModel):
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
-        return _check_id(value)
+        return check_id(value)
 
     @field_validator("runner_id")
     @classmethod
     def _runner_id(cls, value: str) -> str:
-        return _check_id(value)
+        return check_id(value)
 
     @field_validator("payload")
     @classmethod

@@ -10,7 +10,15 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from horus.models import DEFAULT_TIMEOUT_S, JobResult, Signature, check_env_names, check_timeout, new_job_id
+from horus.models import (
+    DEFAULT_TIMEOUT_S,
+    JobResult,
+    Signature,
+    check_env_names,
+    check_id,
+    check_timeout,
+    new_job_id,
+)
 
 #: Workflow ids are short enough that ``WORKFLOW.STEP.ATTEMPT`` stays a valid job id (128 chars).
 _SIGNATURE_HEX = re.compile(r"^[0-9a-f]{128}$")
@@ -88,9 +96,7 @@ class Step(BaseModel):
     @field_validator("runner_id")
     @classmethod
     def _runner_id(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", value):
-            raise ValueError(f"is not a valid runner id (got {value!r})")
-        return value
+        return check_id(value)
 
     @field_validator("payload", mode="before")
     @classmethod

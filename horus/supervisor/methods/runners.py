@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from horus.models import _check_id
+from horus.models import check_id
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
 from horus.supervisor.registry import RunnerInfo
@@ -19,7 +19,7 @@ class RunnerIdParams(BaseModel):
     @field_validator("runner_id")
     @classmethod
     def _runner_id(cls, value: str) -> str:
-        return _check_id(value)
+        return check_id(value)
 
 
 class RegisterParams(RunnerIdParams):
