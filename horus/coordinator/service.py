@@ -132,7 +132,7 @@ class CancelResult(BaseModel):
     status: WorkflowStatus = Field(description="'cancelled', or the status the workflow had already ended in")
 
 
-def check(ctx: Context, workflow: Workflow) -> str:
+def check(ctx: Context, workflow: Workflow, workflow_digest: str) -> str:
     """Every check that needs no write; returns the submitter's public key."""
     dag.validate(workflow, lambda runner_id: ctx.registry.runner(runner_id) is not None)
     policy = ctx.registry.policy()
@@ -146,7 +146,7 @@ def check(ctx: Context, workflow: Workflow) -> str:
             f"and {ctx.settings.max_skew_s} s in the future",
         )
     if workflow.job_signatures:
-        verify_attempts(workflow, digest(workflow), submitter)
+        verify_attempts(workflow, workflow_digest, submitter)
         return submitter
     if not ctx.coordinator_key:
         raise WorkflowRejected(
@@ -169,9 +169,10 @@ def check(ctx: Context, workflow: Workflow) -> str:
 @_translated
 def submit(ctx: Context, params: SubmitParams) -> str:
     workflow = parse_workflow(params.workflow)
-    submitter = check(ctx, workflow)
+    workflow_digest = digest(workflow)
+    submitter = check(ctx, workflow, workflow_digest)
     owner, lease_ms = (ctx.engine.id, ctx.engine.ttl_ms) if ctx.engine else ("", 0)
-    ctx.store.create(workflow, digest(workflow), submitter, owner, lease_ms)
+    ctx.store.create(workflow, workflow_digest, submitter, owner, lease_ms)
     return workflow.id
 
 
