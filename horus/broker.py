@@ -374,6 +374,26 @@ class Broker:
         reply = self.call("BLMOVE", queue, inflight, "RIGHT", "LEFT", block_s, timeout_s=block_s + 10)
         return None if reply is None else str(reply)
 
+    def reserve_started(self, runner_id: str, worker_id: str, block_s: float) -> Started | None:
+        """Block until a job id moves into this worker's (empty) in-flight list and start it in
+        the same round trip: start.lua's head mode runs right after the BLMOVE is served.
+
+        ``None`` when nothing came. Should other ids be in flight, the one moved is started on
+        its own; should the BLMOVE time out with one id in flight, that one is started.
+        """
+        queue, inflight = self.keys.queue(runner_id), self.keys.inflight(runner_id, worker_id)
+        args: list[Arg] = [worker_id, self.max_deliveries, *self.keys.job_affixes(runner_id)]
+        start = scripts.command("start", [inflight, self.keys.dead(runner_id)], args)
+        conn = self.conn
+        conn.send([("BLMOVE", queue, inflight, "RIGHT", "LEFT", block_s), start])
+        moved, started = conn.reply(timeout_s=block_s + 10), conn.reply()
+        if isinstance(moved, ReplyError):
+            raise moved
+        if isinstance(started, ReplyError) or not started:
+            # Scripts not loaded yet (start_many loads them), or several ids in flight.
+            return None if moved is None else self.start_many(runner_id, worker_id, [str(moved)])[0]
+        return self.parse_start([str(started[0])], [started[1:]])[0]
+
     def _finish_command(self, runner_id: str, worker_id: str, results: Sequence[JobResult]) -> tuple[Arg, ...]:
         keys = [self.keys.inflight(runner_id, worker_id)]
         args: list[Arg] = [worker_id, self.result_ttl_s, self.log_maxlen]

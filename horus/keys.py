@@ -36,6 +36,16 @@ class Keys:
         """String: the signed job as submitted (kept apart so the hash stays compact)."""
         return f"{self._runner(runner_id)}:job:{job_id}:spec"
 
+    def job_affixes(self, runner_id: str) -> tuple[str, str, str]:
+        """For a script that learns a job id in Redis: the job hash key is ``a + id + b`` and
+        its spec key ``a + id + b + c``."""
+        marker = "\0"
+        before, after = self.job(runner_id, marker).split(marker)
+        spec_tail = self.spec(runner_id, marker).split(marker)[1]
+        if not spec_tail.startswith(after):
+            raise AssertionError("a spec key must extend its job hash key")
+        return before, after, spec_tail[len(after) :]
+
     def result(self, runner_id: str, job_id: str) -> str:
         """List: one element pushed when the job ends; waiters block on it."""
         return f"{self._runner(runner_id)}:job:{job_id}:result"

@@ -9,21 +9,24 @@ local per = tonumber(ARGV[1])
 local jobs = #KEYS / per
 for i = 0, jobs - 1 do
   local k, a = i * per, 2 + i * 4
-  if redis.call('EXISTS', KEYS[k + 1]) == 1 then
-    return i + 1
-  end
+  local fresh
   if per == 4 then
-    local owner = redis.call('GET', KEYS[k + 4])
-    if owner and owner ~= ARGV[a + 4] then
-      return i + 1
+    -- The index outlives the job's records (ARGV[2] >= their ttl): claiming it is the guard.
+    fresh = redis.call('SET', KEYS[k + 4], ARGV[a + 4], 'NX', 'EX', ARGV[2])
+  else
+    fresh = redis.call('EXISTS', KEYS[k + 1]) == 0
+  end
+  if not fresh then
+    if per == 4 then
+      for j = 0, i - 1 do
+        redis.call('DEL', KEYS[j * per + 4])
+      end
     end
+    return i + 1
   end
 end
 for i = 0, jobs - 1 do
   local k, a = i * per, 2 + i * 4
-  if per == 4 then
-    redis.call('SET', KEYS[k + 4], ARGV[a + 4], 'EX', ARGV[2])
-  end
   redis.call('HSET', KEYS[k + 1], 'status', 'dispatched', 'deliveries', 0, 'created_at', ARGV[a + 3])
   redis.call('SET', KEYS[k + 2], ARGV[a + 2])
   redis.call('LPUSH', KEYS[k + 3], ARGV[a + 1])

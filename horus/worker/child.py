@@ -138,11 +138,11 @@ class Child:
         while not self.stopping and self._allowance() > 0:
             if not started and not reserved:
                 self.pipe.settle()
-                job_id = self._reserve()
-                if job_id is None:
+                first = self._reserve()
+                if first is None:
                     batch = 1
                     continue
-                reserved = [job_id]
+                started = [first]
             if not started:
                 started, reserved = self._start_and_reserve(reserved, self._ahead(batch, 0)).result()
             ahead = self._start_and_reserve(reserved, self._ahead(batch, len(started)))
@@ -206,11 +206,14 @@ class Child:
             )
 
     # -- Redis steps -----------------------------------------------------------------
-    def _reserve(self) -> str | None:
-        """The next job id, blocking up to RESERVE_BLOCK_S; the only place SIGTERM interrupts."""
+    def _reserve(self) -> Started | None:
+        """The next job, started, blocking up to RESERVE_BLOCK_S; the only place SIGTERM interrupts."""
         self.idle = True
         try:
-            return self.broker.reserve(self.config.runner_id, self.worker_id, RESERVE_BLOCK_S)
+            return self.broker.reserve_started(self.config.runner_id, self.worker_id, RESERVE_BLOCK_S)
+        except _Stop:
+            self.broker.conn.close()  # its replies are still on the way: no later call may read them
+            raise
         finally:
             self.idle = False
 

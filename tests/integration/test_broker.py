@@ -42,10 +42,21 @@ def test_replayed_id_is_refused_and_queues_nothing(broker: Broker, key: SigningK
     assert broker.queue_length("r2") == 0
 
 
-def test_interrupted_submit_resumes(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+def test_interrupted_cluster_submit_resumes(redis_url: str, key: SigningKey, r: redis.Redis) -> None:
+    with Broker.from_url(redis_url, cluster=True) as broker:
+        j = job(key)
+        r.set(broker.keys.job_index(j.id), "r1")  # the client died between claiming the id and queueing
+        assert broker.enqueue(j) == j.id
+        assert broker.queue_length("r1") == 1
+
+
+def test_a_claimed_id_is_refused_after_its_records_are_gone(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    """On a single Redis the claim and the queueing are one script: a claimed id was submitted."""
     j = job(key)
-    r.set(broker.keys.job_index(j.id), "r1")  # the client died after claiming the id
-    assert broker.enqueue(j) == j.id
+    broker.enqueue(j)
+    r.delete(broker.keys.job("r1", j.id), broker.keys.spec("r1", j.id))  # as when its results expired
+    with pytest.raises(JobRejected, match="already submitted"):
+        broker.enqueue(j)
     assert broker.queue_length("r1") == 1
 
 
@@ -65,6 +76,39 @@ def test_reserve_start_finish(broker: Broker, key: SigningKey, r: redis.Redis) -
     assert r.llen(broker.keys.inflight("r1", W)) == 0
     for key in (broker.keys.job("r1", j.id), broker.keys.spec("r1", j.id), broker.keys.result("r1", j.id)):
         assert 0 < r.ttl(key) <= broker.result_ttl_s
+
+
+def test_reserve_started_takes_and_starts_a_job_in_one_call(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    started = broker.reserve_started("r1", W, 1)
+    assert started is not None
+    assert (started.job_id, started.verdict, started.deliveries) == (j.id, "run", 1)
+    assert Job.model_validate_json(started.job_json) == j
+    assert r.hget(broker.keys.job("r1", j.id), "worker") == W
+    assert r.lrange(broker.keys.inflight("r1", W), 0, -1) == [j.id]
+    assert broker.reserve_started("r1", "idle-worker", 0.05) is None
+    assert r.llen(broker.keys.inflight("r1", "idle-worker")) == 0
+
+
+def test_reserve_started_with_other_ids_in_flight_starts_only_the_one_it_moved(
+    broker: Broker, key: SigningKey, r: redis.Redis
+) -> None:
+    stale, fresh = job(key), job(key)
+    broker.enqueue_many([stale, fresh])
+    assert broker.reserve("r1", W, 1) == stale.id  # reserved but never started
+    started = broker.reserve_started("r1", W, 1)
+    assert started is not None and started.job_id == fresh.id
+    assert r.hget(broker.keys.job("r1", stale.id), "status") == "dispatched"
+
+
+def test_reserve_started_loads_missing_scripts(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    r.script_flush()
+    started = broker.reserve_started("r1", W, 1)
+    assert started is not None and (started.job_id, started.verdict) == (j.id, "run")
+    assert r.hget(broker.keys.job("r1", j.id), "deliveries") == "1"
 
 
 def test_first_finisher_wins(broker: Broker, key: SigningKey) -> None:
@@ -230,6 +274,14 @@ def test_batch_with_a_replayed_id_queues_nothing(client: RedisClient) -> None:
         client.submit_many(batch)
     assert client.broker.queue_length("r1") == 1
     client.submit({"runner_id": "r1", "payload": "y", "id": "fresh-1"})  # its id was released
+
+
+def test_a_batch_naming_one_id_twice_queues_nothing(client: RedisClient) -> None:
+    twice = [{"runner_id": "r1", "payload": p, "id": "twice"} for p in ("a", "b")]
+    with pytest.raises(JobRejected, match="'twice' was already submitted"):
+        client.submit_many(twice)
+    assert client.broker.queue_length("r1") == 0
+    client.submit(twice[0])  # nothing of the refused batch stayed claimed
 
 
 def test_cluster_mode_claims_then_enqueues(redis_url: str, r: redis.Redis, key: SigningKey) -> None:

@@ -27,3 +27,10 @@ def test_job_index_is_tagged_by_job_id() -> None:
 
 def test_namespaces_never_collide() -> None:
     assert Keys("a").queue("r1") != Keys("b").queue("r1")
+
+
+def test_job_affixes_rebuild_the_job_keys() -> None:
+    keys = Keys("tenant-a")
+    before, after, spec_tail = keys.job_affixes("r1")
+    assert before + "J1" + after == keys.job("r1", "J1")
+    assert before + "J1" + after + spec_tail == keys.spec("r1", "J1")
