@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 
@@ -58,3 +59,39 @@ def seconds(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise SalError(f"{what} must be a positive number of seconds, not {value!r}")
     return float(value)
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
+class ConnectingModule(Generic[C]):
+    """A module whose ``connect(url)`` opens connections that are all closed when the job ends."""
+
+    #: What the url error names, and the url prefixes the module takes.
+    label = ""
+    schemes: tuple[str, ...] = ()
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self._deadline = deadline
+        self._open: list[C] = []
+
+    def _open_connection(self, url: str) -> C:
+        raise NotImplementedError
+
+    def connect(self, url: str) -> C:
+        if not isinstance(url, str) or not url.startswith(self.schemes):
+            shown = redact_url(url) if isinstance(url, str) else repr(url)
+            expected = ", ".join(self.schemes[:-1]) + f" or {self.schemes[-1]}"
+            raise SalError(f"{self.label} url must start with {expected}, not {shown}")
+        connection = self._open_connection(url)
+        self._open.append(connection)
+        return connection
+
+    def _close(self) -> None:
+        for connection in self._open:
+            connection.close()
+        self._open.clear()

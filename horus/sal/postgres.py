@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-from horus.sal.common import SalError, redact_url, scrub, time_left
+from horus.sal.common import ConnectingModule, SalError, redact_url, scrub, time_left
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 10
@@ -102,20 +102,9 @@ class PostgresConnection:
             self._conn.close()
 
 
-class PostgresModule:
-    def __init__(self, deadline: float | None = None) -> None:
-        self._deadline = deadline
-        self._open: list[PostgresConnection] = []
+class PostgresModule(ConnectingModule[PostgresConnection]):
+    label = "postgres"
+    schemes = ("postgresql://", "postgres://")
 
-    def connect(self, url: str) -> PostgresConnection:
-        if not isinstance(url, str) or not url.startswith(("postgres://", "postgresql://")):
-            shown = redact_url(url) if isinstance(url, str) else repr(url)
-            raise SalError(f"postgres url must start with postgresql:// or postgres://, not {shown}")
-        connection = PostgresConnection(url, self._deadline)
-        self._open.append(connection)
-        return connection
-
-    def _close(self) -> None:
-        for connection in self._open:
-            connection.close()
-        self._open.clear()
+    def _open_connection(self, url: str) -> PostgresConnection:
+        return PostgresConnection(url, self._deadline)

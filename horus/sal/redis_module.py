@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from horus.sal.common import SalError, redact_url, scrub, time_left
+from horus.sal.common import ConnectingModule, SalError, redact_url, scrub, time_left
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 10.0
@@ -116,20 +116,9 @@ class RedisConnection:
 setattr(RedisConnection, "del", RedisConnection.delete)
 
 
-class RedisModule:
-    def __init__(self, deadline: float | None = None) -> None:
-        self._deadline = deadline
-        self._open: list[RedisConnection] = []
+class RedisModule(ConnectingModule[RedisConnection]):
+    label = "redis"
+    schemes = ("redis://", "rediss://", "unix://")
 
-    def connect(self, url: str) -> RedisConnection:
-        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-            shown = redact_url(url) if isinstance(url, str) else repr(url)
-            raise SalError(f"redis url must start with redis://, rediss:// or unix://, not {shown}")
-        connection = RedisConnection(url, self._deadline)
-        self._open.append(connection)
-        return connection
-
-    def _close(self) -> None:
-        for connection in self._open:
-            connection.close()
-        self._open.clear()
+    def _open_connection(self, url: str) -> RedisConnection:
+        return RedisConnection(url, self._deadline)
