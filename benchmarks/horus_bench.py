@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 
+from benchmarks.peers import common
 from horus.client import RedisClient
 from horus.models import JobStatus
 from horus.signing import generate_key, public_hex
@@ -88,19 +87,8 @@ def measure(url: str, jobs: int, drain_jobs: int, round_trips: int) -> dict[str,
     key = generate_key()
     client = RedisClient(url, key=key)
 
-    memory_before = int(r.info("memory")["used_memory"])
-    started = time.perf_counter()
-    for _ in range(jobs):
-        client.submit(noop_job())
-    enqueue_rate = jobs / (time.perf_counter() - started)
-    bytes_per_job = (int(r.info("memory")["used_memory"]) - memory_before) / jobs
-    r.flushdb()
-
-    started = time.perf_counter()
-    for offset in range(0, jobs, 500):
-        client.submit_many(noop_job() for _ in range(min(500, jobs - offset)))
-    bulk_rate = jobs / (time.perf_counter() - started)
-    r.flushdb()
+    enqueue_rate, bytes_per_job = common.timed_enqueue(r, lambda: client.submit(noop_job()), jobs)
+    bulk_rate = common.timed_bulk(r, lambda n: client.submit_many(noop_job() for _ in range(n)), jobs)
 
     ids: list[str] = []
     for offset in range(0, drain_jobs, 1000):
@@ -116,22 +104,18 @@ def measure(url: str, jobs: int, drain_jobs: int, round_trips: int) -> dict[str,
             raise SystemExit(f"horus: {len(bad)} of {len(ids)} drain jobs did not complete: {bad[0]}")
         first = min(res.started_at or 0 for res in results)
         last = max(res.completed_at or 0 for res in results)
-        drain_rate = len(ids) / (last - first)
 
-        latencies = []
-        for _ in range(round_trips):
-            t0 = time.perf_counter()
+        def round_trip() -> None:
             result = client.run(noop_job(), 30)
-            latencies.append((time.perf_counter() - t0) * 1000)
             if result.status != JobStatus.COMPLETED:
                 raise SystemExit(f"horus: round-trip job ended {result.status}")
-    latencies.sort()
-    return {
-        "enqueue_rate": enqueue_rate,
-        "bulk_enqueue_rate": bulk_rate,
-        "drain_rate": drain_rate,
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        "redis_bytes_per_job": bytes_per_job,
-        "worker_rss_mb": worker_rss,
-    }
+
+        latencies = common.round_trips(round_trip, round_trips)
+    return common.result(
+        enqueue_rate=enqueue_rate,
+        bulk_enqueue_rate=bulk_rate,
+        drain_rate=common.drain_rate(len(ids), first, last, "horus"),
+        latencies=latencies,
+        redis_bytes_per_job=bytes_per_job,
+        worker_rss_mb=worker_rss,
+    )

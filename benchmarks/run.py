@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import coordinator_bench, horus_bench, rhai_fib, supervisor_bench
+from benchmarks.peers import common
 from benchmarks.redis_server import private_redis, server_version
 
 RESULTS = Path(__file__).parent / "results"
@@ -133,6 +134,7 @@ def main() -> None:
             "jobs": args.jobs,
             "drain_jobs": args.drain_jobs,
             "round_trips": args.round_trips,
+            "runs_per_median": common.RUNS,
             "concurrency": 2,
             "task": "no-op",
             "smoke": args.smoke,

@@ -21,6 +21,8 @@ import redis
 URL_ENV = "PEER_BENCH_REDIS_URL"
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = 2
+#: Enqueue and round-trip figures are the median of this many runs (a drain runs once: it is long).
+RUNS = 3
 WAIT_TIMEOUT = 300.0
 STOP_TIMEOUT = 15.0
 
@@ -165,20 +167,23 @@ def drain_rate(count: int, first: float, last: float, name: str) -> float:
 
 
 def timed_enqueue(r: redis.Redis, enqueue: Callable[[], object], jobs: int) -> tuple[float, float]:
-    """One call per job into a flushed database: (jobs/s, Redis bytes per queued job).
+    """One call per job into a flushed database, ``RUNS`` times: the medians of (jobs/s, Redis
+    bytes per queued job).
 
     One warm-up call first (then FLUSHDB), so connecting and script loading are not counted.
     """
     enqueue()
     r.flushdb()
-    memory_before = int(r.info("memory")["used_memory"])
-    started = time.perf_counter()
-    for _ in range(jobs):
-        enqueue()
-    rate = jobs / (time.perf_counter() - started)
-    bytes_per_job = (int(r.info("memory")["used_memory"]) - memory_before) / jobs
-    r.flushdb()
-    return rate, bytes_per_job
+    rates, sizes = [], []
+    for _ in range(RUNS):
+        memory_before = int(r.info("memory")["used_memory"])
+        started = time.perf_counter()
+        for _ in range(jobs):
+            enqueue()
+        rates.append(jobs / (time.perf_counter() - started))
+        sizes.append((int(r.info("memory")["used_memory"]) - memory_before) / jobs)
+        r.flushdb()
+    return statistics.median(rates), statistics.median(sizes)
 
 
 def timed_bulk(r: redis.Redis, enqueue_batch: Callable[[int], object], jobs: int, batch: int = 500) -> float:
@@ -192,31 +197,39 @@ def timed_bulk(r: redis.Redis, enqueue_batch: Callable[[int], object], jobs: int
     return rate
 
 
-def round_trips(call: Callable[[], None], count: int) -> list[float]:
-    """Sequential submit-and-wait calls; latencies in ms, sorted."""
-    latencies = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        call()
-        latencies.append((time.perf_counter() - t0) * 1000)
-    latencies.sort()
-    return latencies
+def round_trips(call: Callable[[], None], count: int) -> list[list[float]]:
+    """``RUNS`` runs of ``count`` sequential submit-and-wait calls; each run's latencies in ms, sorted."""
+    runs = []
+    for _ in range(RUNS):
+        latencies = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            call()
+            latencies.append((time.perf_counter() - t0) * 1000)
+        runs.append(sorted(latencies))
+    return runs
+
+
+def percentile(latencies: Sequence[float], fraction: float) -> float:
+    """The value below which ``fraction`` of the sorted ``latencies`` lie (nearest rank)."""
+    return latencies[min(len(latencies) - 1, int(len(latencies) * fraction))]
 
 
 def result(
     *,
     enqueue_rate: float,
     drain_rate: float,
-    latencies: Sequence[float],
+    latencies: Sequence[Sequence[float]],
     redis_bytes_per_job: float,
     worker_rss_mb: float,
     bulk_enqueue_rate: float | None = None,
 ) -> dict[str, float]:
+    """The figures of one system; p50 and p99 are the medians over the round-trip runs."""
     figures = {
         "enqueue_rate": enqueue_rate,
         "drain_rate": drain_rate,
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "p50_ms": statistics.median(statistics.median(run) for run in latencies),
+        "p99_ms": statistics.median(percentile(run, 0.99) for run in latencies),
         "redis_bytes_per_job": redis_bytes_per_job,
         "worker_rss_mb": worker_rss_mb,
     }
