@@ -6,9 +6,9 @@ import os
 import re
 import time
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 #: Bounds for a job's timeout in seconds.
 MIN_TIMEOUT_S = 1
@@ -119,49 +119,35 @@ def check_env_names(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def check_payload(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty: there must be something to run")
+    return value
+
+
+#: Field types shared by jobs and workflow steps, each checked by the rule above it.
+Id = Annotated[str, AfterValidator(check_id)]
+Payload = Annotated[str, AfterValidator(check_payload)]
+Timeout = Annotated[int, AfterValidator(check_timeout)]
+EnvVars = Annotated[dict[str, str], AfterValidator(check_env_names)]
+
+
 class Job(BaseModel):
     """A unit of work. ``id`` and ``created_at`` are filled in when omitted."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(default_factory=new_job_id)
-    runner_id: str
-    payload: str
-    timeout: int = DEFAULT_TIMEOUT_S
-    env_vars: dict[str, str] = Field(default_factory=dict)
+    id: Id = Field(default_factory=new_job_id)
+    runner_id: Id
+    payload: Payload
+    timeout: Timeout = DEFAULT_TIMEOUT_S
+    env_vars: EnvVars = Field(default_factory=dict)
     created_at: int = Field(default_factory=lambda: int(time.time()))
     caller_id: str = ""
     context_id: str = ""
     executor: str = ""
     signatures: list[Signature] = Field(default_factory=list)
     status: JobStatus = JobStatus.PENDING
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return check_id(value)
-
-    @field_validator("runner_id")
-    @classmethod
-    def _runner_id(cls, value: str) -> str:
-        return check_id(value)
-
-    @field_validator("payload")
-    @classmethod
-    def _payload(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("is empty: a job needs something to run")
-        return value
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: int) -> int:
-        return check_timeout(value)
-
-    @field_validator("env_vars")
-    @classmethod
-    def _env_vars(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_env_names(value)
 
     def content(self) -> dict[str, Any]:
         """The signed fields, as plain JSON values (read straight from the fields: this runs for

@@ -10,15 +10,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from horus.models import (
-    DEFAULT_TIMEOUT_S,
-    JobResult,
-    Signature,
-    check_env_names,
-    check_id,
-    check_timeout,
-    new_job_id,
-)
+from horus.models import DEFAULT_TIMEOUT_S, EnvVars, Id, JobResult, Payload, Signature, Timeout, new_job_id
 
 #: Workflow ids are short enough that ``WORKFLOW.STEP.ATTEMPT`` stays a valid job id (128 chars).
 _SIGNATURE_HEX = re.compile(r"^[0-9a-f]{128}$")
@@ -74,15 +66,15 @@ class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    runner_id: str
-    payload: str
+    runner_id: Id
+    payload: Payload
     depends_on: list[str] = Field(default_factory=list)
-    timeout: int = DEFAULT_TIMEOUT_S
+    timeout: Timeout = DEFAULT_TIMEOUT_S
     retries: int = Field(default=0, ge=0, le=MAX_RETRIES, description="attempts after the first")
     backoff_ms: int = Field(
         default=1_000, ge=0, le=MAX_BACKOFF_MS, description="wait before the first retry, doubled for each next one"
     )
-    env_vars: dict[str, str] = Field(default_factory=dict)
+    env_vars: EnvVars = Field(default_factory=dict)
 
     @field_validator("id")
     @classmethod
@@ -93,32 +85,15 @@ class Step(BaseModel):
             )
         return value
 
-    @field_validator("runner_id")
-    @classmethod
-    def _runner_id(cls, value: str) -> str:
-        return check_id(value)
-
     @field_validator("payload", mode="before")
     @classmethod
     def _payload_json(cls, value: Any) -> Any:
         return _payload_text(value)
 
-    @field_validator("payload")
-    @classmethod
-    def _payload(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("is empty: a step needs something to run")
-        return value
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: int) -> int:
-        return check_timeout(value)
-
     @field_validator("env_vars")
     @classmethod
     def _env_vars(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in check_env_names(value):
+        for name in value:
             if name.startswith(RESERVED_ENV_PREFIX):
                 raise ValueError(f"{name!r}: names starting with {RESERVED_ENV_PREFIX} are set by the coordinator")
         return value

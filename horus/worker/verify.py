@@ -38,7 +38,7 @@ def _content(data: dict[str, Any], job_id: str, runner_id: str) -> dict[str, Any
         if not isinstance(content[name], str):
             raise JobRejected("invalid_field", name, "must be a string")
     if not str(content["payload"]).strip():
-        raise JobRejected("empty_payload", "payload", "is empty: a job needs something to run")
+        raise JobRejected("empty_payload", "payload", "is empty: there must be something to run")
     timeout = content["timeout"]
     if type(timeout) is not int or not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:
         raise JobRejected(
