@@ -1,8 +1,13 @@
-"""Lua scripts kept as ``horus/lua/*.lua``, read once and called by name (EVALSHA)."""
+"""Lua scripts kept as ``horus/lua/*.lua``, read once and called by name (EVALSHA).
+
+A line ``--! include NAME`` is replaced by ``NAME.lua``: Redis scripts cannot load one another,
+so logic several scripts share is pasted into each when it is read.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -13,9 +18,13 @@ from horus.resp import Arg, Connection, ReplyError
 NAMES = ("enqueue", "claim", "start", "finish", "cancel", "delete", "reap", "requeued", "heartbeat")
 
 
+_INCLUDE = re.compile(r"^--! include (\w+)$", re.MULTILINE)
+
+
 @cache
 def source(name: str) -> str:
-    return resources.files("horus").joinpath("lua", f"{name}.lua").read_text()
+    text = resources.files("horus").joinpath("lua", f"{name}.lua").read_text()
+    return _INCLUDE.sub(lambda match: source(match.group(1)), text)
 
 
 @cache

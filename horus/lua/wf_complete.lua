@@ -6,6 +6,7 @@
 -- Returns {outcome, '1' when steps became ready, final workflow status or '', retry due (ms) or '',
 --          then step id, attempt of each dispatched step to cancel (fail-fast)}.
 -- outcome: 'lost' (not the lease holder), 'stale' (not this attempt), 'retry', 'done', 'ended'.
+--! include wf_lib
 if redis.call('GET', KEYS[6]) ~= ARGV[1] then
   return {'lost', '0', '', ''}
 end
@@ -21,16 +22,9 @@ end
 local now = tonumber(ARGV[6])
 local running = redis.call('HGET', KEYS[1], 'status') == 'running'
 local out = {'done', '0', '', ''}
-local terminal = {completed = true, failed = true, skipped = true, cancelled = true}
 
 local function close(id, st, status)
-  st.status = status
-  st.ended_ms = now
-  redis.call('HSET', KEYS[2], id, cjson.encode(st))
-  redis.call('HINCRBY', KEYS[1], 'open', -1)
-  if status ~= 'completed' then
-    redis.call('HINCRBY', KEYS[1], 'failed', 1)
-  end
+  close_step(KEYS[1], KEYS[2], id, st, status, now)
 end
 
 redis.call('HSET', KEYS[3], step, ARGV[5])
@@ -60,16 +54,7 @@ else
   if running and redis.call('HGET', KEYS[1], 'policy') == 'fail_fast' then
     redis.call('HSET', KEYS[1], 'status', 'failed')
     redis.call('DEL', KEYS[4], KEYS[5])
-    local all = redis.call('HGETALL', KEYS[2])
-    for i = 1, #all, 2 do
-      local st = cjson.decode(all[i + 1])
-      if st.status == 'dispatched' then
-        out[#out + 1] = all[i]
-        out[#out + 1] = st.attempt
-      elseif not terminal[st.status] then
-        close(all[i], st, 'skipped')
-      end
-    end
+    stop_open_steps(KEYS[1], KEYS[2], 'skipped', now, out)
   elseif running then
     -- continue: only what depends on the failed step, directly or not, is skipped
     local todo = state.dependants
@@ -86,20 +71,9 @@ else
   end
 end
 
-if tonumber(redis.call('HGET', KEYS[1], 'open')) == 0 then
-  local final = redis.call('HGET', KEYS[1], 'status')
-  if final == 'running' then
-    final = tonumber(redis.call('HGET', KEYS[1], 'failed')) > 0 and 'failed' or 'completed'
-    redis.call('HSET', KEYS[1], 'status', final)
-  end
-  redis.call('HSET', KEYS[1], 'ended_ms', now)
-  redis.call('ZREM', KEYS[8], ARGV[9])
-  redis.call('RPUSH', KEYS[7], final)
-  redis.call('DEL', KEYS[6])
-  local ttl = tonumber(ARGV[8])
-  for _, i in ipairs({1, 2, 3, 4, 5, 7, 9}) do
-    redis.call('EXPIRE', KEYS[i], ttl)
-  end
+local final = end_if_done(KEYS[1], KEYS[8], KEYS[7], KEYS[6], ARGV[9], now, tonumber(ARGV[8]),
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[9]})
+if final then
   out[1] = 'ended'
   out[3] = final
 end
