@@ -11,6 +11,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 _libc: ctypes.CDLL | None = None
@@ -31,7 +32,9 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
         os.kill(os.getpid(), sig)
 
 
-def _child_setup(parent_pid: int) -> None:
+def own_session(parent_pid: int) -> None:
+    """For ``preexec_fn``: a session of its own (its pid is the process group a timeout kills),
+    ended with the parent."""
     os.setsid()
     die_with_parent(parent_pid)
 
@@ -64,7 +67,7 @@ def run_streaming(
         cwd=cwd,
         text=True,
         errors="replace",
-        preexec_fn=functools.partial(_child_setup, os.getpid()),
+        preexec_fn=functools.partial(own_session, os.getpid()),
     )
     on_start(proc.pid)
     out: list[str] = []
@@ -105,7 +108,7 @@ def run_streaming(
     return Completed(proc.pid, proc.returncode, "".join(out), "".join(err), timed_out)
 
 
-def stop_process(proc: subprocess.Popen[str], grace_s: float = 1.0) -> None:
+def stop_process(proc: subprocess.Popen[Any], grace_s: float = 1.0) -> None:
     """SIGTERM the process's group, SIGKILL it after ``grace_s``, and reap the leader."""
     _signal_group(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):

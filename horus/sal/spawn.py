@@ -16,17 +16,12 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from horus.procutil import Completed, die_with_parent, stop_process
+from horus.procutil import Completed, own_session, stop_process
 
 #: After the command exits, how long to wait for the rest of its output to arrive.
 LINGER_S = 0.1
 #: How often to look whether the command exited while a background process keeps its pipes open.
 EXIT_CHECK_S = 0.1
-
-
-def _own_session(parent_pid: int) -> None:
-    os.setsid()  # the pid is the group id the job registers and a timeout kills
-    die_with_parent(parent_pid)
 
 
 def run_command(
@@ -48,7 +43,7 @@ def run_command(
         stderr=subprocess.PIPE,
         env=env,
         cwd=cwd,
-        preexec_fn=functools.partial(_own_session, os.getpid()),
+        preexec_fn=functools.partial(own_session, os.getpid()),
     )
     on_start(proc.pid)
     try:
@@ -59,7 +54,7 @@ def run_command(
             proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             timed_out = True
-            stop_process(proc)  # type: ignore[arg-type]  # it only signals and waits: the pipe mode is irrelevant
+            stop_process(proc)
     except BaseException:
         # The job timed out or was stopped while we waited: nothing of the command may outlive it.
         with contextlib.suppress(ProcessLookupError, PermissionError):
