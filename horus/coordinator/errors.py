@@ -6,20 +6,21 @@ from pydantic import ValidationError
 
 from horus.errors import HorusError
 
-#: Codes a refused workflow can carry (besides the signature codes of docs/protocol.md).
+#: Codes a refused workflow can carry (besides the signature codes of docs/protocol.md), in the
+#: order workflow.submit lists them.
 WORKFLOW_REFUSALS = (
     "invalid_workflow",
     "duplicate_step",
     "unknown_dependency",
     "cycle",
     "unknown_runner",
-    "coordinator_not_allowed",
     "unsigned",
     "bad_signature",
     "tampered",
     "untrusted_key",
     "key_not_allowed",
     "stale",
+    "coordinator_not_allowed",
     "replayed_id",
 )
 

@@ -18,7 +18,7 @@ from horus.broker import Broker
 from horus.coordinator import dag
 from horus.coordinator.document import digest, parse_workflow, verify_attempts, verify_workflow
 from horus.coordinator.engine import Engine
-from horus.coordinator.errors import WorkflowNotFound, WorkflowRejected
+from horus.coordinator.errors import WORKFLOW_REFUSALS, WorkflowNotFound, WorkflowRejected
 from horus.coordinator.link import SupervisorLink
 from horus.coordinator.models import (
     StepInfo,
@@ -50,21 +50,6 @@ WORKFLOW_CODES: dict[str, tuple[int, str]] = {
     "workflow_not_found": (-32305, "no workflow with that id (never submitted, or expired)"),
 }
 ALL_CODES = {**CODES, **WORKFLOW_CODES}
-SUBMIT_ERRORS = (
-    "invalid_workflow",
-    "duplicate_step",
-    "unknown_dependency",
-    "cycle",
-    "unknown_runner",
-    "unsigned",
-    "bad_signature",
-    "tampered",
-    "untrusted_key",
-    "key_not_allowed",
-    "stale",
-    "coordinator_not_allowed",
-    "replayed_id",
-)
 
 
 class WorkflowRpcError(RpcError):
@@ -312,7 +297,7 @@ METHODS = [
         str,
         submit,
         Role.USER,
-        SUBMIT_ERRORS,
+        WORKFLOW_REFUSALS,
     ),
     Method(
         "workflow.status",
