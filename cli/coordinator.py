@@ -15,7 +15,17 @@ from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 from horus.signing import Signer, load_key
 
-from .supervisor import _admin_token, serve
+from .supervisor import (
+    AdminTokenFileOpt,
+    HostOpt,
+    InsecureDevOpt,
+    NamespaceOpt,
+    RedisOpt,
+    SslCertfileOpt,
+    SslKeyfileOpt,
+    _admin_token,
+    serve,
+)
 
 log = logging.getLogger("horus.coordinator")
 
@@ -23,13 +33,13 @@ DEFAULT_PORT = 8090
 
 
 def coordinator_command(
-    host: Annotated[str, typer.Option("--host", help="address to listen on; '::' for IPv6")] = "127.0.0.1",
+    host: HostOpt = "127.0.0.1",
     port: Annotated[int | None, typer.Option("--port", help="env HORUS_COORDINATOR_PORT, PORT; default 8090")] = None,
     supervisor: Annotated[
         str | None, typer.Option("--supervisor", help="the supervisor's URL; env HORUS_SUPERVISOR_URL")
     ] = None,
-    redis: Annotated[str | None, typer.Option("--redis-url", help="env HORUS_REDIS_URL, REDIS_URL")] = None,
-    namespace: Annotated[str | None, typer.Option("--namespace", help="env HORUS_NAMESPACE; default horus")] = None,
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = None,
     key: Annotated[
         Path | None,
         typer.Option(
@@ -38,17 +48,13 @@ def coordinator_command(
             "signatures; env HORUS_COORDINATOR_KEY_FILE",
         ),
     ] = None,
-    admin_token_file: Annotated[
-        Path | None, typer.Option("--admin-token-file", help="bootstrap admin token file; else env HORUS_ADMIN_TOKEN")
-    ] = None,
-    insecure_dev: Annotated[
-        bool, typer.Option("--insecure-dev", help="no authentication at all: every caller is admin (development only)")
-    ] = False,
+    admin_token_file: AdminTokenFileOpt = None,
+    insecure_dev: InsecureDevOpt = False,
     lease_ttl: Annotated[
         float, typer.Option("--lease-ttl", min=0.5, help="seconds before a dead coordinator's workflows are adopted")
     ] = 10.0,
-    ssl_certfile: Annotated[str | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM)")] = None,
-    ssl_keyfile: Annotated[str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM)")] = None,
+    ssl_certfile: SslCertfileOpt = None,
+    ssl_keyfile: SslKeyfileOpt = None,
     threads: Annotated[int, typer.Option("--threads", min=1, help="calls served at once")] = 64,
 ) -> None:
     """Serve the workflow API and drive workflows; step jobs go to the supervisor as the submitter

@@ -19,6 +19,19 @@ log = logging.getLogger("horus.supervisor")
 DEFAULT_PORT = 8080
 DEFAULT_THREADS = 64
 
+#: Options every HTTP service command (supervisor, coordinator) takes.
+HostOpt = Annotated[str, typer.Option("--host", help="address to listen on; '::' for IPv6")]
+RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="env HORUS_REDIS_URL, REDIS_URL")]
+NamespaceOpt = Annotated[str | None, typer.Option("--namespace", help="env HORUS_NAMESPACE; default horus")]
+AdminTokenFileOpt = Annotated[
+    Path | None, typer.Option("--admin-token-file", help="bootstrap admin token file; else env HORUS_ADMIN_TOKEN")
+]
+InsecureDevOpt = Annotated[
+    bool, typer.Option("--insecure-dev", help="no authentication at all: every caller is admin (development only)")
+]
+SslCertfileOpt = Annotated[str | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM)")]
+SslKeyfileOpt = Annotated[str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM)")]
+
 
 def _admin_token(path: Path | None) -> str | None:
     if path is not None:
@@ -33,18 +46,14 @@ def _admin_token(path: Path | None) -> str | None:
 
 
 def supervisor_command(
-    host: Annotated[str, typer.Option("--host", help="address to listen on; '::' for IPv6")] = "127.0.0.1",
+    host: HostOpt = "127.0.0.1",
     port: Annotated[int | None, typer.Option("--port", help="env HORUS_PORT, PORT; default 8080")] = None,
-    redis: Annotated[str | None, typer.Option("--redis-url", help="env HORUS_REDIS_URL, REDIS_URL")] = None,
-    namespace: Annotated[str | None, typer.Option("--namespace", help="env HORUS_NAMESPACE; default horus")] = None,
-    admin_token_file: Annotated[
-        Path | None, typer.Option("--admin-token-file", help="bootstrap admin token file; else env HORUS_ADMIN_TOKEN")
-    ] = None,
-    insecure_dev: Annotated[
-        bool, typer.Option("--insecure-dev", help="no authentication at all: every caller is admin (development only)")
-    ] = False,
-    ssl_certfile: Annotated[str | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM)")] = None,
-    ssl_keyfile: Annotated[str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM)")] = None,
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = None,
+    admin_token_file: AdminTokenFileOpt = None,
+    insecure_dev: InsecureDevOpt = False,
+    ssl_certfile: SslCertfileOpt = None,
+    ssl_keyfile: SslKeyfileOpt = None,
     threads: Annotated[
         int, typer.Option("--threads", min=1, help="calls served at once (job.run holds one while it waits)")
     ] = DEFAULT_THREADS,
