@@ -31,6 +31,7 @@ QUICK_EXIT_S = 2.0
 MAX_RESPAWN_DELAY_S = 10.0
 #: How long a cancel waits for its job to start running in one of our children.
 CANCEL_WINDOW_S = 60.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 
 @dataclass
@@ -115,7 +116,7 @@ class Master:
 
     def _install_signals(self) -> None:
         signal.set_wakeup_fd(self.wake_w)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, self._on_stop)
         signal.signal(signal.SIGCHLD, lambda _s, _f: None)
 
@@ -145,12 +146,21 @@ class Master:
         read_fd, write_fd = os.pipe()
         # Taken before the fork: read in the child, a master that already died would give 1.
         master_pid = os.getpid()
-        pid = os.fork()
+        # Until the child has dropped the master's handlers and the master has recorded the child,
+        # a stop signal would be lost: the child would run the master's handler (and live on),
+        # or the master would not know the child to pass the signal on. Held, it waits.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            raise
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
                 os.close(read_fd)
                 self._forget_master_state()
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
                 worker_id = f"{self.host}:{master_pid}:{os.getpid()}"
                 code = child_main(self.config, self.runner, worker_id, write_fd, self.slots, slot, master_pid)
             except BaseException:
@@ -164,11 +174,12 @@ class Master:
         os.set_blocking(read_fd, False)
         child = ChildState(pid, f"{self.host}:{os.getpid()}:{pid}", read_fd, slot, started=time.monotonic())
         self.children[pid] = child
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         self.selector.register(read_fd, selectors.EVENT_READ)
 
     def _forget_master_state(self) -> None:
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGCHLD):
+        for sig in (*STOP_SIGNALS, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         self.selector.close()
         for fd in (self.wake_r, self.wake_w, *(c.fd for c in self.children.values())):

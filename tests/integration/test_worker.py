@@ -361,6 +361,18 @@ def test_no_child_outlives_a_killed_master(client: RedisClient, start_worker: St
         client.broker.call("DEL", client.broker.keys.queue("r1"))
 
 
+@pytest.mark.slow
+def test_a_stop_signal_reaches_a_child_being_forked(client: RedisClient, start_worker: StartWorker) -> None:
+    """Children recycle after every job, so a SIGTERM often lands while one is being forked; a
+    child that missed it would idle until the grace period ended (120 s here)."""
+    for _ in range(20):
+        worker = start_worker("r1", "--max-jobs-per-child", "1", "--grace", "120", concurrency=2)
+        ids = client.submit_many(task("add", n, n) for n in range(20))
+        client.wait(ids[-1], WAIT)
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(timeout=60) == 0
+
+
 def worker_processes(namespace: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
