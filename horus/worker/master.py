@@ -141,26 +141,33 @@ class Master:
 
     # -- children ----------------------------------------------------------------
     def _spawn(self) -> None:
+        """Fork a child, unless a stop has begun.
+
+        Stop signals are held from the check until the child is recorded: otherwise a stop
+        landing just before the fork would not reach the new child, or one landing in the child
+        before it drops the master's handlers would be taken for the master's. Either way that
+        child would idle on until the grace period ended.
+        """
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            if self.shutdown_at is None:
+                self._fork_child()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    def _fork_child(self) -> None:
         slot = self.free_slots.pop()
         self.slots.clear(slot)
         read_fd, write_fd = os.pipe()
         # Taken before the fork: read in the child, a master that already died would give 1.
         master_pid = os.getpid()
-        # Until the child has dropped the master's handlers and the master has recorded the child,
-        # a stop signal would be lost: the child would run the master's handler (and live on),
-        # or the master would not know the child to pass the signal on. Held, it waits.
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        try:
-            pid = os.fork()
-        except OSError:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-            raise
+        pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             code = 1
             try:
                 os.close(read_fd)
                 self._forget_master_state()
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a held stop now ends us
                 worker_id = f"{self.host}:{master_pid}:{os.getpid()}"
                 code = child_main(self.config, self.runner, worker_id, write_fd, self.slots, slot, master_pid)
             except BaseException:
@@ -174,7 +181,6 @@ class Master:
         os.set_blocking(read_fd, False)
         child = ChildState(pid, f"{self.host}:{os.getpid()}:{pid}", read_fd, slot, started=time.monotonic())
         self.children[pid] = child
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         self.selector.register(read_fd, selectors.EVENT_READ)
 
     def _forget_master_state(self) -> None:
@@ -267,8 +273,7 @@ class Master:
         due = [t for t in self.respawn_at if t <= now]
         self.respawn_at = [t for t in self.respawn_at if t > now]
         for _ in due:
-            if self.shutdown_at is None:
-                self._spawn()
+            self._spawn()
 
     # -- kills: timeout, cancel, cold shutdown ---------------------------------------
     def _kill_child(self, child: ChildState, outcome: JobStatus | None, job_id: str | None = None) -> None:
