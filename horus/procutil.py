@@ -39,6 +39,23 @@ def own_session(parent_pid: int) -> None:
     die_with_parent(parent_pid)
 
 
+def popen_in_session(
+    argv: list[str], env: dict[str, str], cwd: str | None, stdin: int, text: bool
+) -> subprocess.Popen[Any]:
+    """Start ``argv`` in a session of its own (see :func:`own_session`), stdout and stderr piped."""
+    return subprocess.Popen(
+        argv,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+        text=text,
+        errors="replace" if text else None,
+        preexec_fn=functools.partial(own_session, os.getpid()),
+    )
+
+
 @dataclass(slots=True)
 class Completed:
     pid: int
@@ -58,17 +75,7 @@ def run_streaming(
     cwd: str | None = None,
 ) -> Completed:
     """Run ``argv`` in a session of its own; stream stdout lines; kill the group on timeout."""
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=cwd,
-        text=True,
-        errors="replace",
-        preexec_fn=functools.partial(own_session, os.getpid()),
-    )
+    proc = popen_in_session(argv, env, cwd, subprocess.PIPE, text=True)
     on_start(proc.pid)
     out: list[str] = []
     err: list[str] = []

@@ -8,7 +8,6 @@ process runs on.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import selectors
 import signal
@@ -16,7 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from horus.procutil import Completed, own_session, stop_process
+from horus.procutil import Completed, popen_in_session, stop_process
 
 #: After the command exits, how long to wait for the rest of its output to arrive.
 LINGER_S = 0.1
@@ -36,15 +35,7 @@ def run_command(
 
     FileNotFoundError / PermissionError from starting it propagate to the caller.
     """
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=cwd,
-        preexec_fn=functools.partial(own_session, os.getpid()),
-    )
+    proc: subprocess.Popen[bytes] = popen_in_session(argv, env, cwd, subprocess.DEVNULL, text=False)
     on_start(proc.pid)
     try:
         deadline = time.monotonic() + timeout_s
