@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 from horus.models import INPUTS_ENV, Job, JobStatus
 from horus.plugin import BaseRunner, Outcome
-from horus.rhai import Engine, RhaiError, RhaiLimitError, Timestamp
-from horus.rhai.values import FnPtr, Range
+from horus.rhai import Engine, RhaiError, RhaiLimitError
+from horus.rhai.ops import to_display
 from horus.worker.context import JobContext
 
 #: Generous defaults: a job's timeout is the real bound; these stop a runaway script from
@@ -27,17 +27,23 @@ DEFAULT_LIMITS: dict[str, int] = {
 }
 
 
-def to_json_value(value: Any) -> Any:
-    """A script's value as something JSON holds (ranges, timestamps and fn pointers as text)."""
+def to_json_value(value: Any, modules: dict[str, Any] | None = None) -> Any:
+    """A script's value as something JSON holds; any other value as its Rhai text.
+
+    A module the job registered shows as ``<module NAME>`` and other host values (ranges,
+    timestamps, fn pointers, connections) as Rhai prints them, never as a Python repr, whose
+    memory address would leak into the stored result.
+    """
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):
-        return [to_json_value(item) for item in value]
+        return [to_json_value(item, modules) for item in value]
     if isinstance(value, dict):
-        return {str(key): to_json_value(item) for key, item in value.items()}
-    if isinstance(value, Range | Timestamp | FnPtr):
-        return str(value)
-    return repr(value)
+        return {str(key): to_json_value(item, modules) for key, item in value.items()}
+    for name, module in (modules or {}).items():
+        if value is module:
+            return f"<module {name}>"
+    return to_display(value)
 
 
 def script_inputs(job: Job) -> Any:
@@ -105,7 +111,7 @@ class RhaiScriptRunner(BaseRunner):
             return Outcome.failed(describe_error(err), output="\n".join(lines))
         finally:
             self.close_modules(modules)
-        result = to_json_value(value)
+        result = to_json_value(value, modules)
         try:
             json.dumps(result)
         except ValueError as exc:  # NaN and infinity have no JSON form

@@ -55,8 +55,9 @@ def key_from_hex(text: str) -> SigningKey:
     return SigningKey(seed)
 
 
-def save_key(path: Path, key: SigningKey) -> None:
+def save_key(path: str | os.PathLike[str], key: SigningKey) -> None:
     """Write the secret key as hex, readable by its owner only."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -64,7 +65,9 @@ def save_key(path: Path, key: SigningKey) -> None:
     os.chmod(path, 0o600)
 
 
-def load_key(path: Path) -> SigningKey:
+def load_key(path: str | os.PathLike[str]) -> SigningKey:
+    """The secret key in the hex file at ``path`` (a ``str`` or any path-like)."""
+    path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:

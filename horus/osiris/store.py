@@ -25,6 +25,7 @@ from horus.osiris.values import (
     TIMESTAMPS,
     UPDATED_AT,
     check_collection,
+    check_field,
     check_id,
     decode,
     decode_hash,
@@ -106,6 +107,7 @@ class Collection:
         doc_id = uuid.uuid4().hex if given is None else check_id(self.name, given)
         encoded = {ID: encode(self.name, ID, doc_id)}
         for field, value in doc.items():
+            check_field(self.name, field)
             if field not in (ID, *TIMESTAMPS) and value is not None:
                 encoded[field] = encode(self.name, field, value)
         keys = self._keys

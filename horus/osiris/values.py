@@ -28,21 +28,34 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
 
+#: The rule every field name follows, as errors and docs state it. A dunder name (``__proto__``)
+#: is refused because a document read by JavaScript or a template engine would touch the object
+#: machinery instead of a plain field; control characters (NUL) would corrupt index entries,
+#: whose members are separated by NUL.
+FIELD_RULE = "1-64 of letters, digits and '_', starting with a letter or '_', not with '__'"
+COLLECTION_RULE = "1-64 of letters, digits, '_', '.', '-', starting with a letter or '_', not with '__'"
+
+
+def _shown(name: object) -> str:
+    return repr(name) if isinstance(name, str) else f"of type {type(name).__name__}"
+
+
 def check_collection(name: object) -> str:
-    if not isinstance(name, str) or not _COLLECTION.fullmatch(name):
-        raise InvalidInput(
-            f"collection name {name!r} is not valid: 1-64 of letters, digits, '_', '.', '-', "
-            "starting with a letter or '_'"
-        )
+    if not isinstance(name, str) or not _COLLECTION.fullmatch(name) or name.startswith("__"):
+        raise InvalidInput(f"collection name {_shown(name)} is not valid: {COLLECTION_RULE}")
+    return name
+
+
+def check_field(collection: str, name: object) -> str:
+    """A document field name (create, update, find, define), refused unless it follows FIELD_RULE."""
+    if not isinstance(name, str) or not _FIELD.fullmatch(name) or name.startswith("__"):
+        raise InvalidInput(f"{collection}: field name {_shown(name)} is not valid: {FIELD_RULE}")
     return name
 
 
 def check_indexed_field(collection: str, name: object) -> str:
-    if not isinstance(name, str) or not _FIELD.fullmatch(name):
-        raise InvalidInput(
-            f"{collection}: {name!r} cannot be indexed: an indexed field name is 1-64 of letters, digits "
-            "and '_', starting with a letter or '_'"
-        )
+    if not isinstance(name, str) or not _FIELD.fullmatch(name) or name.startswith("__"):
+        raise InvalidInput(f"{collection}: {_shown(name)} cannot be indexed: a field name is {FIELD_RULE}")
     if name in (ID, *TIMESTAMPS):
         raise InvalidInput(f"{collection}: {name!r} is managed by the store and cannot be indexed")
     return name
@@ -87,8 +100,7 @@ def _check_value(collection: str, path: str, value: Any) -> None:
 
 def encode(collection: str, field: str, value: Any) -> str:
     """The canonical JSON text of one field's value, after checking that it can be stored."""
-    if not isinstance(field, str) or not field:
-        raise InvalidInput(f"{collection}: field name {field!r} must be a non-empty string")
+    check_field(collection, field)
     _check_value(collection, field, value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 

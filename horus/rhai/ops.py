@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import types
 from decimal import Decimal
 from typing import Any
 
@@ -390,6 +391,24 @@ def to_debug(value: Any) -> str:
         return fmt_float_debug(value)
     if t in (int, bool):
         return to_display(value)
+    return describe(value)
+
+
+def describe(value: Any) -> str:
+    """A stable Rhai-style name for a host value that has no Rhai form.
+
+    Never Python's repr: it carries a memory address (`<... object at 0x7f...>`), which changes
+    from run to run and tells a script's reader nothing.
+    """
+    shown = getattr(type(value), "rhai_display", None)
+    if callable(shown):
+        return str(shown(value))
+    if isinstance(value, types.ModuleType):
+        return f"<module {value.__name__}>"
+    if callable(value) and not isinstance(value, type):
+        name = getattr(value, "__name__", None)
+        if isinstance(name, str):
+            return f"Fn({name})"
     return f"<{type_name(value)}>"
 
 

@@ -20,6 +20,8 @@ CHECK_EVERY = 1024
 # names have overloads for several types and trying them in turn costs an exception each.
 BUILTIN_CACHE: dict[tuple[str, type | None, int], Builtin] = {}
 UNSET = object()
+#: Methods every value has; a module that defines none of its own gets the built-in one.
+ANY_VALUE_METHODS = frozenset({"to_string", "to_debug", "type_of"})
 
 
 class HostRef:
@@ -31,6 +33,14 @@ class HostRef:
     def __init__(self, name: str, obj: Any) -> None:
         self.name = name
         self.obj = obj
+
+    def rhai_display(self) -> str:
+        return f"<module {self.name}>"
+
+    def has(self, attr: str) -> bool:
+        if attr.startswith("_"):
+            return False
+        return attr in self.obj if isinstance(self.obj, dict) else hasattr(self.obj, attr)
 
     def member(self, attr: str) -> Any:
         if attr.startswith("_"):
@@ -377,7 +387,7 @@ class Runtime:
             prop = obj.get(name)
             if type(prop) is FnPtr:
                 return self.call_ptr_raw(depth, prop, args, obj)
-        elif t is HostRef:
+        elif t is HostRef and not (name in ANY_VALUE_METHODS and not obj.has(name)):
             fn = obj.member(name)
             if not callable(fn):
                 raise RhaiRuntimeError(f"Function not found: {obj.name}.{name}")

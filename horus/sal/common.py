@@ -7,9 +7,20 @@ import time
 from typing import Generic, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from horus.rhai.ops import to_debug
+
 
 class SalError(Exception):
     """A SAL function could not do what the script asked; the message names the culprit."""
+
+
+def show_value(value: object) -> str:
+    """A script's value as an error message shows it: plain values as Python writes them, anything
+    else (a module, a connection, an array holding one) as Rhai's debug text, never a Python repr
+    with a memory address."""
+    if value is None or isinstance(value, str | int | float):
+        return repr(value)
+    return to_debug(value)
 
 
 def redact_url(url: str) -> str:
@@ -57,7 +68,7 @@ def time_left(deadline: float | None, wanted: float | None = None) -> float:
 def seconds(value: object, what: str) -> float:
     """A script-given duration as seconds, refusing what is not a positive number."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise SalError(f"{what} must be a positive number of seconds, not {value!r}")
+        raise SalError(f"{what} must be a positive number of seconds, not {show_value(value)}")
     return float(value)
 
 
@@ -84,7 +95,7 @@ class ConnectingModule(Generic[C]):
 
     def connect(self, url: str) -> C:
         if not isinstance(url, str) or not url.startswith(self.schemes):
-            shown = redact_url(url) if isinstance(url, str) else repr(url)
+            shown = redact_url(url) if isinstance(url, str) else show_value(url)
             expected = ", ".join(self.schemes[:-1]) + f" or {self.schemes[-1]}"
             raise SalError(f"{self.label} url must start with {expected}, not {shown}")
         connection = self._open_connection(url)

@@ -10,7 +10,7 @@ from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
-from horus.sal.common import SalError, redact_url, seconds, time_left
+from horus.sal.common import SalError, redact_url, seconds, show_value, time_left
 
 DEFAULT_TCP_TIMEOUT_S = 5.0
 DEFAULT_HTTP_TIMEOUT_S = 30.0
@@ -50,7 +50,7 @@ class NetModule:
     def tcp_check(self, host: str, port: int, timeout: float = DEFAULT_TCP_TIMEOUT_S) -> bool:
         """True when a TCP connection to ``host:port`` opens within ``timeout`` seconds."""
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise SalError(f"port must be an integer from 1 to 65535, not {port!r}")
+            raise SalError(f"port must be an integer from 1 to 65535, not {show_value(port)}")
         wait = time_left(self._deadline, seconds(timeout, "tcp_check timeout"))
         try:
             with socket.create_connection((host, port), timeout=wait):
@@ -71,11 +71,11 @@ class NetModule:
         return self._request("POST", url, body, headers, timeout)
 
     def _request(self, method: str, url: str, body: Any, headers: Any, timeout: float) -> dict[str, Any]:
-        shown = redact_url(url) if isinstance(url, str) else repr(url)
+        shown = redact_url(url) if isinstance(url, str) else show_value(url)
         if not isinstance(url, str) or urlsplit(url).scheme.lower() not in ("http", "https"):
             raise SalError(f"{method} {shown}: only http:// and https:// URLs are supported")
         if headers is not None and not isinstance(headers, dict):
-            raise SalError(f"{method} {shown}: headers must be a map, not {headers!r}")
+            raise SalError(f"{method} {shown}: headers must be a map, not {show_value(headers)}")
         sent = {str(name): str(value) for name, value in (headers or {}).items()}
         data: bytes | None = None
         if body is not None and method != "GET":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from horus.sal.common import SalError
+from horus.sal.common import SalError, show_value
 
 
 class PathGuard:
@@ -28,7 +28,7 @@ class PathGuard:
     def resolve(self, path: object, what: str = "path") -> Path:
         """The real path for ``path``; relative paths start at the root (or the working directory)."""
         if not isinstance(path, str) or not path:
-            raise SalError(f"{what} must be a non-empty string, not {path!r}")
+            raise SalError(f"{what} must be a non-empty string, not {show_value(path)}")
         if "\0" in path:
             raise SalError(f"{what} {path!r} contains a NUL character")
         base = self.root or Path.cwd()

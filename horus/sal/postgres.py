@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-from horus.sal.common import ConnectingModule, SalError, redact_url, scrub, time_left
+from horus.sal.common import ConnectingModule, SalError, redact_url, scrub, show_value, time_left
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 10
@@ -52,7 +52,7 @@ def _params(params: object, sql: str) -> list[Any] | dict[str, Any] | None:
         return None
     if isinstance(params, list | dict):
         return params
-    raise SalError(f"parameters for {sql!r} must be an array or a map, not {params!r}")
+    raise SalError(f"parameters for {sql!r} must be an array or a map, not {show_value(params)}")
 
 
 class PostgresConnection:

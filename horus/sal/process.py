@@ -12,7 +12,7 @@ import signal
 import time
 from typing import Any
 
-from horus.sal.common import SalError, seconds, time_left
+from horus.sal.common import SalError, seconds, show_value, time_left
 from horus.sal.paths import PathGuard
 from horus.sal.spawn import run_command
 from horus.worker.context import JobContext, JobTimeout
@@ -26,7 +26,7 @@ def _argv(cmd: object) -> tuple[list[str], str]:
         return ["/bin/sh", "-c", cmd], cmd
     if isinstance(cmd, list) and cmd and all(isinstance(part, str) for part in cmd):
         return list(cmd), " ".join(cmd)
-    raise SalError(f"command must be a non-empty string or an array of strings, not {cmd!r}")
+    raise SalError(f"command must be a non-empty string or an array of strings, not {show_value(cmd)}")
 
 
 def _signal(sig: object) -> signal.Signals:
@@ -38,7 +38,7 @@ def _signal(sig: object) -> signal.Signals:
             return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
     except (KeyError, ValueError):
         pass
-    raise SalError(f'unknown signal {sig!r} (use a name such as "TERM" or "KILL", or a number)')
+    raise SalError(f'unknown signal {show_value(sig)} (use a name such as "TERM" or "KILL", or a number)')
 
 
 class ProcessModule:
@@ -90,13 +90,13 @@ class ProcessModule:
         if options is None:
             options = {}
         if not isinstance(options, dict):
-            raise SalError(f"process.run options must be a map, not {options!r}")
+            raise SalError(f"process.run options must be a map, not {show_value(options)}")
         unknown = sorted(set(options) - RUN_OPTIONS)
         if unknown:
             raise SalError(f"unknown process.run option {', '.join(unknown)} (known: {', '.join(sorted(RUN_OPTIONS))})")
         env = options.get("env") or {}
         if not isinstance(env, dict):
-            raise SalError(f"process.run env must be a map, not {env!r}")
+            raise SalError(f"process.run env must be a map, not {show_value(env)}")
         timeout = options.get("timeout")
         return {
             "cwd": options.get("cwd"),
@@ -120,7 +120,7 @@ class ProcessModule:
     def kill(self, pid: int, sig: object = "TERM") -> bool:
         """Send a signal (default TERM) to a process; true when it was delivered."""
         if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-            raise SalError(f"pid must be a positive integer, not {pid!r}")
+            raise SalError(f"pid must be a positive integer, not {show_value(pid)}")
         try:
             os.kill(pid, _signal(sig))
         except ProcessLookupError:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from horus.sal.common import ConnectingModule, SalError, redact_url, scrub, time_left
+from horus.sal.common import ConnectingModule, SalError, redact_url, scrub, show_value, time_left
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 10.0
@@ -66,7 +66,7 @@ class RedisConnection:
         """Store ``value``; with ``ttl`` (seconds) the key expires."""
         stored = _scalar(value, "redis value")
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
-            raise SalError(f"redis ttl must be a positive number of seconds, not {ttl!r}")
+            raise SalError(f"redis ttl must be a positive number of seconds, not {show_value(ttl)}")
         return bool(self._do("SET", lambda: self._client.set(key, stored, ex=ttl)))
 
     def delete(self, *keys: str) -> int:

@@ -6,7 +6,8 @@ import re
 import textwrap
 from typing import Any
 
-from horus.sal.common import SalError
+from horus.rhai.ops import to_display
+from horus.sal.common import SalError, show_value
 
 #: ``{{ name }}`` or ``{{ a.b.c }}``; ``{{{{`` is not special (templates rarely need a literal pair).
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*\}\}")
@@ -28,11 +29,9 @@ def _strings(function: str, **values: object) -> None:
 
 
 def _render(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    """A template value as Rhai's `to_string` writes it (arrays and maps in Rhai syntax, a host
+    value by its name, never a Python repr)."""
+    return to_display(value)
 
 
 class TextModule:
@@ -83,7 +82,7 @@ class TextModule:
         """Fill ``{{name}}`` (or ``{{a.b}}`` for nested maps) from ``values``; a missing name is an error."""
         _strings("template", template=template)
         if not isinstance(values, dict):
-            raise SalError(f"template values must be a map, not {values!r}")
+            raise SalError(f"template values must be a map, not {show_value(values)}")
 
         def fill(match: re.Match[str]) -> str:
             path = match.group(1)

@@ -218,3 +218,29 @@ def test_the_example_in_the_docs_runs(run: Run) -> None:
     outcome = run(example)
     assert outcome.status == JobStatus.COMPLETED, outcome.error
     assert "is already used by document" in outcome.output
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'osiris.model("users").create(#{"__proto__": 1})',
+        'osiris.model("users").create(#{"a\\0b": 1})',
+        'osiris.model("users").create(#{"new\\nline": 1})',
+        'let u = osiris.model("users").create(#{name: "A"}); osiris.model("users").update(u.id, #{"__proto__": ()})',
+        'osiris.model("users").find(#{"__proto__": 1})',
+    ],
+)
+def test_bad_field_names_fail_the_job_naming_the_rule(run: Run, r: redis.Redis, script: str) -> None:
+    outcome = run(script)
+    assert outcome.status == JobStatus.FAILED
+    assert "users: field name " in (outcome.error or "")
+    assert "is not valid: 1-64 of letters, digits and '_', starting with a letter or '_', not with '__'" in (
+        outcome.error or ""
+    )
+    docs = [key for key in r.keys(f"{NS}:osiris:*:doc:*")]
+    assert not any(field.startswith("__") or "\x00" in field or "\n" in field for d in docs for field in r.hkeys(d))
+
+
+def test_a_dunder_collection_name_is_refused(run: Run) -> None:
+    outcome = run('osiris.model("__proto__").create(#{a: 1})')
+    assert "collection name '__proto__' is not valid" in (outcome.error or "")

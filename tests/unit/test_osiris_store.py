@@ -377,3 +377,46 @@ def test_concurrent_creates_of_one_unique_value(store: Store, r: redis.Redis, re
     assert sorted(outcomes) == ["created"] + ["refused"] * 7
     assert store.model("users").count() == 1
     assert_consistent(r, KEYS, "users")
+
+
+# -- field and collection names ----------------------------------------------------------------
+BAD_FIELDS = ["__proto__", "__class__", "a\x00b", "line\nbreak", "tab\t", "", "a b", "a.b", "é", "x" * 65]
+
+
+@pytest.mark.parametrize("field", BAD_FIELDS)
+def test_create_update_and_find_refuse_a_bad_field_name(users: Collection, r: redis.Redis, field: str) -> None:
+    rule = "1-64 of letters, digits and '_', starting with a letter or '_', not with '__'"
+    alice = users.create({"name": "Alice"})
+    before = sorted(r.keys(f"{NS}:*"))
+    with pytest.raises(InvalidInput, match=r"field name .* is not valid") as err:
+        users.create({"name": "Bob", field: 1})
+    assert repr(field) in str(err.value) and rule in str(err.value)
+    with pytest.raises(InvalidInput, match=r"field name .* is not valid"):
+        users.create({field: None})
+    with pytest.raises(InvalidInput, match=r"field name .* is not valid"):
+        users.update(alice["id"], {field: "x"})
+    with pytest.raises(InvalidInput, match=r"field name .* is not valid"):
+        users.update(alice["id"], {field: None})
+    with pytest.raises(InvalidInput, match=r"not valid|cannot be indexed"):
+        users.find({field: 1})
+    with pytest.raises(InvalidInput, match="cannot be indexed"):
+        users.define(index=[field])
+    assert sorted(r.keys(f"{NS}:*")) == before
+    assert users.get(alice["id"]) == alice
+
+
+def test_field_names_that_follow_the_rule_are_kept(users: Collection) -> None:
+    doc = users.create({"_private": 1, "a_": 2, "A9": 3, "x" * 64: 4, "_": 5})
+    assert {k: doc[k] for k in ("_private", "a_", "A9", "x" * 64, "_")} == {
+        "_private": 1,
+        "a_": 2,
+        "A9": 3,
+        "x" * 64: 4,
+        "_": 5,
+    }
+
+
+@pytest.mark.parametrize("name", ["__proto__", "a\x00b", "ctl\x01", "", "a b"])
+def test_bad_collection_names_are_refused(store: Store, name: str) -> None:
+    with pytest.raises(InvalidInput, match=r"collection name .* is not valid"):
+        store.model(name)

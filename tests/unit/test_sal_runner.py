@@ -206,3 +206,27 @@ def test_parse_modules() -> None:
     assert registry.parse_modules(" os , text,os ") == ("os", "text")
     with pytest.raises(SalError):
         registry.parse_modules("OS")
+
+
+@pytest.mark.parametrize(
+    ("script", "value"),
+    [
+        ("os", "<module os>"),
+        ("[os, text]", ["<module os>", "<module text>"]),
+        ("#{m: process}", {"m": "<module process>"}),
+        ("os.list_dir", "Fn(list_dir)"),
+        ('text.template("{{a}}", #{a: os})', "<module os>"),
+        ('text.template("{{a}}", #{a: [1, "x"]})', '[1, "x"]'),
+        ("os.to_string()", "<module os>"),
+    ],
+)
+def test_host_values_are_stored_by_their_rhai_name(script: str, value: object) -> None:
+    outcome = run_script(script)
+    assert (outcome.status, outcome.value) == (JobStatus.COMPLETED, value)
+
+
+def test_printed_host_values_and_errors_carry_no_address() -> None:
+    outcome = run_script("print(os); print(`${text.template}`); debug(env); redis.connect(os)")
+    assert outcome.output == "<module os>\nFn(template)\n<module env>"
+    assert outcome.error is not None and "not <module os>" in outcome.error
+    assert "0x" not in outcome.output + outcome.error

@@ -57,6 +57,16 @@ def test_bad_secret_keys(text: str) -> None:
         key_from_hex(text)
 
 
+def test_key_files_by_str_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = generate_key()
+    monkeypatch.chdir(tmp_path)
+    save_key("client.key", key)
+    assert public_hex(load_key("client.key")) == public_hex(key)
+    assert public_hex(load_key(str(tmp_path / "client.key"))) == public_hex(key)
+    with pytest.raises(ConfigError, match=r"cannot read key file 'other\.key'"):
+        load_key("other.key")
+
+
 def test_missing_key_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read key file"):
         load_key(tmp_path / "nope")

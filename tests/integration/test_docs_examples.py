@@ -1,0 +1,145 @@
+"""Every Python example in README.md and docs/*.md runs as written, each in a process of its own.
+
+Convention (a marker is an HTML comment on the line(s) just before a ```python block):
+
+* A block with no marker runs as a script in a fresh directory, with the test's Redis: the
+  default URLs ``redis://localhost:6379/0`` and ``redis://127.0.0.1:6379/0`` in its text stand
+  for the test's own database, so an example can be written with the address a reader has.
+* ``<!-- not-run: REASON -->``: skipped, with the reason (for what truly cannot run here).
+* ``<!-- example: KEY=VALUE; ... -->`` says more about the block:
+  ``file=NAME`` saves it as NAME in the directory every block of that document runs in (a task
+  module a later example or a worker uses), before any block runs; ``needs=coordinator`` starts
+  a supervisor, a python worker for runner ``py`` with the document's ``tasks.py`` and a
+  coordinator, puts the client's key in ``client.key`` and sets ``HORUS_COORDINATOR_URL`` and
+  ``HORUS_TOKEN``; ``stdout=TEXT`` is what the run must print (stripped).
+"""
+# ruff: noqa: F811 - fixtures are imported by name.
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from horus.signing import save_key
+from tests.conftest import ROOT
+from tests.integration.coordinator_fixtures import ADMIN, Stack, serve, stack  # noqa: F401
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```(\w*)")  # a fence may name more than its language (docs/protocol.md)
+MARKER = re.compile(r"^<!--\s*(not-run|example):\s*(.*?)\s*-->\s*$")
+DEFAULT_URLS = ("redis://localhost:6379/0", "redis://127.0.0.1:6379/0")
+RUN_TIMEOUT_S = 180
+
+
+@dataclass
+class Example:
+    doc: Path
+    line: int  # of the opening fence, 1-based
+    code: str
+    skip: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.doc.relative_to(ROOT)}:{self.line}"
+
+
+def parse_options(text: str) -> dict[str, str]:
+    options = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        key, sep, value = part.partition("=")
+        assert sep, f"example marker part {part!r} is not KEY=VALUE"
+        assert key in ("file", "needs", "stdout"), f"unknown example marker key {key!r}"
+        options[key] = value.strip()
+    return options
+
+
+def python_blocks(doc: Path) -> list[Example]:
+    lines = doc.read_text().splitlines()
+    found: list[Example] = []
+    i = 0
+    while i < len(lines):
+        fence = FENCE.match(lines[i])
+        if not fence:
+            i += 1
+            continue
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
+        if fence.group(1) == "python":
+            example = Example(doc, i + 1, "\n".join(lines[i + 1 : end]) + "\n")
+            k = i - 1
+            while k >= 0 and not lines[k].strip():
+                k -= 1
+            while k >= 0 and (marker := MARKER.match(lines[k])):
+                if marker.group(1) == "not-run":
+                    example.skip = marker.group(2) or "no reason given"
+                else:
+                    example.options.update(parse_options(marker.group(2)))
+                k -= 1
+            found.append(example)
+        i = end + 1
+    return found
+
+
+EXAMPLES = [example for doc in DOCS for example in python_blocks(doc)]
+
+
+def prepare_dir(doc: Path, directory: Path, redis_url: str) -> None:
+    for example in python_blocks(doc):
+        if "file" in example.options:
+            (directory / example.options["file"]).write_text(with_test_redis(example.code, redis_url))
+
+
+def with_test_redis(code: str, redis_url: str) -> str:
+    for url in DEFAULT_URLS:
+        code = code.replace(url, redis_url)
+    return code
+
+
+def start_coordinator_stack(stack: Stack, directory: Path) -> dict[str, str]:
+    """The services a workflow example talks to, as the docs' CLI walk-through sets them up."""
+    save_key(directory / "client.key", stack.key)
+    stack.supervisor.call("runner.register", {"runner_id": "py", "runner_type": "python"})
+    stack.start_worker_fn("py", "--app", "tasks", env={"PYTHONPATH": str(directory)}, trusted=None)
+    coordinator = stack.start_coordinator()
+    return {"HORUS_COORDINATOR_URL": coordinator.url, "HORUS_TOKEN": ADMIN}
+
+
+def test_examples_were_found() -> None:
+    assert len(EXAMPLES) >= 5
+    assert all("stdout" not in e.options or e.skip is None for e in EXAMPLES)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_python_example_runs(
+    example: Example, r: redis.Redis, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if example.skip is not None:
+        pytest.skip(example.skip)
+    prepare_dir(example.doc, tmp_path, redis_url)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    for name in ("HORUS_TOKEN", "HORUS_COORDINATOR_URL", "HORUS_SUPERVISOR_URL", "HORUS_KEY_FILE"):
+        env.pop(name, None)
+    if example.options.get("needs") == "coordinator":
+        env.update(start_coordinator_stack(request.getfixturevalue("stack"), tmp_path))
+    elif "needs" in example.options:
+        pytest.fail(f"unknown service {example.options['needs']!r} in the example marker")
+    script = tmp_path / f"example_{example.line}.py"
+    script.write_text(with_test_redis(example.code, redis_url))
+    done = subprocess.run(
+        [sys.executable, script.name],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    assert done.returncode == 0, f"{example.name} failed:\n{done.stdout}\n{done.stderr}"
+    if "stdout" in example.options:
+        assert done.stdout.strip() == example.options["stdout"], done.stdout
