@@ -20,6 +20,9 @@ DEFAULT_RESULT_TTL_S = 86_400
 DEFAULT_ID_TTL_S = 7 * 86_400
 DEFAULT_LOG_MAXLEN = 10_000
 DEFAULT_MAX_DELIVERIES = 5
+#: The id index's value once its job is deleted: not a runner id (ids start with a letter or
+#: digit), so the id stays claimed and lookups answer "not found".
+DELETED = "!deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,7 @@ class Broker:
         """Run enqueue.lua for a batch; the position of the first replayed id, or 0."""
         return int(scripts.call(self.conn, "enqueue", *self._enqueue_args(batch)))
 
-    def _enqueue_args(self, batch: Sequence[Job]) -> tuple[list[str], list[Arg]]:
+    def _enqueue_args(self, batch: Sequence[Job], owner: str = "") -> tuple[list[str], list[Arg]]:
         keys: list[str] = []
         args: list[Arg] = [3 if self.cluster else 4, self.id_ttl_s]
         for job in batch:
@@ -156,7 +159,7 @@ class Broker:
             ]
             if not self.cluster:
                 keys.append(self.keys.job_index(job.id))
-            args += [job.id, stored_json(job), job.created_at, job.runner_id]
+            args += [job.id, stored_json(job), job.created_at, job.runner_id, owner]
         return keys, args
 
     def enqueue_many(self, jobs: Iterable[Job]) -> list[str]:
@@ -172,21 +175,28 @@ class Broker:
             self._refuse_replay(batch, self._enqueue(batch))
             return [job.id for job in batch]
         for job in batch:
-            claimed = scripts.call(self.conn, "claim", [self.keys.job_index(job.id)], [job.runner_id, self.id_ttl_s])
-            self._refuse_replay([job], 0 if claimed == 1 else 1)
+            self._claim(job)
             self._refuse_replay([job], self._enqueue([job]))
         return [job.id for job in batch]
 
-    def enqueue_with(self, job: Job, commands: Sequence[Sequence[Arg]]) -> tuple[bool, list[Any]]:
+    def _claim(self, job: Job) -> None:
+        """Cluster: claim the job's id for its runner (a step of its own, in the id's slot)."""
+        claimed = scripts.call(self.conn, "claim", [self.keys.job_index(job.id)], [job.runner_id, self.id_ttl_s])
+        self._refuse_replay([job], 0 if claimed == 1 else 1)
+
+    def enqueue_with(self, job: Job, commands: Sequence[Sequence[Arg]], owner: str = "") -> tuple[bool, list[Any]]:
         """Queue a job and run ``commands`` in the same round trip: (accepted, their replies).
 
         The commands run whether or not the job was accepted (a replayed id is not), so a caller
         undoes what they wrote when it was not. On a Cluster a replayed id raises before they run.
+        ``owner`` (who submitted it, supervisor metadata) is stored in the job's hash only when
+        the job is accepted, so a refused replay never touches the job that holds the id.
         """
         if self.cluster:
-            self.enqueue(job)
+            self._claim(job)
+            self._refuse_replay([job], int(scripts.call(self.conn, "enqueue", *self._enqueue_args([job], owner))))
             return True, scripts.run(self.conn, commands)
-        enqueue = scripts.command("enqueue", *self._enqueue_args([job]))
+        enqueue = scripts.command("enqueue", *self._enqueue_args([job], owner))
         queued, *replies = scripts.run(self.conn, [enqueue, *commands])
         if isinstance(queued, ReplyError):
             raise queued
@@ -232,9 +242,18 @@ class Broker:
     # -- looking up ---------------------------------------------------------------
     def runner_of(self, job_id: str) -> str:
         runner_id = self.call("GET", self.keys.job_index(job_id))
-        if runner_id is None:
+        if runner_id is None or runner_id == DELETED:
             raise JobNotFound(job_id)
         return str(runner_id)
+
+    def owner(self, job_id: str) -> str | None:
+        """Who submitted the job through a supervisor (its caller identity); None when it was
+        queued straight into Redis. JobNotFound when there is no such job."""
+        runner_id = self.runner_of(job_id)
+        flat = self.call("HMGET", self.keys.job(runner_id, job_id), "status", "owner")
+        if flat[0] is None:
+            raise JobNotFound(job_id)
+        return None if flat[1] is None else str(flat[1])
 
     def state(self, job_id: str) -> tuple[str, dict[str, str]]:
         runner_id = self.runner_of(job_id)
@@ -345,21 +364,27 @@ class Broker:
         return str(reply)
 
     def delete(self, job_id: str) -> None:
-        """Forget an ended job: its records, result, log and id (the id may then be used again)."""
+        """Forget an ended job: its records, result and log.
+
+        Its id stays claimed (the index holds :data:`DELETED`) for ``id_ttl_s`` from now, so the
+        same signed job cannot be submitted again while it could still pass a freshness check.
+        """
         runner_id = self.runner_of(job_id)
-        keys = [
-            self.keys.job(runner_id, job_id),
-            self.keys.spec(runner_id, job_id),
-            self.keys.result(runner_id, job_id),
-            self.keys.log(runner_id, job_id),
-        ]
-        reply = scripts.call(self.conn, "delete", keys, [])
-        if reply is None:
+        job_key = self.keys.job(runner_id, job_id)
+        status = self.call("HGET", job_key, "status")
+        if status is None:
             raise JobNotFound(job_id)
-        if reply != "deleted":
+        if status not in TERMINAL:
+            raise JobActive(job_id, str(status))
+        # An ended job never runs again, so the id is marked deleted before its records go (the
+        # index is in the id's slot, the records in the runner's): there is no moment when the
+        # records are gone and the index would let the id in again (claim.lua lets the same
+        # runner re-claim an id whose job it no longer holds).
+        self.call("SET", self.keys.job_index(job_id), DELETED, "EX", self.id_ttl_s)
+        keys = [job_key, self.keys.spec(runner_id, job_id), self.keys.result(runner_id, job_id)]
+        reply = scripts.call(self.conn, "delete", [*keys, self.keys.log(runner_id, job_id)], [])
+        if reply is not None and reply != "deleted":  # cannot happen: an ended job stays ended
             raise JobActive(job_id, str(reply))
-        # The index lives in the job id's slot: removed second, so a job is never without it.
-        self.call("DEL", self.keys.job_index(job_id))
 
     def queue_length(self, runner_id: str) -> int:
         return int(self.call("LLEN", self.keys.queue(runner_id)))

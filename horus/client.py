@@ -70,6 +70,7 @@ class RedisClient:
             "created_at": job.created_at,
             "started_at": result.started_at,
             "completed_at": result.completed_at,
+            "owner": self.broker.owner(job_id),
         }
 
     def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:

@@ -17,7 +17,8 @@ class Keys:
 
     # -- by job id (tag: job id) -------------------------------------------------
     def job_index(self, job_id: str) -> str:
-        """String: the runner id of a submitted job; its SET NX guards against replays."""
+        """String: the runner id of a submitted job; its SET NX guards against replays. Once the
+        job is deleted it holds ``!deleted`` (broker.DELETED), so the id stays claimed."""
         return f"{self.namespace}:job:{{{job_id}}}"
 
     # -- per runner (tag: runner id) ---------------------------------------------
@@ -29,7 +30,8 @@ class Keys:
         return f"{self._runner(runner_id)}:jobs"
 
     def job(self, runner_id: str, job_id: str) -> str:
-        """Hash of small fields: status, deliveries, worker, timestamps, cancel flag."""
+        """Hash of small fields: status, deliveries, worker, timestamps, cancel flag, and the
+        owner (the identity of the token that submitted it through a supervisor)."""
         return f"{self._runner(runner_id)}:job:{job_id}"
 
     def spec(self, runner_id: str, job_id: str) -> str:

@@ -38,7 +38,7 @@ from horus.supervisor.context import Settings
 from horus.supervisor.errors import CODES, RpcError
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
-from horus.supervisor.rpc import Dispatcher, Method, Role
+from horus.supervisor.rpc import Caller, Dispatcher, Method, Role
 
 #: The coordinator's own error reasons; signature, replay and runner refusals reuse the job codes.
 WORKFLOW_CODES: dict[str, tuple[int, str]] = {
@@ -359,5 +359,6 @@ class Coordinator(JsonRpcApp):
         self.dispatcher = Dispatcher(methods)
         self.openrpc = document(methods, "Horus coordinator", DESCRIPTION, ALL_CODES)
 
-    def _context(self, role: Role | None) -> Context:
+    def _context(self, caller: Caller | None) -> Context:
+        role = caller.role if caller else None
         return Context(self.store, self.registry, self.link, self.settings, self.coordinator_key, role, self.engine)

@@ -3,12 +3,13 @@
 --       Redis) its id index; on a Cluster the index is claimed beforehand by claim.lua and
 --       left out.
 -- ARGV[1] keys per job (4, or 3 on a Cluster)   ARGV[2] index ttl (s)
--- then for each job: id, job JSON, created_at (s), runner id
+-- then for each job: id, job JSON, created_at (s), runner id, owner (the submitting caller's
+-- identity, supervisor metadata; '' for none)
 -- Returns 0 when every job was queued, else the 1-based position of the first replayed id.
 local per = tonumber(ARGV[1])
 local jobs = #KEYS / per
 for i = 0, jobs - 1 do
-  local k, a = i * per, 2 + i * 4
+  local k, a = i * per, 2 + i * 5
   local fresh
   if per == 4 then
     -- The index outlives the job's records (ARGV[2] >= their ttl): claiming it is the guard.
@@ -26,8 +27,11 @@ for i = 0, jobs - 1 do
   end
 end
 for i = 0, jobs - 1 do
-  local k, a = i * per, 2 + i * 4
+  local k, a = i * per, 2 + i * 5
   redis.call('HSET', KEYS[k + 1], 'status', 'dispatched', 'deliveries', 0, 'created_at', ARGV[a + 3])
+  if ARGV[a + 5] ~= '' then
+    redis.call('HSET', KEYS[k + 1], 'owner', ARGV[a + 5])
+  end
   redis.call('SET', KEYS[k + 2], ARGV[a + 2])
   redis.call('LPUSH', KEYS[k + 3], ARGV[a + 1])
 end

@@ -22,7 +22,7 @@ from horus.supervisor.errors import RpcError
 from horus.supervisor.methods import jobs, keys, runners
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
-from horus.supervisor.rpc import Dispatcher, Method, Role
+from horus.supervisor.rpc import Caller, Dispatcher, Method
 
 log = logging.getLogger("horus.supervisor")
 
@@ -79,7 +79,7 @@ class JsonRpcApp:
         self.threads = threads
         self._limiter: anyio.CapacityLimiter | None = None
 
-    def _context(self, role: Role | None) -> Any:
+    def _context(self, caller: Caller | None) -> Any:
         raise NotImplementedError
 
     def _discover(self, _ctx: Any, _params: NoParams) -> dict[str, Any]:
@@ -102,7 +102,7 @@ class JsonRpcApp:
             if self._limiter is None:
                 self._limiter = anyio.CapacityLimiter(self.threads)
             answer = await anyio.to_thread.run_sync(
-                partial(self.dispatcher.handle, body, lambda: self.auth.role(authorization), self._context),
+                partial(self.dispatcher.handle, body, lambda: self.auth.caller(authorization), self._context),
                 limiter=self._limiter,
             )
         except Exception:  # the dispatcher answers every error itself; this is the last guard
@@ -145,8 +145,8 @@ class Supervisor(JsonRpcApp):
         self.dispatcher = Dispatcher(methods)
         self.openrpc = document(methods)
 
-    def _context(self, role: Role | None) -> Context:
-        return Context(self.broker, self.registry, self.settings, role)
+    def _context(self, caller: Caller | None) -> Context:
+        return Context(self.broker, self.registry, self.settings, caller)
 
 
 def create_app(broker: Broker, **options: Any) -> Starlette:

@@ -33,6 +33,14 @@ class Role(StrEnum):
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who is calling: the token's role, and the identity that owns the jobs it submits."""
+
+    role: Role
+    identity: str
+
+
+@dataclass(frozen=True)
 class Method:
     """One RPC method: the models here are also what the OpenRPC document is generated from."""
 
@@ -49,10 +57,10 @@ class Method:
         object.__setattr__(self, "adapter", TypeAdapter(self.result))
 
 
-#: Resolves the caller's role once per HTTP request; raises RpcError("unauthenticated").
-Identify = Callable[[], Role]
-#: Builds the per-call context handed to handlers, given the caller's role.
-MakeContext = Callable[[Role | None], Any]
+#: Resolves the caller once per HTTP request; raises RpcError("unauthenticated").
+Identify = Callable[[], Caller]
+#: Builds the per-call context handed to handlers, given the caller (None: a method without a role).
+MakeContext = Callable[[Caller | None], Any]
 
 
 def _valid_id(value: Any) -> bool:
@@ -112,9 +120,9 @@ class Dispatcher:
             message = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return _response(None, error=RpcError("parse_error", f"parse error: {exc}"))
-        cached: list[Role] = []
+        cached: list[Caller] = []
 
-        def role() -> Role:
+        def caller() -> Caller:
             if not cached:
                 cached.append(identify())
             return cached[0]
@@ -122,9 +130,9 @@ class Dispatcher:
         if isinstance(message, list):
             if not message:
                 return _response(None, error=RpcError("invalid_request", "invalid request: empty batch"))
-            answers = [self.one(item, role, make_context) for item in message]
+            answers = [self.one(item, caller, make_context) for item in message]
             return [answer for answer in answers if answer is not None] or None
-        return self.one(message, role, make_context)
+        return self.one(message, caller, make_context)
 
     def one(self, request: Any, identify: Identify, make_context: MakeContext) -> dict[str, Any] | None:
         if not isinstance(request, dict):
@@ -161,13 +169,13 @@ class Dispatcher:
         method = self.methods.get(request["method"])
         if method is None:
             raise RpcError("method_not_found", f"method not found: {request['method']!r}")
-        role: Role | None = None
+        caller: Caller | None = None
         if method.role is not None:
-            role = identify()
-            if not role.may(method.role):
+            caller = identify()
+            if not caller.role.may(method.role):
                 raise RpcError("forbidden", f"{method.name} needs the {method.role.value} role")
         params = self._params(method, request.get("params", {}))
-        result = method.handler(make_context(role), params)
+        result = method.handler(make_context(caller), params)
         return method.adapter.dump_python(result, mode="json")
 
     @staticmethod

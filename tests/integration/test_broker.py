@@ -350,6 +350,53 @@ def test_delete_only_ended_jobs(client: RedisClient, r: redis.Redis) -> None:
     client.delete(job_id)
     with pytest.raises(JobNotFound):
         client.result(job_id)
-    assert [k for k in r.keys("*") if job_id in k] == []
+    # Only the id's claim is left, marked deleted.
+    assert [k for k in r.keys("*") if job_id in k] == [client.broker.keys.job_index(job_id)]
     with pytest.raises(JobNotFound):
         client.delete(job_id)
+
+
+def accepted_with(broker: Broker, j: Job, owner: str) -> bool:
+    """enqueue_with's verdict: on a Cluster a replayed id raises, on a single Redis it is reported."""
+    try:
+        return broker.enqueue_with(j, [], owner=owner)[0]
+    except JobRejected as exc:
+        assert exc.code == "replayed_id"
+        return False
+
+
+@pytest.mark.parametrize("cluster", [False, True])
+def test_a_deleted_id_stays_claimed(
+    redis_url: str, namespace: str, key: SigningKey, r: redis.Redis, cluster: bool
+) -> None:
+    with Broker.from_url(redis_url, namespace, cluster=cluster) as broker:
+        j = job(key)
+        broker.enqueue(j)
+        assert broker.cancel(j.id) == "cancelled"
+        broker.delete(j.id)
+        for lookup in (broker.result, broker.job, broker.owner, broker.cancel, broker.delete, broker.log_page):
+            with pytest.raises(JobNotFound):
+                lookup(j.id)
+        with pytest.raises(JobRejected) as info:
+            broker.enqueue(j)
+        assert info.value.code == "replayed_id"
+        assert not accepted_with(broker, j, "token:a")  # the supervisor's path
+        assert broker.queue_length("r1") == 0
+        # Claimed anew for the whole id ttl, longer than any freshness window.
+        assert broker.id_ttl_s - 60 < r.ttl(broker.keys.job_index(j.id)) <= broker.id_ttl_s
+
+
+@pytest.mark.parametrize("cluster", [False, True])
+def test_the_owner_is_written_with_the_job_only(
+    redis_url: str, namespace: str, key: SigningKey, r: redis.Redis, cluster: bool
+) -> None:
+    with Broker.from_url(redis_url, namespace, cluster=cluster) as broker:
+        j = job(key)
+        assert broker.enqueue_with(j, [], owner="token:a")[0]
+        assert broker.owner(j.id) == "token:a"
+        assert not accepted_with(broker, j, "token:b")
+        assert broker.owner(j.id) == "token:a"
+        plain = job(key)
+        broker.enqueue(plain)
+        assert broker.owner(plain.id) is None
+        assert "owner" not in r.hgetall(broker.keys.job("r1", plain.id))

@@ -86,14 +86,16 @@ def test_authentication_and_reachability(api: Server, key: SigningKey) -> None:
         Client("ftp://example")
 
 
+@pytest.mark.parametrize("role", ["admin", "user"])
 def test_cli_through_the_supervisor(
-    api: Server, key: SigningKey, key_file: Path, start_worker: StartWorker, tmp_path: Path
+    api: Server, key: SigningKey, key_file: Path, start_worker: StartWorker, tmp_path: Path, role: str
 ) -> None:
     start_worker()
+    token = ADMIN if role == "admin" else api.call("token.create", {"name": "cli", "role": "user"})["token"]
     env = {
         **os.environ,
         "HORUS_SUPERVISOR_URL": api.url,
-        "HORUS_TOKEN": ADMIN,
+        "HORUS_TOKEN": token,
         "HORUS_REDIS_URL": "redis://127.0.0.1:1/0",
     }
     path = tmp_path / "job.json"
@@ -116,6 +118,29 @@ def test_cli_through_the_supervisor(
     assert horus("logs", "-f", job_id).stdout == "hi\n"
     waited = horus("result", job_id, "--wait", "--wait-timeout", "5", "--json")
     assert json.loads(waited.stdout)["status"] == "completed"
+    # Another user's token: the job is not found, as if it did not exist.
+    env["HORUS_TOKEN"] = api.call("token.create", {"name": "someone-else", "role": "user"})["token"]
+    for command in (["status", job_id], ["result", job_id], ["logs", job_id], ["cancel", job_id]):
+        hidden = horus(*command)
+        assert (hidden.returncode, hidden.stdout) == (2, ""), hidden
+        assert "not found" in hidden.stderr
+
+
+def test_sdk_with_user_tokens(api: Server, key: SigningKey) -> None:
+    alice = api.call("token.create", {"name": "alice", "role": "user"})["token"]
+    bob = api.call("token.create", {"name": "bob", "role": "user"})["token"]
+    with Client(api.url, token=alice, key=key) as mine, Client(api.url, token=bob, key=key) as theirs:
+        job_id = mine.submit(job("add", 1, 1))
+        assert mine.status(job_id)["owner"] == "token:alice"
+        assert [j["job_id"] for j in mine.jobs()["jobs"]] == [job_id]
+        assert theirs.jobs()["jobs"] == []
+        for lookup in (theirs.status, theirs.result, theirs.cancel, theirs.delete, lambda i: list(theirs.logs(i))):
+            with pytest.raises(JobNotFound):
+                lookup(job_id)
+        assert mine.cancel(job_id) == "cancelled"
+        mine.delete(job_id)
+        with pytest.raises(JobNotFound):
+            mine.status(job_id)
 
 
 def test_runners_needs_a_supervisor() -> None:

@@ -14,7 +14,7 @@ from horus.broker import Broker
 from horus.errors import ConnectionFailed, JobRejected
 from horus.supervisor.app import Supervisor
 from horus.supervisor.errors import CODES, RpcError
-from horus.supervisor.rpc import Dispatcher, Method, Role
+from horus.supervisor.rpc import Caller, Dispatcher, Method, Role
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
@@ -53,10 +53,10 @@ METHODS = [
 
 
 def call(body: Any, role: Role | None = Role.USER) -> Any:
-    def identify() -> Role:
+    def identify() -> Caller:
         if role is None:
             raise RpcError("unauthenticated", "no token")
-        return role
+        return Caller(role, "token:test")
 
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     return Dispatcher(METHODS).handle(raw, identify, lambda r: r)

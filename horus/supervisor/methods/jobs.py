@@ -9,7 +9,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from horus.admission import parse_job
-from horus.errors import JOB_REFUSALS, WaitTimeout
+from horus.errors import JOB_REFUSALS, JobNotFound, WaitTimeout
 from horus.models import DIGEST_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
@@ -79,6 +79,9 @@ class JobStatusInfo(BaseModel):
     created_at: int
     started_at: float | None
     completed_at: float | None
+    owner: str | None = Field(
+        description="identity of the token that submitted it (token:NAME); null when queued straight into Redis"
+    )
 
 
 class CancelResult(BaseModel):
@@ -126,7 +129,7 @@ def _enqueue(ctx: Context, raw: dict[str, Any]) -> Job:
     job = admit(ctx, raw)
     # The job and its index entry in one round trip; a refused (replayed) id takes back the entry.
     index = ctx.registry.index_command(job.runner_id, job.id, job.created_at)
-    accepted, (added,) = ctx.broker.enqueue_with(job, [index])
+    accepted, (added,) = ctx.broker.enqueue_with(job, [index], owner=ctx.identity)
     if not accepted:
         if added == 1:
             ctx.registry.unindex_jobs([(job.runner_id, job.id)])
@@ -147,7 +150,18 @@ def run(ctx: Context, params: RunParams) -> JobResult:
         return ctx.broker.result(job.id)
 
 
+def _check_owner(ctx: Context, job_id: str) -> str | None:
+    """The job's owner; job_not_found, exactly as for a missing job, when the caller may not
+    see it, so a user learns nothing about other users' jobs. Ownership never changes once the
+    job is queued, so a check before a wait holds for the whole wait."""
+    owner = ctx.broker.owner(job_id)
+    if not ctx.may_see(owner):
+        raise JobNotFound(job_id)
+    return owner
+
+
 def status(ctx: Context, params: JobIdParams) -> JobStatusInfo:
+    owner = _check_owner(ctx, params.job_id)
     result = ctx.broker.result(params.job_id)
     job = ctx.broker.job(params.job_id)
     return JobStatusInfo(
@@ -161,10 +175,12 @@ def status(ctx: Context, params: JobIdParams) -> JobStatusInfo:
         created_at=job.created_at,
         started_at=result.started_at,
         completed_at=result.completed_at,
+        owner=owner,
     )
 
 
 def result(ctx: Context, params: ResultParams) -> JobResult:
+    _check_owner(ctx, params.job_id)
     if params.wait_s is None:
         return ctx.broker.result(params.job_id)
     try:
@@ -174,21 +190,26 @@ def result(ctx: Context, params: ResultParams) -> JobResult:
 
 
 def logs(ctx: Context, params: JobIdParams) -> list[str]:
-    ctx.broker.runner_of(params.job_id)  # job_not_found rather than an empty list
+    _check_owner(ctx, params.job_id)  # also job_not_found rather than an empty list
     return list(ctx.broker.logs(params.job_id))
 
 
 def tail(ctx: Context, params: TailParams) -> LogTail:
+    _check_owner(ctx, params.job_id)
     page = ctx.broker.log_page(params.job_id, params.cursor, int(params.wait_s * 1000))
     return LogTail(lines=page.lines, cursor=page.cursor, ended=page.ended)
 
 
 def cancel(ctx: Context, params: JobIdParams) -> CancelResult:
+    _check_owner(ctx, params.job_id)
     return CancelResult(job_id=params.job_id, status=ctx.broker.cancel(params.job_id))
 
 
 def delete(ctx: Context, params: JobIdParams) -> bool:
-    ctx.broker.delete(params.job_id)
+    _check_owner(ctx, params.job_id)
+    runner_id = ctx.broker.runner_of(params.job_id)
+    ctx.broker.delete(params.job_id)  # the id stays claimed: the same job cannot come back
+    ctx.registry.unindex_jobs([(runner_id, params.job_id)])
     return True
 
 
@@ -197,9 +218,11 @@ _SCAN_LIMIT = 5_000
 
 
 def _states(ctx: Context, page: list[tuple[str, str, int]], with_specs: bool) -> tuple[list[Any], list[Any]]:
-    """Each listed job's status and, when a filter needs its content, its stored signed job."""
+    """Each listed job's [status, owner] and, when a filter needs its content, its stored signed job."""
     keys = ctx.broker.keys
-    commands: list[tuple[str, ...]] = [("HGET", keys.job(runner_id, job_id), "status") for runner_id, job_id, _ in page]
+    commands: list[tuple[str, ...]] = [
+        ("HMGET", keys.job(runner_id, job_id), "status", "owner") for runner_id, job_id, _ in page
+    ]
     if with_specs:
         commands += [("GET", keys.spec(runner_id, job_id)) for runner_id, job_id, _ in page]
     replies = ctx.broker.conn.pipeline(commands)
@@ -225,11 +248,13 @@ def list_jobs(ctx: Context, params: ListParams) -> JobPage:
             return JobPage(jobs=found, next_cursor=None)
         statuses, specs = _states(ctx, page, bool(wanted))
         gone = []
-        for (runner_id, job_id, created_at), state, spec in zip(page, statuses, specs, strict=True):
+        for (runner_id, job_id, created_at), (state, owner), spec in zip(page, statuses, specs, strict=True):
             position += 1
             examined += 1
             if state is None:  # expired with its results: the index forgets it too
                 gone.append((runner_id, job_id))
+                continue
+            if not ctx.may_see(owner):
                 continue
             if params.runner_id not in (None, runner_id) or params.status not in (None, state):
                 continue
@@ -299,7 +324,8 @@ METHODS = [
     ),
     Method(
         "job.list",
-        "Jobs admitted through supervisors, newest first, paged; filters by runner, status, caller and context.",
+        "Jobs admitted through supervisors (a user sees its own), newest first, paged; filters by runner, status, "
+        "caller and context.",
         ListParams,
         JobPage,
         list_jobs,
