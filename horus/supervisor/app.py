@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -75,13 +77,57 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks) if size <= limit else None
 
 
-def _advance(steps: Generator[Step, Any, bytes | None], send: Any, throw: BaseException | None) -> tuple[bool, Any]:
-    """Run the dispatcher to its next wait: (False, what it waits on) or (True, the response)."""
-    try:
-        step = steps.throw(throw) if throw is not None else steps.send(send)
-    except StopIteration as stop:
-        return True, stop.value
-    return False, step
+class _Slots:
+    """Waiter slots: taken from the thread pool (a Reserve) or the event loop (a Block)."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.taken = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.taken >= self.most:
+                return False
+            self.taken += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.taken -= 1
+
+
+@dataclass
+class _Turn:
+    """One request's run of the dispatcher: what to send back next, and its share of waiting."""
+
+    steps: Generator[Step, Any, bytes | None]
+    slots: _Slots
+    send: Any = None
+    throw: BaseException | None = None
+    slot: bool = False
+    spent_s: float = 0.0
+
+    def take_slot(self) -> bool:
+        """Whether this request holds a slot (taking one if free); else ``throw`` is busy."""
+        if not self.slot:
+            self.slot = self.slots.take()
+            if not self.slot:
+                self.throw = RpcError("busy", f"this server has {self.slots.most} waiting calls already: retry later")
+        return self.slot
+
+    def advance(self) -> tuple[bool, Any]:
+        """Run the dispatcher to its next wait: (False, the Block) or (True, the response).
+        A Reserve is answered here, in the same thread, to save a trip to the event loop."""
+        while True:
+            send, throw, self.send, self.throw = self.send, self.throw, None, None
+            try:
+                step = self.steps.throw(throw) if throw is not None else self.steps.send(send)
+            except StopIteration as stop:
+                return True, stop.value
+            if not isinstance(step, Reserve):
+                return False, step
+            self.take_slot()
 
 
 class JsonRpcApp:
@@ -116,7 +162,7 @@ class JsonRpcApp:
         self.max_response_bytes = max_response_bytes
         self.max_waiters = max_waiters
         self._limiter: anyio.CapacityLimiter | None = None
-        self._waiting = 0  # requests holding a waiter slot; only touched on the event loop
+        self._slots = _Slots(max_waiters)
         self._openrpc_bytes: bytes | None = None
 
     def make_dispatcher(self, methods: list[Method]) -> Dispatcher:
@@ -170,44 +216,33 @@ class JsonRpcApp:
         """
         if self._limiter is None:  # our own pool, not anyio's default 40 shared with everything else
             self._limiter = anyio.CapacityLimiter(self.threads)
-        slot = False
-        spent = 0.0
-        send: Any = None
-        throw: BaseException | None = None
+        turn = _Turn(steps, self._slots)
         try:
             while True:
-                done, step = await anyio.to_thread.run_sync(_advance, steps, send, throw, limiter=self._limiter)
+                done, step = await anyio.to_thread.run_sync(turn.advance, limiter=self._limiter)
                 if done:
                     answer: bytes | None = step
                     return answer
-                send, throw = None, None
-                if not slot:
-                    if self._waiting >= self.max_waiters:
-                        throw = RpcError(
-                            "busy", f"this server has {self.max_waiters} waiting calls already: retry later"
-                        )
-                        continue
-                    self._waiting += 1
-                    slot = True
-                if isinstance(step, Reserve):
-                    continue
                 assert isinstance(step, Block)
-                allowed = self.settings.max_wait_s - spent
-                if allowed <= 0:
-                    throw = WaitTimeout(
-                        f"this request's waits took the {self.settings.max_wait_s} s one request may wait"
-                    )
-                    continue
-                seconds = min(step.timeout_s, allowed)
-                started = time.monotonic()
-                try:
-                    send = await self.pool.call(*step.command(seconds), timeout_s=seconds + 10)
-                except Exception as exc:  # handed to the method, which answers it as its error
-                    throw = exc
-                spent += time.monotonic() - started
+                if turn.take_slot():
+                    await self._block(turn, step)
         finally:
-            if slot:
-                self._waiting -= 1
+            if turn.slot:
+                self._slots.give_back()
+
+    async def _block(self, turn: _Turn, step: Block) -> None:
+        """Run what a method waits on, within what is left of the request's waiting time."""
+        allowed = self.settings.max_wait_s - turn.spent_s
+        if allowed <= 0:
+            turn.throw = WaitTimeout(f"this request's waits took the {self.settings.max_wait_s} s one request may wait")
+            return
+        seconds = min(step.timeout_s, allowed)
+        started = time.monotonic()
+        try:
+            turn.send = await self.pool.call(*step.command(seconds), timeout_s=seconds + 10)
+        except Exception as exc:  # handed to the method, which answers it as its error
+            turn.throw = exc
+        turn.spent_s += time.monotonic() - started
 
     async def openrpc_json(self, _request: Request) -> Response:
         return _raw(self.openrpc_bytes())
