@@ -16,9 +16,13 @@ from horus.keys import DEFAULT_NAMESPACE
 from horus.signing import Signer, load_key
 
 from .supervisor import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_WAITERS,
     AdminTokenFileOpt,
     HostOpt,
     InsecureDevOpt,
+    MaxBatchOpt,
+    MaxWaitersOpt,
     NamespaceOpt,
     RedisOpt,
     SslCertfileOpt,
@@ -56,6 +60,8 @@ def coordinator_command(
     ssl_certfile: SslCertfileOpt = None,
     ssl_keyfile: SslKeyfileOpt = None,
     threads: Annotated[int, typer.Option("--threads", min=1, help="calls served at once")] = 64,
+    max_batch: MaxBatchOpt = DEFAULT_MAX_BATCH,
+    max_waiters: MaxWaitersOpt = DEFAULT_MAX_WAITERS,
 ) -> None:
     """Serve the workflow API and drive workflows; step jobs go to the supervisor as the submitter
     signed them (or, for workflows sent without job signatures, signed with --key).
@@ -83,7 +89,15 @@ def coordinator_command(
     engine = Engine(WorkflowStore(broker), link, signer, EngineSettings(lease_ttl_s=lease_ttl))
     own_key = signer.public_key if signer else ""
     app = Coordinator(
-        broker, link, own_key, admin_token=token, insecure=insecure_dev, threads=threads, engine=engine
+        broker,
+        link,
+        own_key,
+        admin_token=token,
+        insecure=insecure_dev,
+        threads=threads,
+        engine=engine,
+        max_batch=max_batch,
+        max_waiters=max_waiters,
     ).app()
     if signer:
         log.info("coordinator key %s signs the jobs of workflows sent without job signatures", own_key)

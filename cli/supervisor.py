@@ -31,6 +31,13 @@ InsecureDevOpt = Annotated[
 ]
 SslCertfileOpt = Annotated[str | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM)")]
 SslKeyfileOpt = Annotated[str | None, typer.Option("--ssl-keyfile", help="TLS private key (PEM)")]
+MaxBatchOpt = Annotated[int, typer.Option("--max-batch", min=1, help="calls per JSON-RPC batch at most")]
+MaxWaitersOpt = Annotated[
+    int, typer.Option("--max-waiters", min=1, help="requests waiting at once at most (job.run, wait_s); then busy")
+]
+# horus.supervisor.rpc.MAX_BATCH and app.MAX_WAITERS, not imported so that --help stays quick.
+DEFAULT_MAX_BATCH = 100
+DEFAULT_MAX_WAITERS = 256
 
 
 def _admin_token(path: Path | None) -> str | None:
@@ -55,8 +62,10 @@ def supervisor_command(
     ssl_certfile: SslCertfileOpt = None,
     ssl_keyfile: SslKeyfileOpt = None,
     threads: Annotated[
-        int, typer.Option("--threads", min=1, help="calls served at once (job.run holds one while it waits)")
+        int, typer.Option("--threads", min=1, help="calls served at once (a waiting call holds none while it waits)")
     ] = DEFAULT_THREADS,
+    max_batch: MaxBatchOpt = DEFAULT_MAX_BATCH,
+    max_waiters: MaxWaitersOpt = DEFAULT_MAX_WAITERS,
 ) -> None:
     """Serve the supervisor's JSON-RPC API; bootstrap admin token from HORUS_ADMIN_TOKEN."""
 
@@ -73,7 +82,14 @@ def supervisor_command(
         log.warning("no HORUS_ADMIN_TOKEN or --admin-token-file: only tokens already in Redis are accepted")
     broker = Broker.from_url(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE))
     broker.ping()
-    app = create_app(broker, admin_token=token, insecure=insecure_dev, threads=threads)
+    app = create_app(
+        broker,
+        admin_token=token,
+        insecure=insecure_dev,
+        threads=threads,
+        max_batch=max_batch,
+        max_waiters=max_waiters,
+    )
     serve(app, host, listen_port, ssl_certfile, ssl_keyfile)
 
 

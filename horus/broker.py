@@ -50,6 +50,19 @@ def stored_json(job: Job) -> str:
     return orjson.dumps(data).decode()
 
 
+def log_page_of(reply: Any, cursor: str, done: bool) -> LogPage:
+    """The page an XREAD reply on a job's log stream makes, read after ``cursor``; ``done``:
+    the job was seen ended before the read."""
+    lines: list[str] = []
+    for entry_id, flat in reply[0][1] if reply else []:
+        cursor = entry_id
+        fields = _pairs(flat)
+        if "eof" in fields:
+            return LogPage(lines, cursor, True)
+        lines.append(fields.get("line", ""))
+    return LogPage(lines, cursor, done and not lines)
+
+
 def result_json(result: JobResult) -> str:
     return result.model_dump_json()
 
@@ -328,14 +341,7 @@ class Broker:
             reply = self.call("XREAD", "BLOCK", block_ms, "STREAMS", stream, cursor, timeout_s=block_ms / 1000 + 10)
         else:
             reply = self.call("XREAD", "STREAMS", stream, cursor)
-        lines: list[str] = []
-        for entry_id, flat in reply[0][1] if reply else []:
-            cursor = entry_id
-            fields = _pairs(flat)
-            if "eof" in fields:
-                return LogPage(lines, cursor, True)
-            lines.append(fields.get("line", ""))
-        return LogPage(lines, cursor, done and not lines)
+        return log_page_of(reply, cursor, done)
 
     def cancel(self, job_id: str) -> str:
         runner_id = self.runner_of(job_id)

@@ -9,9 +9,11 @@ import orjson
 
 from horus.errors import ConnectionFailed
 from horus.sdk import Client
+from horus.supervisor.rpc import MAX_BATCH
 
-#: A batch stays well under the supervisor's 1 MiB request limit.
+#: A batch stays well under the supervisor's 1 MiB request limit, and within its calls per batch.
 MAX_BATCH_BYTES = 512 * 1024
+MAX_BATCH_CALLS = MAX_BATCH
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class SupervisorLink(Client):
         size = 0
         for method, params in calls:
             body = orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": len(answers) + len(chunk)})
-            if chunk and size + len(body) > MAX_BATCH_BYTES:
+            if chunk and (size + len(body) > MAX_BATCH_BYTES or len(chunk) == MAX_BATCH_CALLS):
                 answers += self._send(chunk)
                 chunk, size = [], 0
             chunk.append(body)

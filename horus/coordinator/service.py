@@ -7,10 +7,11 @@ registry in Redis), so one token works for both services.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,14 +32,16 @@ from horus.coordinator.models import (
     WorkflowSummary,
 )
 from horus.coordinator.store import WorkflowStore, job_id
+from horus.errors import WaitTimeout
 from horus.models import JobResult, JobStatus
-from horus.supervisor.app import JsonRpcApp
+from horus.resp_async import AsyncPool
+from horus.supervisor.app import MAX_WAITERS, JsonRpcApp
 from horus.supervisor.auth import Authenticator
 from horus.supervisor.context import Settings
 from horus.supervisor.errors import CODES, RpcError
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
-from horus.supervisor.rpc import Caller, Dispatcher, Method, Role
+from horus.supervisor.rpc import MAX_BATCH, MAX_RESPONSE_BYTES, Caller, Method, Role, Step, Waiting, rotation
 
 #: The coordinator's own error reasons; signature, replay and runner refusals reuse the job codes.
 WORKFLOW_CODES: dict[str, tuple[int, str]] = {
@@ -72,20 +75,35 @@ R = TypeVar("R")
 P = TypeVar("P", bound=BaseModel)
 
 
-def _translated(handler: Callable[[Context, P], R]) -> Callable[[Context, P], R]:
+@contextmanager
+def _translation() -> Iterator[None]:
     """Workflow errors as the JSON-RPC errors the API documents for them."""
+    try:
+        yield
+    except WorkflowRejected as exc:
+        extra = {"path": exc.path} if exc.path else None
+        raise WorkflowRpcError(exc.code, f"workflow rejected: {exc}", exc.field, extra) from None
+    except WorkflowNotFound as exc:
+        raise WorkflowRpcError("workflow_not_found", str(exc), "workflow_id") from None
+
+
+def _translated(handler: Callable[[Context, P], R]) -> Callable[[Context, P], R]:
+    """The handler with its errors translated, a waiting one's (a generator) too."""
 
     @wraps(handler)
     def call(ctx: Context, params: P) -> R:
-        try:
-            return handler(ctx, params)
-        except WorkflowRejected as exc:
-            extra = {"path": exc.path} if exc.path else None
-            raise WorkflowRpcError(exc.code, f"workflow rejected: {exc}", exc.field, extra) from None
-        except WorkflowNotFound as exc:
-            raise WorkflowRpcError("workflow_not_found", str(exc), "workflow_id") from None
+        with _translation():
+            out = handler(ctx, params)
+        if isinstance(out, Generator):
+            return cast(R, _translated_steps(out))
+        return out
 
     return call
+
+
+def _translated_steps(steps: Waiting) -> Waiting:
+    with _translation():
+        return (yield from steps)
 
 
 class Params(BaseModel):
@@ -219,12 +237,25 @@ def _placeholder(workflow_id: str, step: StepInfo, workflow_status: WorkflowStat
 
 
 @_translated
-def result(ctx: Context, params: ResultParams) -> WorkflowResult:
+def result(ctx: Context, params: ResultParams) -> WorkflowResult | Generator[Step, Any, WorkflowResult]:
     if params.wait_s:
         meta = ctx.store.meta(params.workflow_id)
         if meta["status"] == WorkflowStatus.RUNNING or meta.get("ended_ms") in (None, ""):
-            ctx.store.wait(params.workflow_id, min(params.wait_s, ctx.settings.max_wait_s))
-    info = status(ctx, IdParams(workflow_id=params.workflow_id))
+            return _result_after(ctx, params.workflow_id, min(params.wait_s, ctx.settings.max_wait_s))
+    return _result(ctx, params.workflow_id)
+
+
+def _result_after(ctx: Context, workflow_id: str, wait_s: float) -> Generator[Step, Any, WorkflowResult]:
+    """The result once the workflow ends (woken by Redis: WorkflowStore.wait's BLMOVE, yielded
+    to the server) or wait_s passes."""
+    with suppress(WaitTimeout):  # the request's waits are used up: the result so far
+        yield rotation(ctx.store.keys.workflow_done(workflow_id), wait_s)
+    return _result(ctx, workflow_id)
+
+
+def _result(ctx: Context, workflow_id: str) -> WorkflowResult:
+    params = IdParams(workflow_id=workflow_id)
+    info = status(ctx, params)
     stored = ctx.store.results(params.workflow_id)
     steps: dict[str, JobResult] = {}
     for step in info.steps:
@@ -313,7 +344,7 @@ METHODS = [
         ResultParams,
         WorkflowResult,
         result,
-        errors=("workflow_not_found",),
+        errors=("workflow_not_found", "busy"),
     ),
     Method(
         "workflow.cancel",
@@ -346,9 +377,13 @@ class Coordinator(JsonRpcApp):
         max_body_bytes: int = MAX_WORKFLOW_BYTES,
         threads: int = 64,
         engine: Engine | None = None,
+        max_batch: int = MAX_BATCH,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_waiters: int = MAX_WAITERS,
     ) -> None:
-        super().__init__(max_body_bytes, threads)
+        super().__init__(max_body_bytes, threads, max_batch, max_response_bytes, max_waiters)
         self.engine = engine
+        self.pool = AsyncPool(broker.address)
         self.store = WorkflowStore(broker)
         self.registry = Registry(broker)
         self.link = link
@@ -356,7 +391,7 @@ class Coordinator(JsonRpcApp):
         self.auth = Authenticator(self.registry, admin_token, insecure)
         self.settings = settings or Settings()
         methods: list[Method] = [self.discover_method(), *METHODS]
-        self.dispatcher = Dispatcher(methods)
+        self.dispatcher = self.make_dispatcher(methods)
         self.openrpc = document(methods, "Horus coordinator", DESCRIPTION, ALL_CODES)
 
     def _context(self, caller: Caller | None) -> Context:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Generator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -16,18 +21,23 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from horus.broker import Broker
+from horus.errors import WaitTimeout
+from horus.resp_async import AsyncPool
 from horus.supervisor.auth import Authenticator
 from horus.supervisor.context import Context, Settings
 from horus.supervisor.errors import RpcError
 from horus.supervisor.methods import jobs, keys, runners
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
-from horus.supervisor.rpc import Caller, Dispatcher, Method
+from horus.supervisor.rpc import MAX_BATCH, MAX_RESPONSE_BYTES, Block, Caller, Dispatcher, Method, Reserve, Step
 
 log = logging.getLogger("horus.supervisor")
 
 MAX_BODY_BYTES = 1 << 20
 _DRAIN_BYTES = 16 << 20
+#: Requests waiting at once at most (each holds a Redis connection while it waits, no thread).
+MAX_WAITERS = 256
+_BATCH = re.compile(rb"[ \t\r\n]*\[")
 
 
 class NoParams(BaseModel):
@@ -35,7 +45,11 @@ class NoParams(BaseModel):
 
 
 def _json(value: Any) -> Response:
-    return Response(orjson.dumps(value), media_type="application/json")
+    return _raw(orjson.dumps(value))
+
+
+def _raw(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 def _error(error: RpcError) -> Response:
@@ -63,27 +77,108 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks) if size <= limit else None
 
 
+class _Slots:
+    """Waiter slots: taken from the thread pool (a Reserve) or the event loop (a Block)."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.taken = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.taken >= self.most:
+                return False
+            self.taken += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.taken -= 1
+
+
+@dataclass
+class _Turn:
+    """One request's run of the dispatcher: what to send back next, and its share of waiting."""
+
+    steps: Generator[Step, Any, bytes | None]
+    slots: _Slots
+    send: Any = None
+    throw: BaseException | None = None
+    slot: bool = False
+    spent_s: float = 0.0
+
+    def take_slot(self) -> bool:
+        """Whether this request holds a slot (taking one if free); else ``throw`` is busy."""
+        if not self.slot:
+            self.slot = self.slots.take()
+            if not self.slot:
+                self.throw = RpcError("busy", f"this server has {self.slots.most} waiting calls already: retry later")
+        return self.slot
+
+    def advance(self) -> tuple[bool, Any]:
+        """Run the dispatcher to its next wait: (False, the Block) or (True, the response).
+        A Reserve is answered here, in the same thread, to save a trip to the event loop."""
+        while True:
+            send, throw, self.send, self.throw = self.send, self.throw, None, None
+            try:
+                step = self.steps.throw(throw) if throw is not None else self.steps.send(send)
+            except StopIteration as stop:
+                return True, stop.value
+            if not isinstance(step, Reserve):
+                return False, step
+            self.take_slot()
+
+
 class JsonRpcApp:
     """JSON-RPC over HTTP for a set of methods: the transport rules of docs/api.md (body limit,
-    batches, notifications, errors as HTTP 200), shared by the supervisor and the coordinator.
+    batch and response limits, notifications, errors as HTTP 200), shared by the supervisor and
+    the coordinator.
 
-    A subclass sets ``dispatcher``, ``openrpc`` and ``auth`` and implements ``_context``.
+    A subclass sets ``dispatcher`` (built with :meth:`make_dispatcher`), ``openrpc``, ``auth``,
+    ``settings`` and ``pool`` (for waiting calls) and implements ``_context``.
     """
 
     dispatcher: Dispatcher
     openrpc: dict[str, Any]
     auth: Authenticator
+    settings: Settings
+    pool: AsyncPool
 
-    def __init__(self, max_body_bytes: int = MAX_BODY_BYTES, threads: int = 64) -> None:
+    def __init__(
+        self,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        threads: int = 64,
+        max_batch: int = MAX_BATCH,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_waiters: int = MAX_WAITERS,
+    ) -> None:
         self.max_body_bytes = max_body_bytes
+        # A batch parses to many small objects before any call is checked: its body keeps the
+        # supervisor's limit even where single calls may be larger (a coordinator's workflow).
+        self.max_batch_body_bytes = min(max_body_bytes, MAX_BODY_BYTES)
         self.threads = threads
+        self.max_batch = max_batch
+        self.max_response_bytes = max_response_bytes
+        self.max_waiters = max_waiters
         self._limiter: anyio.CapacityLimiter | None = None
+        self._slots = _Slots(max_waiters)
+        self._openrpc_bytes: bytes | None = None
+
+    def make_dispatcher(self, methods: list[Method]) -> Dispatcher:
+        return Dispatcher(methods, self.max_batch, self.max_response_bytes)
 
     def _context(self, caller: Caller | None) -> Any:
         raise NotImplementedError
 
-    def _discover(self, _ctx: Any, _params: NoParams) -> dict[str, Any]:
-        return self.openrpc
+    def openrpc_bytes(self) -> bytes:
+        """The OpenRPC document serialized once: rpc.discover and GET /openrpc.json send these bytes."""
+        if self._openrpc_bytes is None:
+            self._openrpc_bytes = orjson.dumps(self.openrpc)
+        return self._openrpc_bytes
+
+    def _discover(self, _ctx: Any, _params: NoParams) -> orjson.Fragment:
+        return orjson.Fragment(self.openrpc_bytes())
 
     def discover_method(self) -> Method:
         return Method("rpc.discover", "This API's OpenRPC document.", NoParams, dict[str, Any], self._discover, None)
@@ -95,32 +190,77 @@ class JsonRpcApp:
             return Response(status_code=400)
         if body is None:
             return _error(RpcError("request_too_large", f"request body larger than {self.max_body_bytes} bytes"))
+        if len(body) > self.max_batch_body_bytes and _BATCH.match(body):
+            return _error(RpcError("request_too_large", f"batch body larger than {self.max_batch_body_bytes} bytes"))
         authorization = request.headers.get("authorization")
+        steps = self.dispatcher.steps(body, lambda: self.auth.caller(authorization), self._context)
         try:
-            # Methods block on Redis (job.run waits for the result): keep them off the event loop,
-            # in a pool of our own size rather than anyio's default 40 shared with everything else.
-            if self._limiter is None:
-                self._limiter = anyio.CapacityLimiter(self.threads)
-            answer = await anyio.to_thread.run_sync(
-                partial(self.dispatcher.handle, body, lambda: self.auth.caller(authorization), self._context),
-                limiter=self._limiter,
-            )
+            answer = await self._drive(steps)
         except Exception:  # the dispatcher answers every error itself; this is the last guard
             log.exception("unexpected error handling a request")
             return _error(RpcError("internal", "internal error"))
+        finally:
+            steps.close()
         if answer is None:  # notifications only: JSON-RPC answers nothing
             return Response(status_code=204)
-        return _json(answer)
+        return _raw(answer)
+
+    async def _drive(self, steps: Generator[Step, Any, bytes | None]) -> bytes | None:
+        """Run the dispatcher: its Redis calls in our thread pool (they block, briefly), its waits
+        on the event loop, so a waiting call holds no thread.
+
+        A request takes one waiter slot at its first wait and keeps it to the end; past
+        ``max_waiters`` slots, its waiting calls are refused with ``busy``. Its waits together
+        last at most ``settings.max_wait_s``: past that, each later wait ends at once, as a
+        wait_s that ran out does.
+        """
+        if self._limiter is None:  # our own pool, not anyio's default 40 shared with everything else
+            self._limiter = anyio.CapacityLimiter(self.threads)
+        turn = _Turn(steps, self._slots)
+        try:
+            while True:
+                done, step = await anyio.to_thread.run_sync(turn.advance, limiter=self._limiter)
+                if done:
+                    answer: bytes | None = step
+                    return answer
+                assert isinstance(step, Block)
+                if turn.take_slot():
+                    await self._block(turn, step)
+        finally:
+            if turn.slot:
+                self._slots.give_back()
+
+    async def _block(self, turn: _Turn, step: Block) -> None:
+        """Run what a method waits on, within what is left of the request's waiting time."""
+        allowed = self.settings.max_wait_s - turn.spent_s
+        if allowed <= 0:
+            turn.throw = WaitTimeout(f"this request's waits took the {self.settings.max_wait_s} s one request may wait")
+            return
+        seconds = min(step.timeout_s, allowed)
+        started = time.monotonic()
+        try:
+            turn.send = await self.pool.call(*step.command(seconds), timeout_s=seconds + 10)
+        except Exception as exc:  # handed to the method, which answers it as its error
+            turn.throw = exc
+        turn.spent_s += time.monotonic() - started
 
     async def openrpc_json(self, _request: Request) -> Response:
-        return _json(self.openrpc)
+        return _raw(self.openrpc_bytes())
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.pool.aclose()
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/", self.rpc, methods=["POST"]),
                 Route("/openrpc.json", self.openrpc_json, methods=["GET"]),
-            ]
+            ],
+            lifespan=self._lifespan,
         )
 
 
@@ -135,14 +275,18 @@ class Supervisor(JsonRpcApp):
         settings: Settings | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         threads: int = 64,
+        max_batch: int = MAX_BATCH,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_waiters: int = MAX_WAITERS,
     ) -> None:
-        super().__init__(max_body_bytes, threads)
+        super().__init__(max_body_bytes, threads, max_batch, max_response_bytes, max_waiters)
         self.broker = broker
+        self.pool = AsyncPool(broker.address)
         self.registry = Registry(broker)
         self.auth = Authenticator(self.registry, admin_token, insecure)
         self.settings = settings or Settings()
         methods: list[Method] = [self.discover_method(), *jobs.METHODS, *runners.METHODS, *keys.METHODS]
-        self.dispatcher = Dispatcher(methods)
+        self.dispatcher = self.make_dispatcher(methods)
         self.openrpc = document(methods)
 
     def _context(self, caller: Caller | None) -> Context:

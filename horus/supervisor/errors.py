@@ -23,6 +23,9 @@ CODES: dict[str, tuple[int, str]] = {
     "forbidden": (-32002, "the token's role may not call this method"),
     "request_too_large": (-32003, "the request body exceeds the size limit"),
     "unavailable": (-32004, "Redis could not be reached"),
+    "busy": (-32005, "the server has as many waiting calls as it allows: retry later"),
+    "batch_too_large": (-32006, "the batch has more calls than the server allows per request"),
+    "response_too_large": (-32007, "the response passed the server's size limit (data.ran: whether the call ran)"),
     # Job admission: the codes of horus.errors.JobRejected (docs/protocol.md), plus unknown_runner.
     "invalid_json": (-32100, "the job is not valid JSON"),
     "missing_field": (-32101, "a required job field is absent"),

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from typing import Any
 
+import orjson
 import pytest
 import redis
 
@@ -222,3 +224,27 @@ def test_the_largest_workflow_fits_in_a_request(stack: Stack, r: redis.Redis) ->
         client.submit({"name": "big", "steps": steps})
     assert caught.value.code == "unknown_runner"
     assert nothing_stored(r, stack.namespace)
+
+
+def test_the_coordinator_api_limits_batches_and_its_link_splits_its_own(stack: Stack) -> None:
+    coordinator = stack.start_coordinator("--max-batch", "5")
+    discover = b'{"jsonrpc":"2.0","method":"rpc.discover","id":1}'
+
+    def batch(calls: int) -> Any:
+        body = b"[" + b",".join([discover] * calls) + b"]"
+        request = urllib.request.Request(coordinator.url, data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=WAIT) as response:
+            return orjson.loads(response.read())
+
+    answers = batch(5)
+    assert len(answers) == 5 and all("result" in answer for answer in answers)
+    refused = batch(6)
+    assert refused["error"]["data"]["reason"] == "batch_too_large"
+    assert refused["error"]["data"]["limit"] == 5
+    assert batch(22_000)["error"]["data"]["reason"] == "request_too_large"  # a batch body: 1 MiB at most
+    # More steps at once than the supervisor takes per batch: the coordinator sends several.
+    stack.start_worker(concurrency=4)
+    steps = [python_step(f"s{i}", "wf_noop") for i in range(150)]
+    with stack.client(coordinator) as client:
+        outcome = client.wait(client.submit({"name": "wide", "steps": steps}), WAIT * 4)
+    assert outcome.status == "completed", outcome

@@ -29,6 +29,7 @@ from horus.broker import Broker
 from horus.keys import Keys
 from horus.signing import generate_key, public_hex, sign_job
 from horus.supervisor.app import Supervisor
+from horus.supervisor.context import Settings
 from horus.supervisor.errors import CODES
 from tests.conftest import ROOT, StartWorker, horus_cmd, kill_tree
 
@@ -95,7 +96,7 @@ def serve(r: redis.Redis, redis_url: str, namespace: str) -> Iterator[Serve]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))  # the port is ours from here on: no race with other tests
-        config = uvicorn.Config(supervisor.app(), log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(supervisor.app(), log_level="warning", lifespan="on", access_log=False)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
@@ -635,3 +636,152 @@ def test_cli_serves_tls(start_cli: Callable[..., int], namespace: str, tmp_path:
     )
     with urllib.request.urlopen(request, timeout=10, context=context) as response:
         assert json.loads(response.read())["result"]["openrpc"].startswith("1.2.")
+
+
+# -- limits: batch length, response size, waiting --------------------------------------------
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def _pid_listening(port: int) -> int:
+    """The pid of the ``horus supervisor`` started with ``--port PORT``."""
+    wanted = f"\0--port\0{port}\0".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"\0supervisor\0" in cmdline and wanted in cmdline + b"\0":
+                return int(entry.name)
+    raise AssertionError(f"no supervisor process on port {port}")
+
+
+def _discover_batch(calls: int) -> bytes:
+    """``calls`` rpc.discover calls (ids repeat, to fit 21,000 of them in 1 MiB)."""
+    return (
+        b"[" + b",".join(b'{"jsonrpc":"2.0","method":"rpc.discover","id":%d}' % (i % 100) for i in range(calls)) + b"]"
+    )
+
+
+def test_a_huge_batch_without_a_token_is_refused_whole(start_cli: Callable[..., int], namespace: str) -> None:
+    port = start_cli()
+    server = Server(f"http://127.0.0.1:{port}/", None, namespace)  # type: ignore[arg-type]
+    pid = _pid_listening(port)
+    assert server.call("rpc.discover", token=None)["openrpc"].startswith("1.2.")  # warm: imports, document
+    before = _rss_kib(pid)
+    body = _discover_batch(21_000)
+    assert len(body) < 1 << 20
+    request = urllib.request.Request(server.url, data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=120) as response:
+        raw = response.read()
+    assert len(raw) < 4096, f"a refused batch is answered with one small error, not {len(raw)} bytes"
+    answer = json.loads(raw)
+    assert answer["error"]["code"] == code("batch_too_large")
+    assert answer["error"]["data"]["limit"] == 100
+    assert "100 calls" in answer["error"]["message"]
+    grown_mib = (_rss_kib(pid) - before) / 1024
+    assert grown_mib < 200, f"the server grew by {grown_mib:.0f} MiB answering one refused batch"
+
+
+def test_batch_length_is_configurable(serve: Serve) -> None:
+    server = serve(max_batch=3)
+    status, answers = server.post(_discover_batch(3), token=None)
+    assert status == 200 and len(answers) == 3
+    status, answer = server.post(_discover_batch(4), token=None)
+    assert answer["error"]["data"] == {"reason": "batch_too_large", "field": "", "limit": 3}
+
+
+def test_past_the_response_limit_later_calls_are_not_run(serve: Serve, key: SigningKey, r: redis.Redis) -> None:
+    probe = serve()
+    document_size = len(probe.supervisor.openrpc_bytes())
+    server = serve(max_response_bytes=int(document_size * 2.5))
+    server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    server.call("key.add", {"public_key": public_hex(key)})
+    late = signed(key)
+    calls = [{"jsonrpc": "2.0", "method": "rpc.discover", "id": i} for i in range(3)]
+    calls.append({"jsonrpc": "2.0", "method": "job.create", "params": {"job": late}, "id": 3})
+    status, answers = server.post(json.dumps(calls).encode())
+    assert status == 200
+    assert [answer["id"] for answer in answers] == [0, 1, 2, 3]
+    assert answers[0]["result"] == answers[1]["result"] == server.supervisor.openrpc
+    for answer, ran in ((answers[2], True), (answers[3], False)):
+        assert answer["error"]["code"] == code("response_too_large")
+        assert answer["error"]["data"]["ran"] is ran
+    assert not r.exists(Keys(server.namespace).job_index(late["id"])), "a call past the limit must not run"
+
+
+def _blocked_in_redis(r: redis.Redis, command: str) -> int:
+    """Connections of this test's database blocked in ``command`` right now."""
+    db = r.connection_pool.connection_kwargs.get("db", 0)
+    return sum(1 for c in r.client_list() if int(c.get("db", -1)) == db and c.get("cmd") == command)
+
+
+def _until(condition: Callable[[], bool], what: str, deadline_s: float = WAIT) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_waiting_calls_hold_no_thread(serve: Serve, key: SigningKey, r: redis.Redis) -> None:
+    server = serve(threads=2)
+    server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    server.call("key.add", {"public_key": public_hex(key)})
+    job_id = server.call("job.create", {"job": signed(key)})  # queued: no worker serves r1
+    waits = [_in_thread(lambda: server.call("job.result", {"job_id": job_id, "wait_s": WAIT * 2})) for _ in range(20)]
+    _until(lambda: _blocked_in_redis(r, "blmove") >= 20, "20 waits with 2 threads: each wait must hold no thread")
+    status, _ = _in_thread(lambda: server.call("job.status", {"job_id": job_id}))
+    status.join(WAIT)
+    assert not status.is_alive(), "job.status must be answered while 20 calls wait"
+    server.call("job.cancel", {"job_id": job_id})
+    for thread, out in waits:
+        thread.join(WAIT)
+        assert out and out[0]["status"] == "cancelled"
+
+
+def test_the_waits_of_one_request_share_one_budget(serve: Serve, key: SigningKey) -> None:
+    server = serve(settings=Settings(max_wait_s=1))
+    server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    server.call("key.add", {"public_key": public_hex(key)})
+    job_id = server.call("job.create", {"job": signed(key)})
+    calls = [
+        {"jsonrpc": "2.0", "method": "job.result", "params": {"job_id": job_id, "wait_s": 1}, "id": i}
+        for i in range(100)
+    ]
+    # 100 waits of 1 s each would take 100 s; the request's waits together take 1 s.
+    request = urllib.request.Request(server.url, data=json.dumps(calls).encode(), method="POST")
+    request.add_header("Authorization", f"Bearer {ADMIN}")
+    with urllib.request.urlopen(request, timeout=WAIT) as response:
+        answers = json.loads(response.read())
+    assert [answer["result"]["status"] for answer in answers] == ["dispatched"] * 100
+
+
+def test_past_the_waiter_limit_waiting_calls_are_busy(serve: Serve, key: SigningKey, r: redis.Redis) -> None:
+    server = serve(max_waiters=1)
+    server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
+    server.call("key.add", {"public_key": public_hex(key)})
+    job_id = server.call("job.create", {"job": signed(key)})
+    waiting, out = _in_thread(lambda: server.call("job.result", {"job_id": job_id, "wait_s": WAIT * 2}))
+    _until(lambda: _blocked_in_redis(r, "blmove") >= 1, "the first wait did not start")
+    assert server.error("job.result", {"job_id": job_id, "wait_s": 5})["code"] == code("busy")
+    assert server.error("job.tail", {"job_id": job_id, "wait_s": 5})["code"] == code("busy")
+    refused = signed(key)
+    assert server.error("job.run", {"job": refused, "wait_s": 5})["code"] == code("busy")
+    assert server.error("job.status", {"job_id": refused["id"]})["code"] == code("job_not_found")
+    assert server.call("job.result", {"job_id": job_id})["status"] == "dispatched"  # no wait: served
+    server.call("job.cancel", {"job_id": job_id})
+    waiting.join(WAIT)
+    assert out and out[0]["status"] == "cancelled"
+    assert server.call("job.result", {"job_id": job_id, "wait_s": 5})["status"] == "cancelled"  # the slot is free

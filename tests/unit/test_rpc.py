@@ -59,7 +59,8 @@ def call(body: Any, role: Role | None = Role.USER) -> Any:
         return Caller(role, "token:test")
 
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    return Dispatcher(METHODS).handle(raw, identify, lambda r: r)
+    answer = Dispatcher(METHODS).handle(raw, identify, lambda r: r)
+    return None if answer is None else orjson.loads(answer)
 
 
 def request(method: str, params: Any = None, request_id: Any = 1) -> dict[str, Any]:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from horus.admission import parse_job
+from horus.broker import log_page_of
 from horus.errors import JOB_REFUSALS, JobNotFound, WaitTimeout
-from horus.models import DIGEST_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
+from horus.models import DIGEST_ENV, TERMINAL, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
-from horus.supervisor.rpc import Method, Role
+from horus.supervisor.rpc import Block, Method, Reserve, Role, Step, rotation
 from horus.trust import check_fresh
 
 #: The refusals job admission can give, in the order it checks: the job-refusal codes, less
@@ -141,11 +143,12 @@ def create(ctx: Context, params: CreateParams) -> str:
     return _enqueue(ctx, params.job).id
 
 
-def run(ctx: Context, params: RunParams) -> JobResult:
+def run(ctx: Context, params: RunParams) -> Generator[Step, Any, JobResult]:
+    yield Reserve()  # a server with no waiter free refuses before the job is queued, not after
     job = _enqueue(ctx, params.job)
     wait_s = min(params.wait_s or ctx.settings.max_wait_s, ctx.settings.max_wait_s)
     try:
-        return ctx.broker.wait(job.id, wait_s, runner_id=job.runner_id)
+        return (yield from _until_ended(ctx, job.id, job.runner_id, wait_s))
     except WaitTimeout:
         return ctx.broker.result(job.id)
 
@@ -158,6 +161,27 @@ def _check_owner(ctx: Context, job_id: str) -> str | None:
     if not ctx.may_see(owner):
         raise JobNotFound(job_id)
     return owner
+
+
+def _until_ended(ctx: Context, job_id: str, runner_id: str, wait_s: float) -> Generator[Step, Any, JobResult]:
+    """:meth:`Broker.wait` with its blocking BLMOVE yielded to the server (rpc.Block): the
+    job's result once it ends; WaitTimeout after ``wait_s``."""
+    broker = ctx.broker
+    notice = broker.keys.result(runner_id, job_id)
+    deadline = time.monotonic() + wait_s
+    while True:
+        remaining = max(deadline - time.monotonic(), 0.001)
+        # A bounded block lets us notice a job that vanished (expired) instead of waiting on.
+        reply = yield rotation(notice, min(remaining, 30.0))
+        if reply is not None:
+            return JobResult.model_validate_json(reply)
+        state = broker.call("HGET", broker.keys.job(runner_id, job_id), "status")
+        if state is None:
+            raise JobNotFound(job_id)
+        if state in TERMINAL:  # ended, but its result list expired first
+            return broker.result(job_id)
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"job {job_id} still {state} after {wait_s} s")
 
 
 def status(ctx: Context, params: JobIdParams) -> JobStatusInfo:
@@ -179,14 +203,19 @@ def status(ctx: Context, params: JobIdParams) -> JobStatusInfo:
     )
 
 
-def result(ctx: Context, params: ResultParams) -> JobResult:
+def result(ctx: Context, params: ResultParams) -> JobResult | Generator[Step, Any, JobResult]:
     _check_owner(ctx, params.job_id)
     if params.wait_s is None:
         return ctx.broker.result(params.job_id)
+    return _result_after(ctx, params.job_id, min(params.wait_s, ctx.settings.max_wait_s))
+
+
+def _result_after(ctx: Context, job_id: str, wait_s: float) -> Generator[Step, Any, JobResult]:
+    runner_id = ctx.broker.runner_of(job_id)
     try:
-        return ctx.broker.wait(params.job_id, min(params.wait_s, ctx.settings.max_wait_s))
+        return (yield from _until_ended(ctx, job_id, runner_id, wait_s))
     except WaitTimeout:
-        return ctx.broker.result(params.job_id)
+        return ctx.broker.result(job_id)
 
 
 def logs(ctx: Context, params: JobIdParams) -> list[str]:
@@ -194,9 +223,27 @@ def logs(ctx: Context, params: JobIdParams) -> list[str]:
     return list(ctx.broker.logs(params.job_id))
 
 
-def tail(ctx: Context, params: TailParams) -> LogTail:
+def tail(ctx: Context, params: TailParams) -> LogTail | Generator[Step, Any, LogTail]:
     _check_owner(ctx, params.job_id)
-    page = ctx.broker.log_page(params.job_id, params.cursor, int(params.wait_s * 1000))
+    page = ctx.broker.log_page(params.job_id, params.cursor)
+    if page.lines or page.ended or not params.wait_s:
+        return LogTail(lines=page.lines, cursor=page.cursor, ended=page.ended)
+    return _next_lines(ctx, params)
+
+
+def _next_lines(ctx: Context, params: TailParams) -> Generator[Step, Any, LogTail]:
+    """Wait for a first line after the cursor: the job was running with none at the last read."""
+    stream = ctx.broker.keys.log(ctx.broker.runner_of(params.job_id), params.job_id)
+    cursor = params.cursor
+
+    def xread(seconds: float) -> tuple[str | int, ...]:
+        return ("XREAD", "BLOCK", max(int(seconds * 1000), 1), "STREAMS", stream, cursor)
+
+    try:
+        reply = yield Block(xread, params.wait_s)
+    except WaitTimeout:  # the request's waits are used up: the page so far, which is empty
+        reply = None
+    page = log_page_of(reply, cursor, False)
     return LogTail(lines=page.lines, cursor=page.cursor, ended=page.ended)
 
 
@@ -286,7 +333,7 @@ METHODS = [
         JobResult,
         run,
         Role.USER,
-        (*ADMISSION_ERRORS, "job_not_found"),
+        (*ADMISSION_ERRORS, "job_not_found", "busy"),
     ),
     Method("job.status", "A job's status and metadata.", JobIdParams, JobStatusInfo, status, errors=("job_not_found",)),
     Method(
@@ -295,7 +342,7 @@ METHODS = [
         ResultParams,
         JobResult,
         result,
-        errors=("job_not_found",),
+        errors=("job_not_found", "busy"),
     ),
     Method("job.logs", "A job's output lines so far.", JobIdParams, list[str], logs, errors=("job_not_found",)),
     Method(
@@ -304,7 +351,7 @@ METHODS = [
         TailParams,
         LogTail,
         tail,
-        errors=("job_not_found",),
+        errors=("job_not_found", "busy"),
     ),
     Method(
         "job.cancel",
