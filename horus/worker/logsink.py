@@ -17,7 +17,7 @@ class LogSink:
     def __init__(self, send: Callable[[list[str]], None], keep_bytes: int = 1_048_576) -> None:
         self._send = send
         self._keep_bytes = keep_bytes
-        self._transcript = Transcript(keep_bytes)
+        self._transcript: Transcript | None = None  # made on the first line, like the thread
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -29,6 +29,8 @@ class LogSink:
         line = line[:MAX_LINE_CHARS]
         with self._lock:
             self._lines.append(line)
+            if self._transcript is None:
+                self._transcript = Transcript(self._keep_bytes)
             self._transcript.add(line)
         if self._thread is None:
             self._wake = threading.Event()
@@ -49,7 +51,7 @@ class LogSink:
     def printed(self) -> str:
         """What the job printed so far, one line per line, cut in the middle past the limit."""
         with self._lock:
-            return self._transcript.text(self._keep_bytes)
+            return self._transcript.text(self._keep_bytes) if self._transcript is not None else ""
 
     def close(self) -> None:
         """Flush what is left; called before the job's result is stored."""
