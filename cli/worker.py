@@ -43,6 +43,17 @@ def _trust(keys: list[str], policy_file: Path | None, runner_id: str, threshold:
     return policy
 
 
+def _max_output(value: object) -> int:
+    """The result output cap, checked here so a bad value names the setting."""
+    try:
+        size = int(str(value))
+    except ValueError:
+        size = -1
+    if not 1024 <= size <= 64 << 20:
+        raise ConfigError(f"--max-output / HORUS_MAX_OUTPUT must be a byte count from 1024 to 67108864, not {value!r}")
+    return size
+
+
 def worker_command(
     runner_id: Annotated[str, typer.Argument(help="the runner id whose queue this worker serves")],
     runner_type: Annotated[str, typer.Option("--type", "-t", help="runner type (plugin name)")] = "python",
@@ -65,6 +76,12 @@ def worker_command(
     ] = 10.0,
     max_deliveries: Annotated[int, typer.Option("--max-deliveries", help="dead-letter after N deliveries")] = 5,
     result_ttl: Annotated[int, typer.Option("--result-ttl", help="seconds results are kept")] = 86_400,
+    max_output: Annotated[
+        int | None,
+        typer.Option(
+            "--max-output", help="bytes of output/error a result keeps (head and tail) [env: HORUS_MAX_OUTPUT]"
+        ),
+    ] = None,
 ) -> None:
     """Run a worker: ``horus worker --type python --app tasks runner1 --trusted-key HEX``."""
     runner_cls = plugin.load(runner_type)
@@ -88,6 +105,7 @@ def worker_command(
         heartbeat_interval_s=max(0.2, heartbeat_ttl / 5),
         max_deliveries=max_deliveries,
         result_ttl_s=result_ttl,
+        max_output_bytes=_max_output(setting("max_output", max_output, 1_048_576, section="worker")),
         options=options,
     )
     runner = runner_cls(config=options)

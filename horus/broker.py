@@ -23,6 +23,8 @@ DEFAULT_MAX_DELIVERIES = 5
 #: The id index's value once its job is deleted: not a runner id (ids start with a letter or
 #: digit), so the id stays claimed and lookups answer "not found".
 DELETED = "!deleted"
+#: Redis's default ``proto-max-bulk-len``: a longer argument breaks the connection.
+DEFAULT_MAX_ARG_BYTES = 512 * 1_048_576
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,23 @@ def log_page_of(reply: Any, cursor: str, done: bool) -> LogPage:
 
 def result_json(result: JobResult) -> str:
     return result.model_dump_json()
+
+
+def bounded_result_json(result: JobResult, limit: int) -> tuple[JobStatus, str]:
+    """The result's JSON, or, past ``limit`` bytes (what Redis accepts in one argument), a failure
+    saying so: sending it would break the connection and run the job again."""
+    data = result_json(result)
+    if len(data) * 3 <= limit:  # no JSON character takes more than 3 bytes in UTF-8
+        return result.status, data
+    size = len(data.encode())
+    if size <= limit:
+        return result.status, data
+    error = (
+        f"the job ended ({result.status.value}) but its result ({size} bytes) is larger than "
+        f"Redis accepts ({limit} bytes, proto-max-bulk-len); lower the worker's --max-output"
+    )
+    update = {"status": JobStatus.FAILED, "output": "", "value": None, "error": error}
+    return JobStatus.FAILED, result_json(result.model_copy(update=update))
 
 
 def result_from_hash(job_id: str, runner_id: str, data: dict[str, str], stored: str | None = None) -> JobResult:
@@ -128,6 +147,8 @@ class Broker:
         self.log_maxlen = log_maxlen
         self.max_deliveries = max_deliveries
         self.cluster = cluster
+        #: The longest result a finish sends (a worker sets it from the server's setting).
+        self.max_arg_bytes = DEFAULT_MAX_ARG_BYTES
 
     @classmethod
     def from_url(cls, url: str, namespace: str = DEFAULT_NAMESPACE, **options: Any) -> Broker:
@@ -436,7 +457,8 @@ class Broker:
                 self.keys.result(runner_id, job_id),
                 self.keys.log(runner_id, job_id),
             ]
-            args += [job_id, result.status.value, result_json(result)]
+            status, data = bounded_result_json(result, self.max_arg_bytes)
+            args += [job_id, status.value, data]
         return scripts.command("finish", keys, args)
 
     def cycle(
@@ -501,6 +523,27 @@ class Broker:
         ]
         commands.append(("EXPIRE", stream, self.result_ttl_s))
         self.conn.pipeline(commands)
+
+    def progress(self, runner_id: str, job_id: str, lines: int = 1_000) -> tuple[float | None, int, list[str]]:
+        """A running job's start time, deliveries and printed lines (its first and last
+        ``lines``, around a marker when more were printed), for a result its worker cannot give."""
+        stream = self.keys.log(runner_id, job_id)
+        (started, deliveries), size, head, tail = _raise_errors(
+            self.conn.pipeline(
+                [
+                    ("HMGET", self.keys.job(runner_id, job_id), "started_at", "deliveries"),
+                    ("XLEN", stream),
+                    ("XRANGE", stream, "-", "+", "COUNT", lines),
+                    ("XREVRANGE", stream, "+", "-", "COUNT", lines),
+                ]
+            )
+        )
+        seen = {entry_id for entry_id, _ in head}
+        entries = head + [entry for entry in reversed(tail) if entry[0] not in seen]
+        text = [fields["line"] for _, flat in entries if "line" in (fields := _pairs(flat))]
+        if int(size) > 2 * lines:
+            text.insert(lines, f"…[{int(size) - 2 * lines} lines cut]…")
+        return (float(started) if started else None), int(deliveries or 0), text
 
     def heartbeat(self, runner_id: str, worker_ids: list[str], ttl_ms: int) -> list[str]:
         """Refresh these workers' deadlines; returns workers whose deadline has passed."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -89,6 +91,44 @@ def key_file(tmp_path: Path, key: SigningKey) -> Path:
 def client(r: redis.Redis, redis_url: str, key: SigningKey, namespace: str) -> Iterator[RedisClient]:
     with RedisClient(redis_url, namespace, key=key) as client:
         yield client
+
+
+@contextlib.contextmanager
+def private_redis(workdir: Path) -> Iterator[str]:
+    """A redis-server of the test's own, for settings that would disturb a shared one."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed on PATH"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    try:
+        for _ in range(500):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert proc.poll() is None, "redis-server exited"
+                select.select([], [], [], 0.02)  # the server gives no readiness event
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait()
 
 
 def horus_cmd(*args: str) -> list[str]:

@@ -18,27 +18,33 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TypeVar
 
+import orjson
+
 from horus import scripts
 from horus.broker import Broker, Started
 from horus.errors import JobRejected, TransportError
 from horus.models import INPUTS_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.plugin import BaseRunner, Outcome
 from horus.procutil import die_with_parent
+from horus.resp import ReplyError
 from horus.trust import TrustPolicy
 from horus.worker.config import WorkerConfig
 from horus.worker.context import JobContext, JobTimeout
 from horus.worker.logsink import LogSink
 from horus.worker.pipeline import Pending, Pipeline
 from horus.worker.slots import Slots
+from horus.worker.transcript import cut_middle
 from horus.worker.verify import load_verified
 
 log = logging.getLogger("horus.worker")
 T = TypeVar("T")
 
-#: Exit codes a child reports to its master.
+#: Exit codes of a child. The master acts on none of them: a job can end its process with any
+#: code, so a failed runner setup is told through the announce pipe (``SETUP_FAILED``).
 RET_OK = 0
-RET_SETUP_FAILED = 3
+RET_SETUP_FAILED = 1
 RET_TRANSPORT = 4
+SETUP_FAILED = "setup-failed"
 
 RESERVE_BLOCK_S = 1.0
 #: How long an exiting child keeps trying to store finished results through a Redis outage
@@ -76,6 +82,8 @@ class Child:
         self.pending: list[JobResult] = []
         self._first_pending = 0.0
         self._side: Broker | None = None
+        #: Results Redis answered with an error, with it (None: not yet tried on its own).
+        self.refused: list[tuple[JobResult, ReplyError | None]] = []
 
     # -- signals -------------------------------------------------------------------
     def _on_term(self, _signum: int, _frame: FrameType | None) -> None:
@@ -101,6 +109,7 @@ class Child:
             # Registered before reserving anything, so a reaper can find our in-flight list.
             self.broker.heartbeat(self.config.runner_id, [self.worker_id], int(self.config.heartbeat_ttl_s * 1000))
             scripts.load(self.broker.conn)
+            self.broker.max_arg_bytes = self._max_arg_bytes()
         except TransportError as exc:
             log.warning("cannot reach Redis (%s); the master will start another child", exc)
             return RET_TRANSPORT
@@ -108,6 +117,7 @@ class Child:
             self.runner.setup()
         except Exception:
             log.exception("runner setup failed")
+            self.announce(SETUP_FAILED)
             return RET_SETUP_FAILED
         self.pipe = Pipeline(lambda: self.broker.conn)
         try:
@@ -125,6 +135,14 @@ class Child:
             self.runner.teardown()
         return RET_OK
 
+    def _max_arg_bytes(self) -> int:
+        """Redis's limit on one argument (a result), where the server lets us ask."""
+        try:
+            _, value = self.broker.call("CONFIG", "GET", "proto-max-bulk-len")
+            return int(value)
+        except (ReplyError, ValueError):  # CONFIG renamed or refused (managed Redis)
+            return self.broker.max_arg_bytes
+
     def _loop(self) -> None:
         """Run jobs until told to stop or recycled.
 
@@ -136,6 +154,9 @@ class Child:
         started: list[Started] = []
         reserved: list[str] = []
         while not self.stopping and self._allowance() > 0:
+            if self.refused:
+                self.pipe.settle()
+                self._store_refused()
             if not started and not reserved:
                 self.pipe.settle()
                 first = self._reserve()
@@ -202,8 +223,43 @@ class Child:
             results, self.pending = self.pending, []
             self.pipe.send(
                 self.broker.finish_commands(self.config.runner_id, self.worker_id, results),
-                lambda replies: self._report_dropped(results, self.broker.parse_finish(replies)),
+                lambda replies: self._on_finished(results, replies),
             )
+
+    def _on_finished(self, results: list[JobResult], replies: list[Any]) -> None:
+        if isinstance(replies[0], ReplyError):
+            self._refuse(results, replies[0])
+        else:
+            self._report_dropped(results, self.broker.parse_finish(replies))
+
+    def _refuse(self, results: list[JobResult], error: ReplyError) -> None:
+        """Redis answered a finish with an error: no connection was lost, so running the jobs
+        again would end the same way. Each result is tried on its own; one refused alone is
+        replaced by a failed result naming Redis's reason (stored by :meth:`_store_refused`)."""
+        log.warning("Redis refused %d result(s): %s", len(results), error)
+        if len(results) == 1:
+            self.refused.append((results[0], error))
+        else:
+            self.refused += [(result, None) for result in results]
+
+    def _store_refused(self) -> None:
+        """Store the refused results, synchronously (nothing else may be in flight). Each entry
+        is dropped once done, so after a broken connection a retry goes on where it stopped."""
+        runner, worker = self.config.runner_id, self.worker_id
+        while self.refused:
+            result, error = self.refused[0]
+            if error is not None:
+                result = refused_result(result, error)
+            try:
+                stored = self.broker.finish(runner, worker, result)
+            except ReplyError as exc:
+                if error is None:
+                    self.refused[0] = (result, exc)
+                    continue
+                log.error("job %s: Redis refused even its failure (%s); it stays in flight", result.job_id, exc)
+                stored = True
+            self.refused.pop(0)
+            self._report_dropped([result], [stored])
 
     # -- Redis steps -----------------------------------------------------------------
     def _reserve(self) -> Started | None:
@@ -221,22 +277,28 @@ class Child:
         """Store what has finished, riding out a short Redis outage; called on the way out."""
         with contextlib.suppress(TransportError):
             self.pipe.settle()
-        if not self.pending:
-            return
         results, self.pending = self.pending, []
         runner, worker = self.config.runner_id, self.worker_id
         try:
-            stored, _ = self._with_retry(lambda: self.broker.cycle(runner, worker, results, 0))
+            if results:
+                try:
+                    stored, _ = self._with_retry(lambda: self.broker.cycle(runner, worker, results, 0))
+                    self._report_dropped(results, stored)
+                except ReplyError as exc:
+                    self._refuse(results, exc)
+            if self.refused:
+                self._with_retry(self._store_refused)
         except TransportError:
-            log.warning("could not store %d result(s); their jobs will run again", len(results))
-            return
-        self._report_dropped(results, stored)
+            left = len(results) + len(self.refused)
+            log.warning("could not store %d result(s); their jobs will run again", left)
 
     def _with_retry(self, step: Callable[[], T]) -> T:
         delay, deadline = 0.1, time.monotonic() + FINISH_RETRY_S
         while True:
             try:
                 return step()
+            except ReplyError:
+                raise  # an answer, not an outage: asking again gets the same one
             except TransportError as exc:
                 # Until results are stored their jobs stay in our in-flight list: if we give up
                 # (or die), the master returns them to the queue and they run again.
@@ -284,7 +346,9 @@ class Child:
         deadline = time.monotonic() + job.timeout
         self.slots.publish(self.slot, job_id, deadline)
         # The log thread gets a connection of its own (connections are per thread).
-        sink = LogSink(lambda lines: self.broker.append_log(self.config.runner_id, job_id, lines))
+        sink = LogSink(
+            lambda lines: self.broker.append_log(self.config.runner_id, job_id, lines), self.config.max_output_bytes
+        )
         ctx = JobContext(
             job,
             self.config.runner_id,
@@ -295,7 +359,9 @@ class Child:
             redis_url=self.config.redis_url,
             namespace=self.config.namespace,
         )
-        outcome = self.execute(job, ctx)
+        outcome = self.execute(job, ctx, sink)
+        if outcome.status is JobStatus.TIMEOUT:  # a runner that timed out its own subprocess
+            ctx.kill_process_groups()
         if ctx.announced_groups:  # the master kills a child's groups on timeout or cancel: not stale ones
             self.announce("pgclear")
         sink.close()
@@ -314,20 +380,22 @@ class Child:
     def _result(self, job_id: str, outcome: Outcome, began: float, deliveries: int) -> JobResult:
         if not self.pending:
             self._first_pending = time.monotonic()
+        cap = self.config.max_output_bytes
         return JobResult(
             job_id=job_id,
             runner_id=self.config.runner_id,
             status=outcome.status,
-            output=outcome.output,
-            error=outcome.error,
+            output=cut_middle(outcome.output, cap),
+            error=cut_middle(outcome.error, cap) if outcome.error else outcome.error,
             exit_code=outcome.exit_code,
-            value=outcome.value,
+            value=kept_value(outcome.value, cap),
             started_at=began,
             completed_at=time.time(),
             deliveries=deliveries,
         )
 
-    def execute(self, job: Job, ctx: JobContext) -> Outcome:
+    def execute(self, job: Job, ctx: JobContext, sink: LogSink) -> Outcome:
+        """Run the job; an ending the runner did not report keeps what the job printed."""
         try:
             signal.setitimer(signal.ITIMER_REAL, job.timeout)
             try:
@@ -336,11 +404,34 @@ class Child:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except JobTimeout:
             ctx.kill_process_groups()
-            return Outcome(JobStatus.TIMEOUT, error=f"timed out after {job.timeout} s")
-        except Exception as exc:
+            return Outcome(JobStatus.TIMEOUT, output=sink.printed(), error=f"timed out after {job.timeout} s")
+        except (Exception, SystemExit) as exc:  # sys.exit() in a job ends the job, not its worker
             summary = traceback.format_exception_only(exc)[-1].strip()
             log.warning("job %s raised %s", job.id, summary)
-            return Outcome.failed(summary)
+            return Outcome.failed(summary, output=sink.printed())
+
+
+def kept_value(value: Any, limit: int) -> Any:
+    """The value, unless its JSON is larger than ``limit`` bytes (its text is in the output)."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    try:
+        size = len(value) if isinstance(value, str) else len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        return value  # the result's own serializer decides
+    return None if size > limit else value
+
+
+def refused_result(result: JobResult, error: ReplyError) -> JobResult:
+    """The failure stored in place of a result Redis refused: its times, without its data."""
+    return result.model_copy(
+        update={
+            "status": JobStatus.FAILED,
+            "output": "",
+            "value": None,
+            "error": f"the job ended ({result.status.value}) but Redis refused its result: {error}",
+        }
+    )
 
 
 def rss_mb() -> float:

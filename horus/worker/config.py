@@ -24,4 +24,6 @@ class WorkerConfig(BaseModel):
     max_job_age_s: int = Field(default=86_400, ge=1)
     result_ttl_s: int = Field(default=86_400, ge=1)
     kill_grace_s: float = Field(default=2.0, ge=0)
+    #: Past it a result's output and error keep their head and tail (docs/workers.md).
+    max_output_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     options: dict[str, str] = Field(default_factory=dict)

@@ -3,22 +3,70 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job
 
+log = logging.getLogger("horus.worker")
+
 #: Environment a subprocess inherits besides the job's own env vars; nothing else of the
 #: worker's environment (which may hold credentials) reaches a job.
 BASE_ENV_NAMES = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR")
 
 
+#: How long a killed job's processes may take to go before its result is stored anyway.
+GONE_WITHIN_S = 10.0
+
+
 class JobTimeout(BaseException):
     """The job ran past its timeout."""
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process group has a member that is not a zombie (a SIGKILLed process dies when
+    next scheduled, a while after the kill, and a zombie waits for its parent)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # a member we may not signal: look at /proc like for the rest
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def kill_groups_and_wait(pgids: list[int], within_s: float = GONE_WITHIN_S) -> bool:
+    """SIGKILL the groups and wait until none has a live member: a result stored after this
+    never reaches anyone while the job's processes still run. False if some outlived the wait."""
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    deadline, delay = time.monotonic() + within_s, 0.001
+    left = [pgid for pgid in pgids if group_alive(pgid)]
+    while left:
+        if time.monotonic() > deadline:
+            log.warning("process group(s) %s still alive %.0f s after SIGKILL", left, within_s)
+            return False
+        time.sleep(delay)  # the kernel gives no event for "this group is empty"
+        delay = min(delay * 2, 0.05)
+        left = [pgid for pgid in left if group_alive(pgid)]
+    return True
 
 
 @dataclass
@@ -33,6 +81,8 @@ class JobContext:
     redis_url: str = ""
     namespace: str = DEFAULT_NAMESPACE
     process_groups: set[int] = field(default_factory=set)
+    #: Every group the job registered, released or not: a timed-out job's are all ended.
+    adopted_groups: set[int] = field(default_factory=set)
     #: Whether the master was told of a group, so it must be told when the job ends.
     announced_groups: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,6 +99,7 @@ class JobContext:
         """Record a subprocess group so a timeout or cancel kills it with the job."""
         with self._lock:
             self.process_groups.add(pgid)
+            self.adopted_groups.add(pgid)
             self.announced_groups = True
         self.announce(f"pg {pgid}")
 
@@ -57,9 +108,10 @@ class JobContext:
             self.process_groups.discard(pgid)
 
     def kill_process_groups(self) -> None:
+        """SIGKILL every group the job registered and wait until their processes are gone."""
         with self._lock:
-            groups = list(self.process_groups)
+            groups = sorted(self.adopted_groups)
             self.process_groups.clear()
-        for pgid in groups:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
+            self.adopted_groups.clear()
+        if groups:
+            kill_groups_and_wait(groups)

@@ -1,9 +1,12 @@
-"""Sends a job's output lines to its log stream in small batches from a background thread."""
+"""Sends a job's output lines to its log stream in small batches from a background thread, and
+keeps a bounded transcript of them for a result that ends the job early (timeout, exception)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+
+from horus.worker.transcript import Transcript
 
 #: How often buffered lines are flushed, so ``horus logs -f`` follows with little delay.
 FLUSH_INTERVAL_S = 0.05
@@ -11,8 +14,10 @@ MAX_LINE_CHARS = 16_384
 
 
 class LogSink:
-    def __init__(self, send: Callable[[list[str]], None]) -> None:
+    def __init__(self, send: Callable[[list[str]], None], keep_bytes: int = 1_048_576) -> None:
         self._send = send
+        self._keep_bytes = keep_bytes
+        self._transcript: Transcript | None = None  # made on the first line, like the thread
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -21,8 +26,12 @@ class LogSink:
         self._thread: threading.Thread | None = None
 
     def __call__(self, line: str) -> None:
+        line = line[:MAX_LINE_CHARS]
         with self._lock:
-            self._lines.append(line[:MAX_LINE_CHARS])
+            self._lines.append(line)
+            if self._transcript is None:
+                self._transcript = Transcript(self._keep_bytes)
+            self._transcript.add(line)
         if self._thread is None:
             self._wake = threading.Event()
             self._thread = threading.Thread(target=self._run, args=(self._wake,), name="horus-log", daemon=True)
@@ -38,6 +47,11 @@ class LogSink:
         while not self._closed:
             wake.wait(FLUSH_INTERVAL_S)
             self._drain()
+
+    def printed(self) -> str:
+        """What the job printed so far, one line per line, cut in the middle past the limit."""
+        with self._lock:
+            return self._transcript.text(self._keep_bytes) if self._transcript is not None else ""
 
     def close(self) -> None:
         """Flush what is left; called before the job's result is stored."""

@@ -18,9 +18,11 @@ from horus.errors import TransportError
 from horus.models import JobResult, JobStatus
 from horus.plugin import BaseRunner
 from horus.resp import Connection
-from horus.worker.child import RET_SETUP_FAILED, child_main
+from horus.worker.child import SETUP_FAILED, child_main
 from horus.worker.config import WorkerConfig
+from horus.worker.context import kill_groups_and_wait
 from horus.worker.slots import Slots
+from horus.worker.transcript import cut_middle
 
 log = logging.getLogger("horus.worker")
 
@@ -44,6 +46,7 @@ class ChildState:
     process_groups: set[int] = field(default_factory=set)
     killed_for: JobStatus | None = None
     started: float = 0.0
+    setup_failed: bool = False
 
 
 class Master:
@@ -206,10 +209,24 @@ class Master:
         if not data:
             self.selector.unregister(fd)
             return
+        self._take(child, data)
+
+    def _take(self, child: ChildState, data: bytes) -> None:
         child.buffer += data
         *lines, child.buffer = child.buffer.split(b"\n")
         for line in lines:
             self._on_message(child, line.decode())
+
+    def _drain_child(self, child: ChildState) -> None:
+        """Read what an exited child wrote last (its exit can be seen before its messages)."""
+        while True:
+            try:
+                data = os.read(child.fd, 65536)
+            except OSError:  # BlockingIOError: a process it forked still holds the pipe
+                return
+            if not data:
+                return
+            self._take(child, data)
 
     def _on_message(self, child: ChildState, message: str) -> None:
         verb, _, rest = message.partition(" ")
@@ -217,6 +234,8 @@ class Master:
             child.process_groups.add(int(rest))
         elif verb == "pgclear":  # the child's job has ended; its group ids may be reused from now on
             child.process_groups.clear()
+        elif verb == SETUP_FAILED:
+            child.setup_failed = True
 
     def _running(self, child: ChildState) -> tuple[str, float] | None:
         """The job a child runs now and its deadline, from the shared slots."""
@@ -237,11 +256,20 @@ class Master:
     def _after_exit(self, child: ChildState, code: int) -> None:
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(child.fd)
+        self._drain_child(child)
         os.close(child.fd)
+        running = self.slots.read(child.slot)
         self.slots.clear(child.slot)
         self.free_slots.append(child.slot)
+        if running is not None and child.killed_for is None and code >= 0:
+            # Only a job exits a child with a code while its slot shows it (the engine's own
+            # exits come between jobs); running it again would end the next worker the same way.
+            # A death by signal (OOM killer, kill -9) is a lost worker: the job runs again.
+            self._store_ended(
+                child, running[0], JobStatus.FAILED, f"the job ended its worker process (exit {code})", code
+            )
         self._reap_child(child.worker_id, code)
-        if code == RET_SETUP_FAILED:
+        if child.setup_failed:
             log.error("runner setup failed in a child; stopping")
             self.exit_code = RET_CHILD_SETUP
             if self.shutdown_at is None:
@@ -281,29 +309,41 @@ class Master:
         if child.killed_for is not None:
             return
         child.killed_for = outcome or JobStatus.PENDING
-        _killpg(child.pid)
-        for pgid in child.process_groups:
-            _killpg(pgid)
         if outcome is None or job_id is None:
+            _killpg(child.pid)
+            for pgid in child.process_groups:
+                _killpg(pgid)
             return
+        # Its result is stored once the job's processes are gone, never while they still run.
+        kill_groups_and_wait([child.pid, *child.process_groups])
         reason = {
             JobStatus.TIMEOUT: f"killed: still running {self.config.kill_grace_s:.0f} s past its timeout",
             JobStatus.CANCELLED: "cancelled while running",
         }[outcome]
-        result = JobResult(
-            job_id=job_id,
-            runner_id=self.config.runner_id,
-            status=outcome,
-            error=reason,
-            exit_code=-signal.SIGKILL,
-            completed_at=time.time(),
-        )
+        self._store_ended(child, job_id, outcome, reason, -signal.SIGKILL)
+        log.info("job %s %s", job_id, outcome.value)
+
+    def _store_ended(self, child: ChildState, job_id: str, status: JobStatus, error: str, exit_code: int) -> None:
+        """Store how a job its child could not report on ended, with what the child left in
+        Redis: when it started, its deliveries, and what it printed (its log stream)."""
+        runner_id = self.config.runner_id
         try:
-            self.broker.finish(self.config.runner_id, child.worker_id, result)
+            started_at, deliveries, lines = self.broker.progress(runner_id, job_id)
+            result = JobResult(
+                job_id=job_id,
+                runner_id=runner_id,
+                status=status,
+                output=cut_middle("\n".join(lines), self.config.max_output_bytes),
+                error=error,
+                exit_code=exit_code,
+                started_at=started_at,
+                completed_at=time.time(),
+                deliveries=deliveries,
+            )
+            self.broker.finish(runner_id, child.worker_id, result)
         except TransportError as exc:
             # The job stays in the child's in-flight list and goes back to the queue.
-            log.warning("could not store %s for job %s (%s)", outcome.value, job_id, exc)
-        log.info("job %s %s", job_id, outcome.value)
+            log.warning("could not store %s for job %s (%s)", status.value, job_id, exc)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()

@@ -64,10 +64,19 @@ def test_job_timeout_kills_a_running_command(client: RedisClient, start_worker: 
     result = client.run(sal_job(script, timeout=2), WAIT)
     assert result.status == JobStatus.TIMEOUT
     assert "timed out after 2 s" in (result.error or "")
+    assert result.output == "go"
     assert gone_within(int(pidfile.read_text()), 5), "sleep 60 outlived its job"
     # The worker lives on and takes the next job.
     assert client.run(sal_job("1 + 1"), WAIT).value == 2
     assert worker.proc.poll() is None
+
+
+def test_timed_out_script_keeps_what_it_printed(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker("sal1", runner_type="sal", concurrency=1)
+    result = client.run(sal_job('print("one"); print("two"); let n = 0; loop { n += 1; }', timeout=1), WAIT)
+    assert result.status == JobStatus.TIMEOUT
+    assert (result.output, result.deliveries) == ("one\ntwo", 1)
+    assert result.started_at is not None
 
 
 def test_modules_flag_limits_what_scripts_see(client: RedisClient, start_worker: StartWorker) -> None:

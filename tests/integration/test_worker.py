@@ -15,7 +15,7 @@ from nacl.signing import SigningKey
 from horus.client import RedisClient
 from horus.models import Job, JobStatus
 from horus.signing import generate_key, public_hex, sign_job
-from tests.conftest import HERO_STANDIN, StartWorker
+from tests.conftest import HERO_STANDIN, StartWorker, private_redis
 
 WAIT = 30
 
@@ -80,9 +80,11 @@ def test_output_streams_to_log(client: RedisClient, start_worker: StartWorker) -
 
 def test_soft_timeout(client: RedisClient, start_worker: StartWorker) -> None:
     start_worker()
-    result = client.run(task("sleep", 30, timeout=1), WAIT)
+    result = client.run(task("sleep", 30, True, timeout=1), WAIT)
     assert result.status == JobStatus.TIMEOUT
     assert "timed out after 1 s" in (result.error or "")
+    assert (result.output, result.deliveries) == ("started", 1)
+    assert result.started_at is not None
 
 
 def test_hard_timeout_kills_a_stubborn_job(client: RedisClient, start_worker: StartWorker) -> None:
@@ -90,6 +92,9 @@ def test_hard_timeout_kills_a_stubborn_job(client: RedisClient, start_worker: St
     result = client.run(task("stubborn", 60, timeout=1), WAIT)
     assert result.status == JobStatus.TIMEOUT
     assert result.exit_code == -signal.SIGKILL
+    # What it printed, when it started and how often it was delivered survive the kill.
+    assert (result.output, result.deliveries) == ("started", 1)
+    assert result.started_at is not None and result.completed_at is not None
     # The master replaced the killed child: the next job still runs.
     assert client.run(task("add", 1, 1), WAIT).value == 2
     assert worker.proc.poll() is None
@@ -97,11 +102,14 @@ def test_hard_timeout_kills_a_stubborn_job(client: RedisClient, start_worker: St
 
 def test_cancel_running_job(client: RedisClient, start_worker: StartWorker) -> None:
     start_worker(concurrency=1)
-    job_id = client.submit(task("sleep", 60, True))
-    follow_until(client, job_id, "started")
+    job_id = client.submit(task("chatty", 4, 60))
+    follow_until(client, job_id, "line 3")
     assert client.cancel(job_id) == "cancelling"
     result = client.wait(job_id, WAIT)
     assert result.status == JobStatus.CANCELLED
+    assert result.output.splitlines() == ["line 0", "line 1", "line 2", "line 3"]
+    assert result.deliveries == 1
+    assert result.started_at is not None and result.completed_at is not None
     assert client.run(task("add", 1, 2), WAIT).value == 3
 
 
@@ -226,10 +234,30 @@ def test_hero_nonzero_exit_fails_with_stderr(client: RedisClient) -> None:
 
 @pytest.mark.usefixtures("hero")
 def test_hero_timeout_kills_the_process_group(client: RedisClient, tmp_path: Path) -> None:
-    pidfile = tmp_path / "grandchild.pid"
-    result = client.run(hero_job(f"!!spawn {pidfile}\n!!ignore_term\n!!sleep 60", timeout=1), WAIT)
+    """The result comes only once the job's processes are gone: one holding much memory takes
+    a while to die after its SIGKILL."""
+    pidfile, big = tmp_path / "grandchild.pid", tmp_path / "big.pid"
+    script = f'!!spawn {pidfile}\n!!spawn_big {big} 256\nprint("ready")\n!!ignore_term\n!!sleep 60'
+    result = client.run(hero_job(script, timeout=3), WAIT)
     assert result.status == JobStatus.TIMEOUT
     assert not alive(int(pidfile.read_text()))
+    assert not alive(int(big.read_text()))
+    assert result.output == "ready"
+
+
+@pytest.mark.usefixtures("hero")
+def test_hero_cancel_keeps_output_and_kills_the_process_group(client: RedisClient, tmp_path: Path) -> None:
+    big = tmp_path / "big.pid"
+    lines = ["one", "two", "three", "four"]
+    script = f"!!spawn_big {big} 256\n" + "".join(f'print("{line}")\n' for line in lines) + "!!sleep 60"
+    job_id = client.submit(hero_job(script))
+    follow_until(client, job_id, "four")
+    assert client.cancel(job_id) == "cancelling"
+    result = client.wait(job_id, WAIT)
+    assert result.status == JobStatus.CANCELLED
+    assert not alive(int(big.read_text()))
+    assert result.output.splitlines() == lines
+    assert result.deliveries == 1 and result.started_at is not None
 
 
 def test_hero_missing_binary(client: RedisClient, start_worker: StartWorker) -> None:
@@ -237,6 +265,60 @@ def test_hero_missing_binary(client: RedisClient, start_worker: StartWorker) -> 
     result = client.run(hero_job("!!git.list"), WAIT)
     assert result.status == JobStatus.FAILED
     assert "hero binary '/nonexistent/hero' not found" in (result.error or "")
+
+
+# -- how jobs end -------------------------------------------------------------------------------
+def test_huge_output_keeps_its_head_and_tail(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker(concurrency=1)
+    result = client.run(task("big", 3_000_000), WAIT)
+    assert result.status == JobStatus.COMPLETED
+    assert result.deliveries == 1
+    head, _, tail = result.output.partition("…[")
+    assert head.startswith('"<xxx') and tail.endswith('xxx>"')
+    cut = int(tail.split(" bytes cut]…")[0])
+    assert len(result.output.encode()) <= 1_048_576 < cut + 1_048_576
+    assert result.value is None  # a value too large to keep is not stored
+
+
+def test_max_output_flag_sets_the_cap(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker("r1", "--max-output", "4096", concurrency=1)
+    result = client.run(task("big", 10_000), WAIT)
+    assert result.status == JobStatus.COMPLETED
+    assert len(result.output.encode()) <= 4096
+    assert "bytes cut]…" in result.output
+
+
+def test_result_redis_refuses_fails_the_job_once(key: SigningKey, tmp_path: Path, start_worker: StartWorker) -> None:
+    """A result Redis refuses ends its job as failed with Redis's reason; it never runs again."""
+    with private_redis(tmp_path) as url:
+        redis.Redis.from_url(url).config_set("proto-max-bulk-len", "1mb")
+        worker = start_worker("r1", "--max-output", str(4 << 20), url=url, concurrency=1)
+        with RedisClient(url, worker.namespace, key=key) as own:
+            result = own.run(task("big", 1_500_000), WAIT)
+            assert result.status == JobStatus.FAILED
+            assert "is larger than Redis accepts (1048576 bytes, proto-max-bulk-len)" in (result.error or "")
+            assert result.deliveries == 1
+            assert own.run(task("add", 1, 2), WAIT).value == 3
+
+
+def test_task_exiting_its_process_fails_only_its_job(client: RedisClient, start_worker: StartWorker) -> None:
+    """3 is also what a child whose runner setup failed used to exit with: the worker lives on."""
+    worker = start_worker(concurrency=1)
+    for code in (3, 0):
+        result = client.run(task("hard_exit", code), WAIT)
+        assert result.status == JobStatus.FAILED
+        assert result.error == f"the job ended its worker process (exit {code})"
+        assert result.deliveries == 1 and result.started_at is not None
+    assert client.run(task("add", 1, 1), WAIT).value == 2
+    assert worker.proc.poll() is None
+
+
+def test_sys_exit_in_a_task_fails_its_job(client: RedisClient, start_worker: StartWorker) -> None:
+    worker = start_worker(concurrency=1)
+    result = client.run(task("sys_exit", 2), WAIT)
+    assert (result.status, result.error, result.deliveries) == (JobStatus.FAILED, "SystemExit: 2", 1)
+    assert client.run(task("add", 1, 1), WAIT).value == 2
+    assert worker.proc.poll() is None
 
 
 # -- the engine --------------------------------------------------------------------------------
