@@ -43,6 +43,21 @@ def _trust(keys: list[str], policy_file: Path | None, runner_id: str, threshold:
     return policy
 
 
+def int_setting(name: str, flag: int | None, default: int, unit: str, minimum: int = 0) -> int:
+    """A whole-number worker setting from flag, ``HORUS_<NAME>`` or ``[worker] name``."""
+    value = setting(name, flag, default, section="worker")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < minimum or isinstance(value, bool | float):
+        raise ConfigError(
+            f"{name} must be a whole number of {unit} ({minimum} or more), not {value!r}: "
+            f"set --{name.replace('_', '-')}, HORUS_{name.upper()} or [worker] {name} in horus.toml"
+        )
+    return number
+
+
 def worker_command(
     runner_id: Annotated[str, typer.Argument(help="the runner id whose queue this worker serves")],
     runner_type: Annotated[str, typer.Option("--type", "-t", help="runner type (plugin name)")] = "python",
@@ -65,6 +80,22 @@ def worker_command(
     ] = 10.0,
     max_deliveries: Annotated[int, typer.Option("--max-deliveries", help="dead-letter after N deliveries")] = 5,
     result_ttl: Annotated[int, typer.Option("--result-ttl", help="seconds results are kept")] = 86_400,
+    max_job_age: Annotated[
+        int | None,
+        typer.Option("--max-job-age", help="oldest job run, in seconds since it was signed [default: 86400]"),
+    ] = None,
+    max_clock_skew: Annotated[
+        int | None,
+        typer.Option("--max-clock-skew", help="how far ahead a job may be dated, in seconds [default: 60]"),
+    ] = None,
+    max_job_memory: Annotated[
+        int | None,
+        typer.Option(
+            "--max-job-memory",
+            help="hard memory limit of each child in MiB, a job passing it fails (0: none) "
+            "[default: 1024 for sal and osiris, else 0]",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker: ``horus worker --type python --app tasks runner1 --trusted-key HEX``."""
     runner_cls = plugin.load(runner_type)
@@ -88,6 +119,11 @@ def worker_command(
         heartbeat_interval_s=max(0.2, heartbeat_ttl / 5),
         max_deliveries=max_deliveries,
         result_ttl_s=result_ttl,
+        max_job_age_s=int_setting("max_job_age", max_job_age, 86_400, "seconds", minimum=1),
+        max_clock_skew_s=int_setting("max_clock_skew", max_clock_skew, 60, "seconds"),
+        max_job_memory_mb=int_setting(
+            "max_job_memory", max_job_memory, getattr(runner_cls, "default_max_job_memory_mb", 0), "MiB"
+        ),
         options=options,
     )
     runner = runner_cls(config=options)

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 from horus.models import INPUTS_ENV, Job, JobStatus
 from horus.plugin import BaseRunner, Outcome
-from horus.rhai import Engine, RhaiError, RhaiLimitError, Timestamp
+from horus.procutil import memory_limit_mib
+from horus.rhai import Engine, RhaiError, RhaiLimitError, RhaiMemoryError, Timestamp
 from horus.rhai.values import FnPtr, Range
 from horus.worker.context import JobContext
 
@@ -51,6 +52,13 @@ def script_inputs(job: Job) -> Any:
         return {}
 
 
+def out_of_memory() -> str:
+    limit = memory_limit_mib()
+    if not limit:
+        return "out of memory"
+    return f"out of memory: the job passed the worker's {limit} MiB limit (--max-job-memory)"
+
+
 def describe_error(err: RhaiError) -> str:
     """One line a person can act on: the message and where, without the caret block."""
     if err.line:
@@ -62,6 +70,9 @@ class RhaiScriptRunner(BaseRunner):
     """Runs the job's payload as a Rhai script with the modules :meth:`modules` returns."""
 
     runner_type: ClassVar[str] = ""
+    #: The worker's ``--max-job-memory`` unless set: a script can build strings and arrays
+    #: without bound (within the per-value limits above), and all of it lives in the child.
+    default_max_job_memory_mb: ClassVar[int] = 1024
 
     def modules(self, job: Job, ctx: JobContext) -> dict[str, Any]:
         """Host modules by the name scripts use (``os``, ``osiris``…), built per job."""
@@ -96,6 +107,8 @@ class RhaiScriptRunner(BaseRunner):
             for cls in self.host_types():
                 engine.register_type(cls)
             value = engine.run(engine.compile(job.payload), {"inputs": script_inputs(job)})
+        except (RhaiMemoryError, MemoryError):
+            return Outcome.failed(out_of_memory(), output="\n".join(lines))
         except RhaiLimitError as err:
             output = "\n".join(lines)
             if time.monotonic() >= ctx.deadline:
