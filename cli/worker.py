@@ -13,6 +13,7 @@ from horus.config import redis_url, setting, split_list
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 from horus.trust import TrustPolicy
+from horus.worker import guard
 from horus.worker.config import WorkerConfig
 from horus.worker.master import Master
 
@@ -128,4 +129,6 @@ def worker_command(
     )
     runner = runner_cls(config=options)
     runner.prepare()
+    # After prepare: an --app module may read its own settings from the environment at import.
+    guard.protect(config.redis_url, redis)
     raise typer.Exit(Master(config, runner).run())

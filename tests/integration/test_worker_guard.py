@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -13,7 +17,7 @@ from nacl.signing import SigningKey
 from horus.client import RedisClient
 from horus.models import Job, JobStatus
 from horus.signing import sign_job
-from tests.conftest import StartWorker
+from tests.conftest import StartWorker, children_of
 from tests.integration.test_worker import write_directly
 
 WAIT = 30
@@ -92,3 +96,85 @@ def test_script_runners_have_a_memory_limit_by_default(client: RedisClient, star
     result = client.run(sal_job('process.run("ulimit -d").stdout'), WAIT)
     assert result.status == JobStatus.COMPLETED, result.error
     assert str(result.value).strip() == str(1024 * 1024)
+
+
+# -- credentials ----------------------------------------------------------------------------
+PROBE = """\
+master=$(cut -d' ' -f4 /proc/$PPID/stat)
+for pid in $PPID $master; do
+  echo "== $pid"; tr '\\0' ' ' < /proc/$pid/cmdline; echo; tr '\\0' ' ' < /proc/$pid/environ; echo
+done 2>&1
+echo "== env"; env
+"""
+#: The script reads its own child's start-up memory too, as any sal job can through ``os``.
+SNOOP = """\
+let out = process.run(["sh", "PROBE"]).stdout;
+for path in ["/proc/self/cmdline", "/proc/self/environ"] {
+    out += "== " + path + "\\n" + os.read_file(path) + "\\n";
+}
+out
+"""
+
+
+@pytest.fixture
+def redis_user(r: redis.Redis, redis_url: str) -> Iterator[tuple[str, str]]:
+    """A Redis URL whose password the server checks (an ACL user of this test's own), and the password."""
+    user, password = f"horus-guard-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    r.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all")
+    parts = urlsplit(redis_url)
+    try:
+        yield parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}").geturl(), password
+    finally:
+        r.execute_command("ACL", "DELUSER", user)
+
+
+def test_a_job_sees_none_of_the_worker_credentials(
+    client: RedisClient, start_worker: StartWorker, redis_user: tuple[str, str], tmp_path: Path
+) -> None:
+    url, password = redis_user
+    token, admin = f"token-{uuid.uuid4().hex}", f"admin-{uuid.uuid4().hex}"
+    probe = tmp_path / "probe.sh"
+    probe.write_text(PROBE)
+    worker = start_worker(
+        "sal1",
+        runner_type="sal",
+        concurrency=1,
+        url=url,
+        env={"HORUS_TOKEN": token, "HORUS_ADMIN_TOKEN": admin, "REDIS_URL": url},
+    )
+    try:
+        result = client.run(sal_job(SNOOP.replace("PROBE", str(probe)), env_vars={"STAGE": "prod"}), WAIT)
+        assert result.status == JobStatus.COMPLETED, result.error
+        seen = str(result.value)
+        # The job did read the worker's command line and the environment it was given...
+        assert seen.count("--trusted-key") == 3, seen
+        assert "HORUS_JOB_ID=" in seen and "STAGE=prod" in seen
+        # ...but no secret in any of it.
+        for secret in (password, token, admin):
+            assert secret not in seen
+        # Nor can another process of the user read them (root still reads environ: masked).
+        for pid in (worker.pid, *children_of(worker.pid)):
+            assert password not in Path(f"/proc/{pid}/cmdline").read_text()
+            if os.geteuid() == 0:
+                assert password.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
+            else:
+                assert "Permission denied" in seen
+                with pytest.raises(PermissionError):
+                    Path(f"/proc/{pid}/environ").read_bytes()
+    finally:
+        worker.stop()
+    log = worker.log()
+    assert "the Redis password came on the command line (--redis-url)" in log
+    assert password not in log
+
+
+def test_worker_children_are_not_dumpable_and_tasks_see_no_credentials(
+    client: RedisClient, start_worker: StartWorker
+) -> None:
+    secret = f"token-{uuid.uuid4().hex}"
+    start_worker(concurrency=1, env={"HORUS_TOKEN": secret, "REDIS_URL": "redis://:x@nowhere:1/0"})
+    task = {"runner_id": "r1", "payload": json.dumps({"task": "dumpable"})}
+    assert client.run(task, WAIT).value == 0
+    names = ["HORUS_TOKEN", "REDIS_URL", "HORUS_REDIS_URL"]
+    echo = {"runner_id": "r1", "payload": json.dumps({"task": "echo_env", "args": names})}
+    assert client.run(echo, WAIT).value == dict.fromkeys(names)
