@@ -13,6 +13,7 @@ from horus.config import redis_url, setting, split_list
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 from horus.trust import TrustPolicy
+from horus.worker import guard
 from horus.worker.config import WorkerConfig
 from horus.worker.master import Master
 
@@ -54,6 +55,21 @@ def _max_output(value: object) -> int:
     return size
 
 
+def int_setting(name: str, flag: int | None, default: int, unit: str, minimum: int = 0) -> int:
+    """A whole-number worker setting from flag, ``HORUS_<NAME>`` or ``[worker] name``."""
+    value = setting(name, flag, default, section="worker")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < minimum or isinstance(value, bool | float):
+        raise ConfigError(
+            f"{name} must be a whole number of {unit} ({minimum} or more), not {value!r}: "
+            f"set --{name.replace('_', '-')}, HORUS_{name.upper()} or [worker] {name} in horus.toml"
+        )
+    return number
+
+
 def worker_command(
     runner_id: Annotated[str, typer.Argument(help="the runner id whose queue this worker serves")],
     runner_type: Annotated[str, typer.Option("--type", "-t", help="runner type (plugin name)")] = "python",
@@ -82,6 +98,22 @@ def worker_command(
             "--max-output", help="bytes of output/error a result keeps (head and tail) [env: HORUS_MAX_OUTPUT]"
         ),
     ] = None,
+    max_job_age: Annotated[
+        int | None,
+        typer.Option("--max-job-age", help="oldest job run, in seconds since it was signed [default: 86400]"),
+    ] = None,
+    max_clock_skew: Annotated[
+        int | None,
+        typer.Option("--max-clock-skew", help="how far ahead a job may be dated, in seconds [default: 60]"),
+    ] = None,
+    max_job_memory: Annotated[
+        int | None,
+        typer.Option(
+            "--max-job-memory",
+            help="hard memory limit of each child in MiB, a job passing it fails (0: none) "
+            "[default: 1024 for sal and osiris, else 0]",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker: ``horus worker --type python --app tasks runner1 --trusted-key HEX``."""
     runner_cls = plugin.load(runner_type)
@@ -106,8 +138,15 @@ def worker_command(
         max_deliveries=max_deliveries,
         result_ttl_s=result_ttl,
         max_output_bytes=_max_output(setting("max_output", max_output, 1_048_576, section="worker")),
+        max_job_age_s=int_setting("max_job_age", max_job_age, 86_400, "seconds", minimum=1),
+        max_clock_skew_s=int_setting("max_clock_skew", max_clock_skew, 60, "seconds"),
+        max_job_memory_mb=int_setting(
+            "max_job_memory", max_job_memory, getattr(runner_cls, "default_max_job_memory_mb", 0), "MiB"
+        ),
         options=options,
     )
     runner = runner_cls(config=options)
     runner.prepare()
+    # After prepare: an --app module may read its own settings from the environment at import.
+    guard.protect(config.redis_url, redis)
     raise typer.Exit(Master(config, runner).run())

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -54,6 +55,24 @@ def popen_in_session(
         errors="replace" if text else None,
         preexec_fn=functools.partial(own_session, os.getpid()),
     )
+
+
+def limit_memory(mib: int) -> None:
+    """Cap this process's data memory (heap and private mappings, ``RLIMIT_DATA``) at ``mib``
+    MiB, so an allocation past it raises ``MemoryError`` here instead of the machine swapping.
+
+    ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: address space reserved but not written (thread
+    stacks' guard pages, a runtime's arenas) does not count. Processes the job starts inherit it.
+    """
+    if mib > 0:
+        limit = mib * 1_048_576
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def memory_limit_mib() -> int:
+    """This process's ``RLIMIT_DATA`` in MiB; 0 when there is none."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    return 0 if soft == resource.RLIM_INFINITY else soft // 1_048_576
 
 
 @dataclass(slots=True)

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 from horus.models import INPUTS_ENV, Job, JobStatus
 from horus.plugin import BaseRunner, Outcome
-from horus.rhai import Engine, RhaiError, RhaiLimitError
+from horus.procutil import memory_limit_mib
+from horus.rhai import Engine, RhaiError, RhaiLimitError, RhaiMemoryError
 from horus.rhai.ops import to_display
 from horus.worker.context import JobContext
 
@@ -57,6 +58,13 @@ def script_inputs(job: Job) -> Any:
         return {}
 
 
+def out_of_memory() -> str:
+    limit = memory_limit_mib()
+    if not limit:
+        return "out of memory"
+    return f"out of memory: the job passed the worker's {limit} MiB limit (--max-job-memory)"
+
+
 def describe_error(err: RhaiError) -> str:
     """One line a person can act on: the message and where, without the caret block."""
     if err.line:
@@ -68,6 +76,9 @@ class RhaiScriptRunner(BaseRunner):
     """Runs the job's payload as a Rhai script with the modules :meth:`modules` returns."""
 
     runner_type: ClassVar[str] = ""
+    #: The worker's ``--max-job-memory`` unless set: a script can build strings and arrays
+    #: without bound (within the per-value limits above), and all of it lives in the child.
+    default_max_job_memory_mb: ClassVar[int] = 1024
 
     def modules(self, job: Job, ctx: JobContext) -> dict[str, Any]:
         """Host modules by the name scripts use (``os``, ``osiris``…), built per job."""
@@ -102,6 +113,8 @@ class RhaiScriptRunner(BaseRunner):
             for cls in self.host_types():
                 engine.register_type(cls)
             value = engine.run(engine.compile(job.payload), {"inputs": script_inputs(job)})
+        except (RhaiMemoryError, MemoryError):
+            return Outcome.failed(out_of_memory(), output="\n".join(lines))
         except RhaiLimitError as err:
             output = "\n".join(lines)
             if time.monotonic() >= ctx.deadline:

@@ -1,7 +1,7 @@
 """A Rhai scripting engine that compiles Rhai source to Python code objects."""
 
 from .engine import Engine, Program, Scope
-from .errors import RhaiError, RhaiLimitError, RhaiParseError, RhaiRuntimeError, RhaiThrow
+from .errors import RhaiError, RhaiLimitError, RhaiMemoryError, RhaiParseError, RhaiRuntimeError, RhaiThrow
 from .values import FnPtr, Range, Timestamp
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Range",
     "RhaiError",
     "RhaiLimitError",
+    "RhaiMemoryError",
     "RhaiParseError",
     "RhaiRuntimeError",
     "RhaiThrow",

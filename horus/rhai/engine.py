@@ -14,7 +14,7 @@ from types import CodeType, TracebackType
 from typing import Any
 
 from .compiler import compile_script
-from .errors import RhaiError, RhaiLimitError, RhaiParseError, RhaiRuntimeError, RhaiThrow
+from .errors import RhaiError, RhaiLimitError, RhaiMemoryError, RhaiParseError, RhaiRuntimeError, RhaiThrow
 from .parser import parse
 from .resolver import resolve
 from .runtime import HostRef, Runtime
@@ -240,6 +240,9 @@ class Engine:
             raise exc.with_traceback(None) from None
         except RecursionError:
             raise RhaiLimitError("Stack overflow: too many nested calls", source=program.source) from None
+        except MemoryError:
+            # Not a script error a `catch` could swallow: the host decides (a memory limit).
+            raise RhaiMemoryError("Out of memory", source=program.source) from None
         except Exception as exc:
             err = RhaiRuntimeError(f"{type(exc).__name__}: {exc}")
             locate_from(err, exc.__traceback__, program)

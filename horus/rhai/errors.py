@@ -48,6 +48,10 @@ class RhaiLimitError(RhaiRuntimeError):
     """A resource limit was exceeded; scripts cannot catch it."""
 
 
+class RhaiMemoryError(RhaiLimitError):
+    """The process ran out of memory (often a limit the host set) while the script ran."""
+
+
 class RhaiThrow(RhaiRuntimeError):
     """A value thrown by the script with `throw`."""
 

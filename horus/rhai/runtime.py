@@ -306,7 +306,7 @@ class Runtime:
             result = fn(*args)
         except RhaiError:
             raise
-        except RecursionError:
+        except (RecursionError, MemoryError):
             raise
         except Exception as exc:  # host failures become script errors that `catch` can see
             raise RhaiRuntimeError(f"Error in function '{name}': {exc}") from exc

@@ -25,7 +25,7 @@ from horus.broker import Broker, Started
 from horus.errors import JobRejected, TransportError
 from horus.models import INPUTS_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.plugin import BaseRunner, Outcome
-from horus.procutil import die_with_parent
+from horus.procutil import die_with_parent, limit_memory
 from horus.resp import ReplyError
 from horus.trust import TrustPolicy
 from horus.worker.config import WorkerConfig
@@ -332,7 +332,14 @@ class Child:
             }[started.verdict]
             return self._result(job_id, Outcome(status, error=error), began, started.deliveries)
         try:
-            job = load_verified(started.job_json, job_id, self.config.runner_id, self.policy, self.config.max_job_age_s)
+            job = load_verified(
+                started.job_json,
+                job_id,
+                self.config.runner_id,
+                self.policy,
+                self.config.max_job_age_s,
+                self.config.max_clock_skew_s,
+            )
         except JobRejected as exc:
             log.warning("job %s refused: %s", job_id, exc)
             return self._result(job_id, Outcome.failed(f"rejected ({exc.code}): {exc}"), began, started.deliveries)
@@ -452,4 +459,5 @@ def child_main(
     """Entry point in the forked child; never returns into the master's code."""
     os.setpgid(0, 0)
     die_with_parent(master_pid)
+    limit_memory(config.max_job_memory_mb)
     return Child(config, runner, worker_id, announce_fd, slots, slot).run()

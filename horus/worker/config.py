@@ -21,7 +21,9 @@ class WorkerConfig(BaseModel):
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     heartbeat_ttl_s: float = Field(default=10.0, gt=0)
     max_deliveries: int = Field(default=5, ge=1)
-    max_job_age_s: int = Field(default=86_400, ge=1)
+    max_job_age_s: int = Field(default=86_400, ge=1, description="oldest created_at run, in seconds")
+    max_clock_skew_s: int = Field(default=60, ge=0, description="furthest ahead created_at run, in seconds")
+    max_job_memory_mb: int = Field(default=0, ge=0, description="hard memory limit of a child; 0 means none")
     result_ttl_s: int = Field(default=86_400, ge=1)
     kill_grace_s: float = Field(default=2.0, ge=0)
     #: Past it a result's output and error keep their head and tail (docs/workers.md).

@@ -23,7 +23,7 @@ from horus.models import (
     assemble,
 )
 from horus.signing import canonical_bytes
-from horus.trust import TrustPolicy
+from horus.trust import DEFAULT_MAX_SKEW_S, TrustPolicy, check_created_at
 
 _STRINGS = ("payload", "caller_id", "context_id", "executor")
 
@@ -69,9 +69,17 @@ def _signatures(data: dict[str, Any]) -> list[Signature]:
     ]
 
 
-def load_verified(job_json: str, job_id: str, runner_id: str, policy: TrustPolicy, max_age_s: int) -> Job:
+def load_verified(
+    job_json: str,
+    job_id: str,
+    runner_id: str,
+    policy: TrustPolicy,
+    max_age_s: int,
+    max_skew_s: int = DEFAULT_MAX_SKEW_S,
+) -> Job:
     """The job as stored, if it is well formed, meant for this queue entry and runner, recent
-    enough, and signed by enough keys this runner trusts; :class:`JobRejected` otherwise."""
+    enough (and not dated ahead past the clock skew allowed), and signed by enough keys this
+    runner trusts; :class:`JobRejected` otherwise."""
     try:
         data = orjson.loads(job_json)
     except orjson.JSONDecodeError:
@@ -79,11 +87,7 @@ def load_verified(job_json: str, job_id: str, runner_id: str, policy: TrustPolic
     if not isinstance(data, dict):
         raise JobRejected("invalid_json", "job", "stored job is not a JSON object")
     content = _content(data, job_id, runner_id)
-    age = time.time() - content["created_at"]
-    if age > max_age_s:
-        raise JobRejected(
-            "stale", "created_at", f"job is {int(age)} s old; this runner runs jobs up to {max_age_s} s old"
-        )
+    check_created_at(content["created_at"], time.time(), max_age_s, max_skew_s)
     signatures = _signatures(data)
     policy.verify_message(canonical_bytes(content), signatures, runner_id)
     return assemble(Job, {**content, "signatures": signatures, "status": JobStatus.RUNNING})

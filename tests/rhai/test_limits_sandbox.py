@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from horus.rhai import Engine, RhaiError, RhaiLimitError, RhaiRuntimeError
+from horus.rhai import Engine, RhaiError, RhaiLimitError, RhaiMemoryError, RhaiRuntimeError
 
 
 def test_max_operations_stops_infinite_loop() -> None:
@@ -187,3 +187,17 @@ def test_program_without_counting_is_recompiled_when_limits_appear() -> None:
 def test_unlimited_engine_still_limits_call_depth() -> None:
     with pytest.raises(RhaiLimitError, match="Stack overflow"):
         Engine().eval("fn f() { f() } f()")
+
+
+def _exhausted() -> None:
+    raise MemoryError
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["hog()", "try { hog() } catch (e) { 1 }", "fn f() { hog() } try { f() } catch { 2 }"],
+)
+def test_running_out_of_memory_is_a_limit_no_script_can_catch(source: str) -> None:
+    engine = Engine().register_fn("hog", _exhausted)
+    with pytest.raises(RhaiMemoryError, match="Out of memory"):
+        engine.run(engine.compile(source))

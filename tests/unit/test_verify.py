@@ -56,6 +56,8 @@ def test_defaults_are_signed_as_the_model_fills_them(key: SigningKey, policy: Tr
         (lambda d: d.update(env_vars={"A": 1}), "invalid_field", "env_vars"),
         (lambda d: d.update(created_at="now"), "invalid_field", "created_at"),
         (lambda d: d.update(created_at=int(time.time()) - 90_000), "stale", "created_at"),
+        (lambda d: d.update(created_at=int(time.time()) + 10 * 365 * 86_400), "stale", "created_at"),
+        (lambda d: d.update(created_at=int(time.time()) + 120), "stale", "created_at"),
         (lambda d: d.update(runner_id="r2"), "invalid_field", "runner_id"),
         (lambda d: d.update(signatures="abc"), "bad_signature", "signatures"),
         (lambda d: d.update(signatures=[{"public_key": 1}]), "bad_signature", "signatures"),
@@ -95,3 +97,11 @@ def test_stored_form_round_trips_through_the_verifier(key: SigningKey, policy: T
         assert {"id", "created_at", "signatures"} <= set(stored) and "status" not in stored
         assert check(stored_json(job), job.id, policy).content() == job.content()
         assert Job.model_validate_json(stored_json(job)).content() == job.content()
+
+
+def test_clock_skew_allowed_ahead_is_the_runner_setting(key: SigningKey, policy: TrustPolicy) -> None:
+    job_id, text = stored(key, created_at=int(time.time()) + 30)
+    assert load_verified(text, job_id, "r1", policy, 86_400, max_skew_s=60).id == job_id
+    with pytest.raises(JobRejected, match=r"in the future; at most 10 s is allowed") as info:
+        load_verified(text, job_id, "r1", policy, 86_400, max_skew_s=10)
+    assert info.value.code == "stale"
