@@ -1,7 +1,8 @@
 -- A worker master claims a runner id for its runner type, unless a live master of another type
 -- serves it. A master is live while any of its workers' heartbeat deadlines is in the future,
--- or for ttl after its claim (its children have not heartbeated yet); dead claims are dropped.
--- KEYS[1] worker types hash (master id -> {"type", "at_ms"})   KEYS[2] workers sorted set
+-- or for its own heartbeat ttl after its claim (before its children's first heartbeat); dead
+-- claims are dropped.
+-- KEYS[1] worker types hash (master id -> {"type", "at_ms", "ttl_ms"})   KEYS[2] workers sorted set
 -- ARGV[1] this master's id (host:pid)   ARGV[2] its runner type   ARGV[3] ttl (ms)
 -- Returns {} and records the claim, or {master id, type, ...} of the live masters of other types.
 local t = redis.call('TIME')
@@ -13,7 +14,7 @@ local claims = redis.call('HGETALL', KEYS[1])
 for i = 1, #claims, 2 do
   local master, claim = claims[i], cjson.decode(claims[i + 1])
   if master ~= ARGV[1] then
-    local live = tonumber(claim.at_ms) + ttl > now_ms
+    local live = tonumber(claim.at_ms) + tonumber(claim.ttl_ms or ttl) > now_ms
     local prefix = master .. ':'
     for _, worker in ipairs(alive) do
       if not live and string.sub(worker, 1, #prefix) == prefix then
@@ -29,6 +30,6 @@ for i = 1, #claims, 2 do
   end
 end
 if #conflicts == 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({type = ARGV[2], at_ms = now_ms}))
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({type = ARGV[2], at_ms = now_ms, ttl_ms = ttl}))
 end
 return conflicts

@@ -64,3 +64,9 @@ def test_every_known_setting_and_section_is_accepted(tmp_path: Path) -> None:
         ]
     (tmp_path / "horus.toml").write_text("\n".join(lines) + "\n")
     assert config.setting("app", None, section="worker") == "x"
+
+
+def test_redacted_hides_only_the_password() -> None:
+    assert config.redacted("redis://:s3cret@host:6379/0") == "redis://:***@host:6379/0"
+    assert config.redacted("rediss://user:s3cret@host/1") == "rediss://user:***@host/1"
+    assert config.redacted("redis://host:6379/0") == "redis://host:6379/0"
