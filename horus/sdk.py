@@ -239,7 +239,9 @@ class Client:
 
 def _translate(error: SupervisorError) -> HorusError:
     if error.reason in JOB_REFUSALS:
-        reason = str(error).removeprefix("job rejected: ").removeprefix(f"{error.field}: ")
+        # Workflow refusals share some codes (unknown_runner) and carry their own prefix.
+        reason = str(error).removeprefix("job rejected: ").removeprefix("workflow rejected: ")
+        reason = reason.removeprefix(f"{error.field}: ")
         return JobRejected(error.reason, error.field, reason)
     if error.reason == "job_not_found":
         return JobNotFound(str(error.data.get("job_id", "")) or error.field or "?")

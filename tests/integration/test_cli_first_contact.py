@@ -353,3 +353,24 @@ def test_a_failed_python_task_logs_its_traceback(
     assert json.loads(done.stdout)["status"] == "failed"
     wait_until(lambda: "Traceback" in worker.log(), "the traceback in the worker log")
     assert "task 'boom' of job" in worker.log()
+
+
+def test_a_coordinator_without_tokens_warns_at_start(
+    tmp_path: Path, redis_url: str, namespace: str, r: redis.Redis, walkthrough: list[subprocess.Popen[bytes]]
+) -> None:
+    log_path = tmp_path / "coordinator.log"
+    argv = horus_cmd("coordinator", "--port", str(free_port()), "--supervisor", "http://127.0.0.1:1/")
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env_for(redis_url, namespace),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    walkthrough.append(proc)
+    wait_until(lambda: "coordinator on Redis" in log_path.read_text(), "the coordinator's start-up line")
+    shown = log_path.read_text()
+    assert "WARNING horus.coordinator: no HORUS_TOKEN" in shown
+    assert f"coordinator on Redis {redis_url}, namespace '{namespace}'" in shown
