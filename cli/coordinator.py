@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from horus.broker import Broker
-from horus.config import redis_url, setting
+from horus.config import redacted, redis_url, setting
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 from horus.signing import Signer, load_key
@@ -34,6 +34,18 @@ from .supervisor import (
 log = logging.getLogger("horus.coordinator")
 
 DEFAULT_PORT = 8090
+
+
+def _warn_about_tokens(insecure: bool, admin_token: str | None, link_token: str | None) -> None:
+    if insecure:
+        log.warning("--insecure-dev: no authentication, every caller is admin")
+    elif admin_token is None:
+        log.warning("no HORUS_ADMIN_TOKEN or --admin-token-file: only tokens already in Redis are accepted")
+    if link_token is None:
+        log.warning(
+            "no HORUS_TOKEN (or HORUS_ADMIN_TOKEN): calls to the supervisor carry no token and are refused "
+            "unless it runs --insecure-dev"
+        )
 
 
 def coordinator_command(
@@ -83,9 +95,13 @@ def coordinator_command(
     key_file = setting("coordinator_key_file", str(key) if key else None)
     signer = Signer(load_key(Path(key_file))) if key_file else None
     token = _admin_token(admin_token_file)
-    link = SupervisorLink(str(supervisor_url), token=os.environ.get("HORUS_TOKEN") or token, timeout_s=60)
-    broker = Broker.from_url(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE))
+    link_token = os.environ.get("HORUS_TOKEN") or token
+    _warn_about_tokens(insecure_dev, token, link_token)
+    link = SupervisorLink(str(supervisor_url), token=link_token, timeout_s=60)
+    url, ns = redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE)
+    broker = Broker.from_url(url, ns)
     broker.ping()
+    log.info("coordinator on Redis %s, namespace %r, supervisor %s", redacted(url), ns, supervisor_url)
     engine = Engine(WorkflowStore(broker), link, signer, EngineSettings(lease_ttl_s=lease_ttl))
     own_key = signer.public_key if signer else ""
     app = Coordinator(

@@ -1,10 +1,11 @@
-"""``horus``: run workers, sign and submit jobs, follow them."""
+"""The horus command: run workers, sign and submit jobs, follow them."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -14,15 +15,17 @@ from nacl.signing import SigningKey
 from horus import __version__
 from horus.admission import parse_job
 from horus.client import RedisClient
-from horus.config import redis_url, setting
+from horus.config import redis_url, setting, toml_settings
 from horus.errors import ConfigError, HorusError, JobNotFound, JobRejected, PluginError, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import JobResult, JobStatus
 from horus.sdk import Client
 from horus.signing import generate_key, load_key, public_hex, save_key, sign_job
 
+from . import waiting
+from .admin import keys_add, keys_list, keys_remove, runners_app
 from .coordinator import coordinator_command
-from .output import console, fail, result_panel, runners_table
+from .output import console, fail, for_terminal, result_panel
 from .rhai import rhai_app
 from .supervisor import supervisor_command
 from .worker import worker_command
@@ -33,11 +36,22 @@ EXIT_JOB_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
 
+#: Help is plain text: rich markup would swallow the "[env: NAME]" hints and show flags as "<bool>".
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Horus: signed jobs on Redis."
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Horus: signed jobs on Redis.",
 )
-keys_app = typer.Typer(no_args_is_help=True, help="Manage ed25519 signing keys.")
+keys_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="ed25519 signing keys, and the supervisor's trusted keys."
+)
 app.add_typer(keys_app, name="keys")
+keys_app.command("add")(keys_add)
+keys_app.command("remove")(keys_remove)
+keys_app.command("list")(keys_list)
+app.add_typer(runners_app, name="runners")
 app.command("worker")(worker_command)
 app.command("supervisor")(supervisor_command)
 app.command("coordinator")(coordinator_command)
@@ -65,6 +79,7 @@ def main(
     log_level: Annotated[str, typer.Option("--log-level", envvar="HORUS_LOG_LEVEL")] = "INFO",
 ) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    toml_settings()  # a horus.toml with a typo is refused by every command, not only by those that read it
 
 
 def _client(
@@ -98,7 +113,9 @@ def _print_result(result: JobResult, as_json: bool) -> None:
 
 # -- keys -------------------------------------------------------------------------------
 @keys_app.command("generate")
-def keys_generate(out: Annotated[Path, typer.Option("--out", help="secret key file to write (mode 600)")]) -> None:
+def keys_generate(
+    out: Annotated[Path, typer.Option("--out", "--key", help="secret key file to write (mode 600)")],
+) -> None:
     """Create a key pair; writes the secret key, prints the public key (hex) last."""
     if out.exists():
         raise ConfigError(f"{str(out)!r} exists; refusing to overwrite a key")
@@ -109,7 +126,9 @@ def keys_generate(out: Annotated[Path, typer.Option("--out", help="secret key fi
 
 
 @keys_app.command("public")
-def keys_public(key: Annotated[Path, typer.Option("--key", help="secret key file")]) -> None:
+def keys_public(
+    key: Annotated[Path, typer.Option("--key", "--out", help="secret key file (the one keys generate wrote)")],
+) -> None:
     """Print the public key of a secret key file."""
     print(public_hex(load_key(key)))
 
@@ -120,7 +139,7 @@ def sign(
     job_file: Annotated[Path, typer.Argument(help="job JSON file, or - for stdin")],
     key: Annotated[Path | None, typer.Option("--key", help="secret key file [env: HORUS_KEY_FILE]")] = None,
 ) -> None:
-    """Print the job signed (``id`` and ``created_at`` filled in when missing)."""
+    """Print the job signed (id and created_at filled in when missing)."""
     signing_key = _key(key)
     if signing_key is None:
         raise ConfigError("no key: pass --key FILE or set HORUS_KEY_FILE")
@@ -141,13 +160,19 @@ def submit(
 ) -> None:
     """Submit a job (signed with --key unless already signed); prints the job id last.
 
-    With --wait --json, prints the JobResult as JSON instead.
+    With --wait --json, prints the JobResult as JSON instead. Warns on stderr when no worker
+    serves the job's runner; with --wait, the job id goes to stderr before the wait.
     """
     client = _client(redis, namespace, supervisor, _key(key))
+    job = parse_job(_read_job_file(job_file))
+    job_id = client.submit(job)
+    if wait:
+        waiting.note(f"job {job_id} submitted; waiting for its result (Ctrl-C stops the wait, not the job)")
+    waiting.warn_if_unserved(client, job)
     if not wait:
-        print(client.submit(_read_job_file(job_file)))
+        print(job_id)
         return
-    result = client.run(_read_job_file(job_file), wait_timeout)
+    result = waiting.wait_for(client, job_id, wait_timeout, partial(_client, redis, namespace, supervisor))
     _print_result(result, as_json)
     if not as_json:
         print(result.job_id)
@@ -184,7 +209,10 @@ def result(
 ) -> None:
     """Show a job's result."""
     client = _client(redis, namespace, supervisor)
-    outcome = client.wait(job_id, wait_timeout) if wait else client.result(job_id)
+    if wait:
+        outcome = waiting.wait_for(client, job_id, wait_timeout, partial(_client, redis, namespace, supervisor))
+    else:
+        outcome = client.result(job_id)
     _print_result(outcome, as_json)
 
 
@@ -196,10 +224,10 @@ def logs(
     namespace: NamespaceOpt = None,
     supervisor: SupervisorOpt = None,
 ) -> None:
-    """Print a job's output lines."""
+    """Print a job's output lines (control characters escaped on a terminal, as written when piped)."""
     client = _client(redis, namespace, supervisor)
     for line in client.logs(job_id, follow=follow):
-        print(line, flush=True)
+        print(for_terminal(line), flush=True)
 
 
 @app.command("cancel")
@@ -213,23 +241,6 @@ def cancel(
     """Cancel a job: a queued job leaves its queue, a running job is killed."""
     outcome = _client(redis, namespace, supervisor).cancel(job_id)
     print(json.dumps({"job_id": job_id, "status": outcome}) if as_json else outcome)
-
-
-@app.command("runners")
-def runners(
-    as_json: JsonOpt = False,
-    supervisor: SupervisorOpt = None,
-) -> None:
-    """List the supervisor's runners with their health."""
-    url = setting("supervisor_url", supervisor)
-    if not url:
-        raise ConfigError("the runner registry is the supervisor's: pass --supervisor URL or set HORUS_SUPERVISOR_URL")
-    with Client(str(url), token=setting("token")) as client:
-        health = [client.runner_health(runner["runner_id"]) for runner in client.runners()]
-    if as_json:
-        print(json.dumps(health))
-    else:
-        console.print(runners_table(health))
 
 
 @app.command("demo")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,6 +17,23 @@ from horus.models import JobResult, JobStatus
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
+
+#: Control characters a job's output may hold, but an operator's terminal must not obey
+#: (clear screen, move the cursor, retitle the window): everything but newline and tab.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters shown as ``\\xNN`` escapes."""
+    return text.translate(_CONTROL)
+
+
+def for_terminal(text: str, stream: TextIO | None = None) -> str:
+    """Job output as written to ``stream`` (stdout): escaped on a terminal, unchanged when piped
+    or redirected, so a file or a pipe gets the job's bytes as the job wrote them."""
+    target = stream or sys.stdout
+    return visible(text) if target.isatty() else text
+
 
 STATUS_STYLE = {
     JobStatus.PENDING: "dim",
@@ -51,9 +70,9 @@ def result_panel(result: JobResult, info: Mapping[str, Any] | None = None) -> Pa
     if result.started_at and result.completed_at:
         table.add_row("duration", f"{(result.completed_at - result.started_at) * 1000:.1f} ms")
     if result.output:
-        table.add_row("output", escape(result.output.rstrip()))
+        table.add_row("output", escape(for_terminal(result.output.rstrip())))
     if result.error:
-        table.add_row("error", f"[red]{escape(result.error)}[/]")
+        table.add_row("error", f"[red]{escape(for_terminal(result.error))}[/]")
     return Panel(table, title="Horus job", border_style=style, expand=False)
 
 
@@ -61,19 +80,35 @@ def fail(message: str) -> None:
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
 
 
-def runners_table(health: list[dict[str, Any]]) -> Table:
+def _masters(workers: list[dict[str, Any]]) -> set[str]:
+    """Worker processes (masters) among heartbeating children: ``HOST:MASTER_PID:CHILD_PID``."""
+    return {str(w["worker_id"]).rpartition(":")[0] for w in workers}
+
+
+def _deadline(deadline_ms: int | None, now_s: float) -> str:
+    if not deadline_ms:
+        return "-"
+    left = deadline_ms / 1000 - now_s
+    return f"in {left:.0f} s" if left >= 0 else f"{-left:.0f} s ago"
+
+
+def runners_table(health: list[dict[str, Any]], now_s: float | None = None) -> Table:
+    """Each runner's health; ``workers`` counts worker processes, ``children`` their job processes."""
+    now_s = time.time() if now_s is None else now_s
     table = Table(title="Runners")
-    for column in ("runner", "type", "alive", "queued", "in flight", "workers", "last heartbeat"):
-        table.add_column(column, justify="right" if column in ("queued", "in flight", "workers") else "left")
+    numbers = ("queued", "in flight", "workers", "children")
+    for column in ("runner", "type", "alive", *numbers, "heartbeat due"):
+        table.add_column(column, justify="right" if column in numbers else "left")
     for runner in health:
-        seen = runner.get("last_seen_ms")
+        alive = [w for w in runner.get("workers", []) if w.get("alive")]
         table.add_row(
             runner["runner_id"],
             runner.get("runner_type", ""),
             "[green]yes[/]" if runner.get("alive") else "[red]no[/]",
             str(runner.get("queue_depth", 0)),
             str(runner.get("in_flight", 0)),
-            str(len(runner.get("workers", []))),
-            _when(seen / 1000) if seen else "-",
+            str(len(_masters(alive))),
+            str(len(alive)),
+            _deadline(runner.get("last_seen_ms"), now_s),
         )
     return table

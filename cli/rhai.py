@@ -10,7 +10,9 @@ import typer
 
 from horus.rhai.repl import repl, run_file
 
-rhai_app = typer.Typer(help="Run Rhai scripts locally (the engine the sal and osiris runners use).")
+rhai_app = typer.Typer(
+    rich_markup_mode=None, help="Run Rhai scripts locally (the engine the sal and osiris runners use)."
+)
 
 
 @rhai_app.callback(invoke_without_command=True)

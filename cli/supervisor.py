@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from horus.broker import Broker
-from horus.config import redis_url, setting
+from horus.config import redacted, redis_url, setting
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 
@@ -80,8 +80,10 @@ def supervisor_command(
         log.warning("--insecure-dev: no authentication, every caller is admin")
     elif token is None:
         log.warning("no HORUS_ADMIN_TOKEN or --admin-token-file: only tokens already in Redis are accepted")
-    broker = Broker.from_url(redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE))
+    url, ns = redis_url(redis), setting("namespace", namespace, DEFAULT_NAMESPACE)
+    broker = Broker.from_url(url, ns)
     broker.ping()
+    log.info("supervisor on Redis %s, namespace %r", redacted(url), ns)
     app = create_app(
         broker,
         admin_token=token,

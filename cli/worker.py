@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from horus import plugin
-from horus.config import redis_url, setting, split_list
+from horus import plugin, scripts
+from horus.broker import Broker
+from horus.config import redacted, redis_url, setting, split_list
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
+from horus.signing import public_key_text
 from horus.trust import TrustPolicy
 from horus.worker import guard
 from horus.worker.config import WorkerConfig
 from horus.worker.master import Master
+
+log = logging.getLogger("horus.worker")
 
 
 def _options(pairs: list[str], app_module: str | None, hero_bin: str | None) -> dict[str, str]:
@@ -35,7 +41,7 @@ def _options(pairs: list[str], app_module: str | None, hero_bin: str | None) -> 
 def _trust(keys: list[str], policy_file: Path | None, runner_id: str, threshold: int) -> TrustPolicy:
     policy = TrustPolicy.from_file(policy_file) if policy_file else TrustPolicy(threshold=threshold)
     for key in split_list(setting("trusted_keys", keys, section="worker")):
-        policy.add(key, [runner_id])
+        policy.add(public_key_text(key), [runner_id])
     if not policy:
         raise ConfigError(
             "no trusted keys: a worker runs only jobs signed by keys it trusts; pass --trusted-key HEX "
@@ -115,7 +121,7 @@ def worker_command(
         ),
     ] = None,
 ) -> None:
-    """Run a worker: ``horus worker --type python --app tasks runner1 --trusted-key HEX``."""
+    """Run a worker serving one runner id (horus worker runner1 --type python --app tasks --trusted-key HEX)."""
     runner_cls = plugin.load(runner_type)
     options = _options(option, setting("app", app_module, section="worker"), setting("hero_bin", hero_bin))
     options.update({"modules": sal_modules} if sal_modules else {})
@@ -147,6 +153,29 @@ def worker_command(
     )
     runner = runner_cls(config=options)
     runner.prepare()
+    log.info("worker on Redis %s, namespace %r", redacted(config.redis_url), config.namespace)
+    _claim_runner_type(config)
     # After prepare: an --app module may read its own settings from the environment at import.
     guard.protect(config.redis_url, redis)
     raise typer.Exit(Master(config, runner).run())
+
+
+def _claim_runner_type(config: WorkerConfig) -> None:
+    """Refuse to serve a runner id that live workers of another type serve: each would take
+    the other's jobs and fail them."""
+    broker = Broker.from_url(config.redis_url, config.namespace)
+    try:
+        master_id = f"{socket.gethostname()}:{os.getpid()}"
+        keys = [broker.keys.worker_types(config.runner_id), broker.keys.workers(config.runner_id)]
+        ttl_ms = int(config.heartbeat_ttl_s * 1000)
+        conflicts = scripts.call(broker.conn, "claim_type", keys, [master_id, config.runner_type, ttl_ms])
+    finally:
+        broker.close()
+    if conflicts:
+        others = sorted({str(kind) for kind in conflicts[1::2]})
+        masters = ", ".join(str(master) for master in conflicts[0::2])
+        raise ConfigError(
+            f"runner {config.runner_id!r} is served by live {'/'.join(others)} worker(s) ({masters}) in namespace "
+            f"{config.namespace!r}; a runner id has one type: start this {config.runner_type} worker on another "
+            "runner id (and point its jobs' runner_id there)"
+        )

@@ -25,7 +25,9 @@ from .output import console, fail
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-workflow_app = typer.Typer(no_args_is_help=True, help="Durable DAG workflows through a coordinator.")
+workflow_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Durable DAG workflows through a coordinator."
+)
 
 CoordinatorOpt = Annotated[
     str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -9,6 +10,7 @@ from nacl.signing import SigningKey
 
 from horus.admission import admit, parse_job, prepare
 from horus.broker import Broker
+from horus.errors import WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job, JobResult
 from horus.signing import Signer
@@ -44,8 +46,22 @@ class RedisClient:
         return self.broker.enqueue_many([self.build(job) for job in jobs])
 
     def run(self, job: Job | dict[str, Any] | str | bytes, wait_s: float | None = None) -> JobResult:
-        """Submit and wait for the result."""
-        return self.broker.run(self.build(job), wait_s)
+        """Submit and wait for the result; raises WaitTimeout naming the time really waited."""
+        built, started = self.build(job), time.monotonic()
+        try:
+            return self.broker.run(built, wait_s)
+        except WaitTimeout:
+            status = self.broker.result(built.id).status.value
+            waited = time.monotonic() - started
+            raise WaitTimeout(f"job {built.id} still {status} after {waited:.1f} s") from None
+
+    def serving(self, runner_id: str) -> bool:
+        """Whether a worker of this runner has a heartbeat deadline in the future (Redis clock)."""
+        (seconds, micros), alive = self.broker.conn.pipeline(
+            [("TIME",), ("ZRANGE", self.broker.keys.workers(runner_id), 0, 0, "REV", "WITHSCORES")]
+        )
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return bool(alive) and float(alive[1]) > now_ms
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> JobResult:
         return self.broker.wait(job_id, timeout_s)

@@ -7,6 +7,7 @@ import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from horus.errors import ConfigError
 
@@ -24,6 +25,48 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "token": ("HORUS_TOKEN",),
 }
 
+#: Every setting ``horus.toml`` may hold, with the ``[sections]`` that may hold it too (a setting
+#: read for a section falls back to the top level). A key not listed here is refused, so a typo
+#: never silently leaves the default in force: a new setting is added here before it is read.
+KNOWN_SETTINGS: dict[str, tuple[str, ...]] = {
+    "redis_url": (),
+    "namespace": (),
+    "key_file": (),
+    "token": (),
+    "supervisor_url": (),
+    "coordinator_url": (),
+    "coordinator_port": (),
+    "coordinator_key_file": (),
+    "hero_bin": (),
+    "trusted_keys": ("worker",),
+    "app": ("worker",),
+    "max_output": ("worker",),
+    "max_job_age": ("worker",),
+    "max_clock_skew": ("worker",),
+    "max_job_memory": ("worker",),
+    "port": ("supervisor", "coordinator"),
+}
+SECTIONS = sorted({section for sections in KNOWN_SETTINGS.values() for section in sections})
+
+
+def _known_in(section: str | None) -> list[str]:
+    if section is None:
+        return sorted(KNOWN_SETTINGS)
+    return sorted(name for name, sections in KNOWN_SETTINGS.items() if section in sections)
+
+
+def check_known(config: dict[str, Any], where: str) -> None:
+    """Refuse a key no setting reads, naming it, the file and the keys that exist there."""
+    for name, value in config.items():
+        if name in SECTIONS and isinstance(value, dict):
+            for inner in value:
+                if inner not in _known_in(name):
+                    known = ", ".join(_known_in(name))
+                    raise ConfigError(f"unknown setting {inner!r} in [{name}] of {where} (known there: {known})")
+        elif name not in KNOWN_SETTINGS:
+            known = ", ".join(_known_in(None) + [f"[{section}]" for section in SECTIONS])
+            raise ConfigError(f"unknown setting {name!r} in {where} (known: {known})")
+
 
 @cache
 def toml_settings(path: str | None = None) -> dict[str, Any]:
@@ -34,13 +77,17 @@ def toml_settings(path: str | None = None) -> dict[str, Any]:
             raise ConfigError(f"config file {str(location)!r} does not exist")
         return {}
     try:
-        return tomllib.loads(location.read_text())
+        config = tomllib.loads(location.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {str(location)!r} is not valid TOML: {exc}") from None
+    check_known(config, str(location))
+    return config
 
 
 def setting(name: str, flag: Any = None, default: Any = None, section: str | None = None) -> Any:
     """Resolve one setting: flag, then environment, then ``horus.toml`` (``[section]`` first)."""
+    if name not in KNOWN_SETTINGS or (section is not None and section not in KNOWN_SETTINGS[name]):
+        raise AssertionError(f"setting {name!r} (section {section}) is not in config.KNOWN_SETTINGS")
     if flag not in (None, [], ()):
         return flag
     for env in ENV_NAMES.get(name, (f"HORUS_{name.upper()}",)):
@@ -54,6 +101,16 @@ def setting(name: str, flag: Any = None, default: Any = None, section: str | Non
 
 def redis_url(flag: str | None = None) -> str:
     return str(setting("redis_url", flag, DEFAULT_REDIS_URL))
+
+
+def redacted(url: str) -> str:
+    """A Redis URL fit for a log line: its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def split_list(value: Any) -> list[str]:

@@ -68,6 +68,11 @@ class Keys:
         """Sorted set: worker id -> heartbeat deadline (ms since epoch, Redis clock)."""
         return f"{self._runner(runner_id)}:workers"
 
+    def worker_types(self, runner_id: str) -> str:
+        """Hash: worker master id (``host:pid``) -> JSON {type, at_ms}: the runner type each
+        master serves, so a master of another type on the same runner id is refused."""
+        return f"{self._runner(runner_id)}:types"
+
     def dead(self, runner_id: str) -> str:
         """List of job ids given up after too many deliveries."""
         return f"{self._runner(runner_id)}:dead"

@@ -15,7 +15,7 @@ from typing import Any
 
 from horus.resp import Arg, Connection, ReplyError
 
-NAMES = ("enqueue", "claim", "start", "finish", "cancel", "delete", "reap", "requeued", "heartbeat")
+NAMES = ("enqueue", "claim", "start", "finish", "cancel", "delete", "reap", "requeued", "heartbeat", "claim_type")
 
 
 _INCLUDE = re.compile(r"^--! include (\w+)$", re.MULTILINE)

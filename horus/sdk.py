@@ -163,7 +163,8 @@ class Client:
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> JobResult:
         """Block until the job ends (the server wakes the call; no polling). Raises WaitTimeout."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        started = time.monotonic()
+        deadline = None if timeout_s is None else started + timeout_s
         while True:
             # The server caps one wait; a long one is several calls, each returning at once when the job ends.
             left = _WAIT_STEP_S if deadline is None else max(deadline - time.monotonic(), 0.001)
@@ -171,7 +172,8 @@ class Client:
             if outcome.status in TERMINAL:
                 return outcome
             if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"job {job_id} still {outcome.status} after {timeout_s} s")
+                waited = time.monotonic() - started
+                raise WaitTimeout(f"job {job_id} still {outcome.status.value} after {waited:.1f} s")
 
     def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
         """Output lines so far; with ``follow``, keep yielding as they come until the job ends."""
@@ -213,13 +215,33 @@ class Client:
     def register_runner(self, runner_id: str, runner_type: str) -> dict[str, Any]:
         return dict(self.call("runner.register", runner_id=runner_id, runner_type=runner_type))
 
+    def remove_runner(self, runner_id: str) -> None:
+        self.call("runner.remove", runner_id=runner_id)
+
+    def serving(self, runner_id: str) -> bool:
+        """Whether a live worker serves this registered runner (``runner.health``)."""
+        try:
+            return bool(self.runner_health(runner_id)["alive"])
+        except SupervisorError as exc:
+            if exc.reason == "runner_not_found":
+                return False
+            raise
+
     def add_key(self, public_key: str, runners: list[str] | None = None) -> dict[str, Any]:
         return dict(self.call("key.add", public_key=public_key, runners=runners or ["*"]))
+
+    def remove_key(self, public_key: str) -> None:
+        self.call("key.remove", public_key=public_key)
+
+    def keys(self) -> list[dict[str, Any]]:
+        return list(self.call("key.list"))
 
 
 def _translate(error: SupervisorError) -> HorusError:
     if error.reason in JOB_REFUSALS:
-        reason = str(error).removeprefix("job rejected: ").removeprefix(f"{error.field}: ")
+        # Workflow refusals share some codes (unknown_runner) and carry their own prefix.
+        reason = str(error).removeprefix("job rejected: ").removeprefix("workflow rejected: ")
+        reason = reason.removeprefix(f"{error.field}: ")
         return JobRejected(error.reason, error.field, reason)
     if error.reason == "job_not_found":
         return JobNotFound(str(error.data.get("job_id", "")) or error.field or "?")

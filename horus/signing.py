@@ -55,24 +55,69 @@ def key_from_hex(text: str) -> SigningKey:
     return SigningKey(seed)
 
 
+#: The first line of a secret key file ``save_key`` writes: says what the file is, so a secret
+#: key is never taken for a public one or the other way round.
+SECRET_KEY_LABEL = "# horus ed25519 secret key: keep it private; share its public key (horus keys public)"
+_PUBLIC_HINT = "--key needs the secret key file `horus keys generate --out FILE` wrote"
+
+
 def save_key(path: str | os.PathLike[str], key: SigningKey) -> None:
-    """Write the secret key as hex, readable by its owner only."""
+    """Write the secret key as a label line and hex, readable by its owner only."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(secret_hex(key) + "\n")
+        f.write(f"{SECRET_KEY_LABEL}\n{secret_hex(key)}\n")
     os.chmod(path, 0o600)
 
 
+def is_secret_key_text(text: str) -> bool:
+    return SECRET_KEY_LABEL.split(":", 1)[0] in text
+
+
 def load_key(path: str | os.PathLike[str]) -> SigningKey:
-    """The secret key in the hex file at ``path`` (a ``str`` or any path-like)."""
+    """A secret key file: labelled (``save_key``), or bare hex readable by its owner only.
+
+    A bare 64-hex file others may read is refused: that is what a public key saved from
+    ``horus keys generate``'s output looks like, and signing with it would only get every job
+    refused as untrusted later.
+    """
     path = Path(path)
     try:
         text = path.read_text()
+        mode = path.stat().st_mode
     except OSError as exc:
         raise ConfigError(f"cannot read key file {str(path)!r}: {exc.strerror}") from None
-    return key_from_hex(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    body = [line for line in lines if not line.startswith("#")]
+    if not is_secret_key_text(text):
+        if any("public key" in line.lower() for line in lines if line.startswith("#")):
+            raise ConfigError(f"{str(path)!r} is a public key file; {_PUBLIC_HINT}")
+        if mode & 0o077 and len(body) == 1 and len(body[0]) == 64:
+            raise ConfigError(
+                f"{str(path)!r} holds bare hex that others may read: a public key (as `horus keys generate` "
+                f"prints it), not a secret key file; {_PUBLIC_HINT}. If it is a secret key, `chmod 600` it"
+            )
+    return key_from_hex("".join(body))
+
+
+def public_key_text(value: str) -> str:
+    """A trusted public key given as hex or as a file holding it; a secret key is refused."""
+    candidate = Path(value.strip())
+    text: str = value
+    if len(value.strip()) != 64 and candidate.is_file():
+        try:
+            text = candidate.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read public key file {value!r}: {exc.strerror}") from None
+    if is_secret_key_text(text):
+        what = repr(value.strip()) if text is not value else "the key given"
+        raise ConfigError(
+            f"{what} is a secret key file, not a public key: never hand a secret key to a "
+            "worker; trust its public key instead (`horus keys public --key FILE` prints it)"
+        )
+    body = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return body[0] if len(body) == 1 else text.strip()
 
 
 class Signer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import io
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from horus.models import INPUTS_ENV, Job
 from horus.plugin import BaseRunner, Outcome
 from horus.tasks import REGISTRY
 from horus.worker.context import JobContext
+
+log = logging.getLogger("horus.worker.python")
 
 
 class _LineWriter(io.TextIOBase):
@@ -126,6 +129,10 @@ class PythonRunner(BaseRunner):
         stdout, sys.stdout = sys.stdout, writer
         try:
             value = func(*args, **kwargs)
+        except Exception:
+            # The job's result carries the error; the operator's log gets where it happened.
+            log.warning("task %r of job %s raised", name, job.id, exc_info=True)
+            raise
         finally:
             sys.stdout = stdout
             writer.flush()

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from horus.admission import parse_job
 from horus.broker import log_page_of
-from horus.errors import JOB_REFUSALS, JobNotFound, WaitTimeout
+from horus.errors import JOB_REFUSALS, JobNotFound, JobRejected, WaitTimeout
 from horus.models import DIGEST_ENV, TERMINAL, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
@@ -108,13 +108,30 @@ def admit(ctx: Context, raw: dict[str, Any]) -> Job:
     guard comes last, inside the broker's atomic enqueue."""
     job = parse_job(raw)
     policy, runner = ctx.registry.admission_state(job.runner_id)
-    policy.verify(job)
+    try:
+        policy.verify(job)
+    except JobRejected as exc:
+        raise _with_fix(exc, job) from None
     if runner is None:
-        raise RpcError("unknown_runner", f"runner {job.runner_id!r} is not registered", "runner_id")
+        raise RpcError(
+            "unknown_runner",
+            f"runner {job.runner_id!r} is not registered: register it with "
+            f"`horus runners register {job.runner_id} --type TYPE` (TYPE: its workers' --type)",
+            "runner_id",
+        )
     too_old = time.time() - job.created_at > ctx.settings.max_age_s
     if not (too_old and _running_workflow_step(ctx, job)):
         check_fresh(job, max_age_s=ctx.settings.max_age_s, max_skew_s=ctx.settings.max_skew_s)
     return job
+
+
+def _with_fix(exc: JobRejected, job: Job) -> JobRejected:
+    """An untrusted key's refusal names the command that trusts it (an admin's)."""
+    index = exc.field.removeprefix("signatures[").partition("]")[0]
+    if exc.code != "untrusted_key" or not index.isdigit() or int(index) >= len(job.signatures):
+        return exc
+    key = job.signatures[int(index)].public_key.strip().lower()
+    return JobRejected(exc.code, exc.field, f"{exc.reason}: add it with `horus keys add {key}`")
 
 
 def _running_workflow_step(ctx: Context, job: Job) -> bool:
