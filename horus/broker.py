@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,14 +317,29 @@ class Broker:
 
         The list is rotated in place, so every waiter sees the result.
         """
-        runner_id = runner_id or self.runner_of(job_id)
+        steps = self.wait_steps(job_id, runner_id or self.runner_of(job_id), timeout_s)
+        try:
+            key, block = next(steps)
+            while True:
+                reply = self.call("BLMOVE", key, key, "LEFT", "RIGHT", block, timeout_s=block + 10)
+                key, block = steps.send(reply)
+        except StopIteration as done:
+            result: JobResult = done.value
+            return result
+
+    def wait_steps(
+        self, job_id: str, runner_id: str, timeout_s: float | None
+    ) -> Generator[tuple[str, float], str | None, JobResult]:
+        """:meth:`wait` with its blocking step left to the caller: yields (result list, seconds)
+        for a ``BLMOVE list list LEFT RIGHT seconds`` and takes its reply, so a server can run
+        the block on its event loop (horus.supervisor.rpc.Block) while every check stays here."""
         notice = self.keys.result(runner_id, job_id)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             remaining = 0.0 if deadline is None else max(deadline - time.monotonic(), 0.001)
             # A bounded block lets us notice a job that vanished (expired) instead of waiting forever.
             block = remaining if deadline is not None and remaining < 30 else 30.0
-            reply = self.call("BLMOVE", notice, notice, "LEFT", "RIGHT", block, timeout_s=block + 10)
+            reply = yield notice, block
             if reply is not None:
                 return JobResult.model_validate_json(reply)
             status = self.call("HGET", self.keys.job(runner_id, job_id), "status")

@@ -14,7 +14,8 @@ from horus.trust import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S
 class Settings:
     max_age_s: int = DEFAULT_MAX_AGE_S
     max_skew_s: int = DEFAULT_MAX_SKEW_S
-    #: Upper bound for job.run's wait, so a call cannot hold a server thread indefinitely.
+    #: Upper bound for one request's waits (job.run, job.result, job.tail), so a call cannot hold a
+    #: waiter slot and its Redis connection indefinitely.
     max_wait_s: float = 300.0
 
 

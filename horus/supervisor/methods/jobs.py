@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from horus.admission import parse_job
 from horus.broker import log_page_of
 from horus.errors import JOB_REFUSALS, JobNotFound, JobRejected, WaitTimeout
-from horus.models import DIGEST_ENV, TERMINAL, WORKFLOW_ENV, Job, JobResult, JobStatus
+from horus.models import DIGEST_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
 from horus.supervisor.rpc import Block, Method, Reserve, Role, Step, rotation
@@ -181,24 +181,17 @@ def _check_owner(ctx: Context, job_id: str) -> str | None:
 
 
 def _until_ended(ctx: Context, job_id: str, runner_id: str, wait_s: float) -> Generator[Step, Any, JobResult]:
-    """:meth:`Broker.wait` with its blocking BLMOVE yielded to the server (rpc.Block): the
-    job's result once it ends; WaitTimeout after ``wait_s``."""
-    broker = ctx.broker
-    notice = broker.keys.result(runner_id, job_id)
-    deadline = time.monotonic() + wait_s
-    while True:
-        remaining = max(deadline - time.monotonic(), 0.001)
-        # A bounded block lets us notice a job that vanished (expired) instead of waiting on.
-        reply = yield rotation(notice, min(remaining, 30.0))
-        if reply is not None:
-            return JobResult.model_validate_json(reply)
-        state = broker.call("HGET", broker.keys.job(runner_id, job_id), "status")
-        if state is None:
-            raise JobNotFound(job_id)
-        if state in TERMINAL:  # ended, but its result list expired first
-            return broker.result(job_id)
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"job {job_id} still {state} after {wait_s} s")
+    """:meth:`Broker.wait`, its blocking BLMOVE yielded to the server (rpc.Block): the job's
+    result once it ends; WaitTimeout after ``wait_s``."""
+    steps = ctx.broker.wait_steps(job_id, runner_id, wait_s)
+    try:
+        key, block = next(steps)
+        while True:
+            reply = yield rotation(key, block)
+            key, block = steps.send(reply)
+    except StopIteration as done:
+        result: JobResult = done.value
+        return result
 
 
 def status(ctx: Context, params: JobIdParams) -> JobStatusInfo:
