@@ -161,18 +161,20 @@ def submit(
     """Submit a job (signed with --key unless already signed); prints the job id last.
 
     With --wait --json, prints the JobResult as JSON instead. Warns on stderr when no worker
-    serves the job's runner; with --wait, the job id goes to stderr before the wait.
+    serves the job's runner (with --wait, once it has waited a second unanswered); with --wait,
+    the job id goes to stderr before the wait.
     """
     client = _client(redis, namespace, supervisor, _key(key))
     job = parse_job(_read_job_file(job_file))
     job_id = client.submit(job)
     if wait:
         waiting.note(f"job {job_id} submitted; waiting for its result (Ctrl-C stops the wait, not the job)")
-    waiting.warn_if_unserved(client, job)
     if not wait:
+        waiting.warn_if_unserved(client, job)
         print(job_id)
         return
-    result = waiting.wait_for(client, job_id, wait_timeout, partial(_client, redis, namespace, supervisor))
+    reopen = partial(_client, redis, namespace, supervisor)
+    result = waiting.wait_for(client, job_id, wait_timeout, reopen, partial(waiting.warn_if_unserved, client, job))
     _print_result(result, as_json)
     if not as_json:
         print(result.job_id)

@@ -17,6 +17,8 @@ from horus.sdk import Client
 EXIT_INTERRUPTED = 130
 
 AnyClient = RedisClient | Client
+#: How long ``submit --wait`` waits before it checks that a worker serves the job's runner.
+UNSERVED_GRACE_S = 1.0
 
 
 def note(message: str) -> None:
@@ -47,12 +49,30 @@ def _status(reopen: Callable[[], AnyClient], job_id: str) -> str:
         return "unknown"
 
 
-def wait_for(client: AnyClient, job_id: str, timeout_s: float | None, reopen: Callable[[], AnyClient]) -> JobResult:
-    """Wait for the job's end; Ctrl-C or the timeout say where the job is and how to follow it."""
+def wait_for(
+    client: AnyClient,
+    job_id: str,
+    timeout_s: float | None,
+    reopen: Callable[[], AnyClient],
+    unserved: Callable[[], None] | None = None,
+) -> JobResult:
+    """Wait for the job's end; Ctrl-C or the timeout say where the job is and how to follow it.
+
+    ``unserved`` (the no-worker warning) runs only if the job has not ended within
+    ``UNSERVED_GRACE_S``: a worker started just before the submit has not heartbeated yet.
+    """
     started = time.monotonic()
     follow = f"follow it with `horus result --wait {job_id}`"
     try:
-        return client.wait(job_id, timeout_s)
+        remaining = timeout_s
+        if unserved is not None:
+            try:
+                return client.wait(job_id, UNSERVED_GRACE_S if timeout_s is None else min(UNSERVED_GRACE_S, timeout_s))
+            except WaitTimeout:
+                unserved()
+            if timeout_s is not None:
+                remaining = max(timeout_s - (time.monotonic() - started), 0.001)
+        return client.wait(job_id, remaining)
     except WaitTimeout:
         waited = time.monotonic() - started
         raise WaitTimeout(f"job {job_id} is still {_status(reopen, job_id)} after {waited:.1f} s; {follow}") from None
