@@ -57,15 +57,19 @@ def _when(ts: float | None) -> str:
 
 def dead_table(runner_id: str, jobs: list[DeadJob]) -> Table:
     table = Table(title=f"Dead-lettered jobs of {runner_id}")
-    for column in ("job", "status", "deliveries", "created", "dead-lettered", "caller", "reason"):
-        table.add_column(column, justify="right" if column == "deliveries" else "left")
+    # Ids and times whole, on any width: the reason wraps instead (--json has every field).
+    table.add_column("job", no_wrap=True)
+    table.add_column("status")
+    table.add_column("deliveries", justify="right")
+    table.add_column("dead-lettered", no_wrap=True)
+    table.add_column("caller")
+    table.add_column("reason")
     for job in jobs:
         status = f"[{STATUS_STYLE[job.status]}]{job.status.value}[/]" if job.status else "[dim]expired[/]"
         table.add_row(
             job.job_id,
             status,
             str(job.deliveries),
-            _when(job.created_at),
             _when(job.dead_at or job.completed_at),
             escape(job.caller_id) or "-",
             escape(for_terminal(job.reason)),

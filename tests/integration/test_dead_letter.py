@@ -1,19 +1,32 @@
-"""The dead-letter tools (Broker.dead_list, dead_retry, dead_purge) on a real Redis."""
+"""The dead-letter tools on a real Redis: the broker's, ``horus dead`` with a real worker, and
+the supervisor's ``dead.*`` methods over real HTTP."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 from nacl.signing import SigningKey
 
 from horus.broker import Broker
+from horus.client import RedisClient
 from horus.errors import JobNotFound, JobRejected, NotDeadLettered
 from horus.models import Job, JobResult, JobStatus
+from horus.sdk import Client
 from horus.signing import sign_job
+from tests.conftest import ROOT, StartWorker, horus_cmd
+from tests.integration import test_supervisor
+from tests.integration.test_supervisor import ADMIN, Serve, code
+
+serve = test_supervisor.serve  # the fixture: real supervisors on loopback ports
+
+WAIT = 30
 
 W = "h:1:9"
 
@@ -138,3 +151,125 @@ def test_purge_forgets_the_jobs_and_keeps_their_ids(dead_broker: Broker, key: Si
     with pytest.raises(JobRejected) as caught:
         dead_broker.enqueue(j)
     assert caught.value.code == "replayed_id"
+
+
+# -- horus dead, with a real worker ---------------------------------------------------------
+def horus(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(horus_cmd(*args), capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+
+
+def die_while(marker: Path) -> dict[str, object]:
+    return {"runner_id": "r1", "payload": json.dumps({"task": "die_while", "args": [str(marker)]})}
+
+
+def test_dead_cli_lists_retries_and_purges(
+    client: RedisClient, start_worker: StartWorker, redis_url: str, namespace: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "HORUS_REDIS_URL": redis_url, "HORUS_NAMESPACE": namespace}
+    env.pop("HORUS_SUPERVISOR_URL", None)
+    empty = horus("dead", "list", "r1", env=env)
+    assert (empty.returncode, empty.stdout.strip()) == (
+        0,
+        f"no dead-lettered jobs for runner r1 in namespace {namespace}",
+    )
+    assert json.loads(horus("dead", "list", "r1", "--json", env=env).stdout) == []
+
+    marker = tmp_path / "crash"
+    marker.touch()
+    start_worker("r1", "--max-deliveries", "2", concurrency=1)
+    job_id = client.submit(die_while(marker))
+    failed = client.wait(job_id, WAIT)
+    assert failed.status == JobStatus.FAILED and "dead-lettered" in (failed.error or "")
+
+    (entry,) = json.loads(horus("dead", "list", "r1", "--json", env=env).stdout)
+    assert (entry["job_id"], entry["status"], entry["deliveries"]) == (job_id, "failed", 3)
+    assert entry["reason"] == failed.error and entry["dead_at"] and entry["created_at"]
+    table = horus("dead", "list", "r1", env=env)
+    assert table.returncode == 0 and job_id in table.stdout and "Dead-lettered jobs of r1" in table.stdout
+
+    unknown = horus("dead", "retry", "r1", job_id, "nope", env=env)
+    assert unknown.returncode == 2 and "'nope'" in unknown.stderr and "nothing was retried" in unknown.stderr
+    assert [j.job_id for j in client.dead_list("r1")] == [job_id]
+
+    marker.unlink()
+    retried = horus("dead", "retry", "r1", job_id, env=env)
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() == f"retried {job_id}" and "max_job_age" in retried.stderr
+    done = client.wait(job_id, WAIT)
+    assert (done.status, done.value, done.deliveries) == (JobStatus.COMPLETED, "survived", 1)
+    assert horus("dead", "retry", "r1", "--all", env=env).stdout.startswith("no dead-lettered jobs to retry")
+
+    # Purged, a dead job's id stays claimed: the same signed job cannot come back.
+    marker.touch()
+    again = client.build(die_while(marker))
+    client.submit(again)
+    assert client.wait(again.id, WAIT).status == JobStatus.FAILED
+    purged = horus("dead", "purge", "r1", env=env)
+    assert purged.stdout.strip() == f"purged 1 dead-lettered job(s) of runner r1 in namespace {namespace}"
+    assert client.dead_list("r1") == []
+    with pytest.raises(JobRejected) as caught:
+        client.submit(again)
+    assert caught.value.code == "replayed_id"
+
+
+def test_retry_all_through_the_cli(dead_broker: Broker, key: SigningKey, redis_url: str, namespace: str) -> None:
+    jobs = [job(key) for _ in range(2)]
+    for j in jobs:
+        dead_letter(dead_broker, j)
+    env = {**os.environ, "HORUS_REDIS_URL": redis_url, "HORUS_NAMESPACE": namespace}
+    env.pop("HORUS_SUPERVISOR_URL", None)
+    done = horus("dead", "retry", "r1", "--all", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout)["retried"]) == sorted(j.id for j in jobs)
+    neither = horus("dead", "retry", "r1", env=env)
+    assert neither.returncode == 2 and "--all" in neither.stderr
+
+
+# -- dead.* through the supervisor ----------------------------------------------------------
+def test_dead_methods_are_for_admins(dead_broker: Broker, key: SigningKey, serve: Serve) -> None:
+    server = serve()
+    j = job(key)
+    dead_letter(dead_broker, j)
+    user = server.call("token.create", {"name": "alice", "role": "user"})["token"]
+    for method, params in (
+        ("dead.list", {"runner_id": "r1"}),
+        ("dead.retry", {"runner_id": "r1", "all": True}),
+        ("dead.purge", {"runner_id": "r1"}),
+    ):
+        assert server.error(method, params, token=user)["data"]["reason"] == "forbidden"
+    (entry,) = server.call("dead.list", {"runner_id": "r1"})
+    assert (entry["job_id"], entry["status"], entry["reason"]) == (j.id, "failed", "dead-lettered: x")
+    error = server.error("dead.retry", {"runner_id": "r1", "job_ids": [j.id, "nope"]})
+    assert error["code"] == code("not_dead_lettered")
+    assert error["data"] == {"reason": "not_dead_lettered", "field": "job_ids", "job_id": "nope", "why": "not_dead"}
+    both = server.error("dead.retry", {"runner_id": "r1", "job_ids": [j.id], "all": True})
+    assert both["data"]["reason"] == "invalid_params"
+    assert server.call("dead.retry", {"runner_id": "r1", "job_ids": [j.id]}) == {"retried": [j.id], "skipped": []}
+    assert server.call("dead.list", {"runner_id": "r1"}) == []
+    assert server.call("dead.purge", {"runner_id": "r1"}) == {"purged": 0, "left": []}
+
+
+def test_the_cli_and_the_sdk_go_through_the_supervisor(dead_broker: Broker, key: SigningKey, serve: Serve) -> None:
+    server = serve()
+    j, other = job(key), job(key)
+    dead_letter(dead_broker, j)
+    dead_letter(dead_broker, other)
+    # An unreachable Redis: only the supervisor can answer.
+    env = {
+        **os.environ,
+        "HORUS_SUPERVISOR_URL": server.url,
+        "HORUS_TOKEN": ADMIN,
+        "HORUS_REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    listed = horus("dead", "list", "r1", "--json", env=env)
+    assert [e["job_id"] for e in json.loads(listed.stdout)] == [other.id, j.id], listed.stderr
+    refused = horus("dead", "retry", "r1", "nope", env=env)
+    assert refused.returncode == 2 and "'nope'" in refused.stderr
+    with Client(server.url, token=ADMIN) as sdk:
+        with pytest.raises(NotDeadLettered) as caught:
+            sdk.dead_retry("r1", ["nope"])
+        assert (caught.value.job_id, caught.value.why) == ("nope", "not_dead")
+        assert sdk.dead_retry("r1", [j.id]).retried == [j.id]
+        assert [e.job_id for e in sdk.dead_list("r1")] == [other.id]
+    purged = horus("dead", "purge", "r1", env=env)
+    assert purged.stdout.strip() == f"purged 1 dead-lettered job(s) of runner r1 at supervisor {server.url}"
