@@ -59,11 +59,11 @@ def dead_table(runner_id: str, jobs: list[DeadJob]) -> Table:
     table = Table(title=f"Dead-lettered jobs of {runner_id}")
     # Ids and times whole, on any width: the reason wraps instead (--json has every field).
     table.add_column("job", no_wrap=True)
-    table.add_column("status")
-    table.add_column("deliveries", justify="right")
+    table.add_column("status", no_wrap=True)
+    table.add_column("deliveries", justify="right", no_wrap=True)
     table.add_column("dead-lettered", no_wrap=True)
     table.add_column("caller")
-    table.add_column("reason")
+    table.add_column("reason", min_width=24)
     for job in jobs:
         status = f"[{STATUS_STYLE[job.status]}]{job.status.value}[/]" if job.status else "[dim]expired[/]"
         table.add_row(

@@ -184,7 +184,7 @@ def test_dead_cli_lists_retries_and_purges(
     (entry,) = json.loads(horus("dead", "list", "r1", "--json", env=env).stdout)
     assert (entry["job_id"], entry["status"], entry["deliveries"]) == (job_id, "failed", 3)
     assert entry["reason"] == failed.error and entry["dead_at"] and entry["created_at"]
-    table = horus("dead", "list", "r1", env=env)
+    table = horus("dead", "list", "r1", env={**env, "COLUMNS": "160"})  # the width of a real terminal
     assert table.returncode == 0 and job_id in table.stdout and "Dead-lettered jobs of r1" in table.stdout
 
     unknown = horus("dead", "retry", "r1", job_id, "nope", env=env)
