@@ -16,7 +16,7 @@ from horus import __version__
 from horus.admission import parse_job
 from horus.client import RedisClient
 from horus.config import redis_url, setting, toml_settings
-from horus.errors import ConfigError, HorusError, JobNotFound, JobRejected, PluginError, WaitTimeout
+from horus.errors import ConfigError, HorusError, JobNotFound, JobRejected, NotDeadLettered, PluginError, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import JobResult, JobStatus
 from horus.sdk import Client
@@ -25,6 +25,7 @@ from horus.signing import generate_key, load_key, public_hex, save_key, sign_job
 from . import waiting
 from .admin import keys_add, keys_list, keys_remove, runners_app
 from .coordinator import coordinator_command
+from .dead import dead_app
 from .output import console, fail, for_terminal, result_panel
 from .rhai import rhai_app
 from .supervisor import supervisor_command
@@ -52,6 +53,7 @@ keys_app.command("add")(keys_add)
 keys_app.command("remove")(keys_remove)
 keys_app.command("list")(keys_list)
 app.add_typer(runners_app, name="runners")
+app.add_typer(dead_app, name="dead")
 app.command("worker")(worker_command)
 app.command("supervisor")(supervisor_command)
 app.command("coordinator")(coordinator_command)
@@ -260,7 +262,7 @@ def run() -> None:
     except JobRejected as exc:
         fail(f"job rejected: {exc} [{exc.code}]")
         sys.exit(EXIT_BAD_INPUT)
-    except (JobNotFound, ConfigError, PluginError) as exc:
+    except (JobNotFound, NotDeadLettered, ConfigError, PluginError) as exc:
         fail(str(exc))
         sys.exit(EXIT_BAD_INPUT)
     except WaitTimeout as exc:

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 
 from horus import scripts
-from horus.errors import JobActive, JobNotFound, JobRejected, WaitTimeout
+from horus.deadletter import DeadJob, DeadPurged, DeadRetried, DeadSkipped
+from horus.errors import JobActive, JobNotFound, JobRejected, NotDeadLettered, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE, Keys
 from horus.models import SIGNED_DEFAULTS, TERMINAL, Job, JobResult, JobStatus
 from horus.resp import Address, Arg, Connection, ReplyError, ThreadLocalConnections
@@ -63,6 +64,27 @@ def log_page_of(reply: Any, cursor: str, done: bool) -> LogPage:
             return LogPage(lines, cursor, True)
         lines.append(fields.get("line", ""))
     return LogPage(lines, cursor, done and not lines)
+
+
+def dead_job(job_id: str, runner_id: str, state: list[Any], stored: str | None, spec: str | None) -> DeadJob:
+    """A dead-letter list entry from its hash fields (status, deliveries, created_at, dead_at,
+    owner), its stored result and its signed job (any of them gone once the records expired)."""
+    status, deliveries, created_at, dead_at, owner = state
+    result = JobResult.model_validate_json(stored) if stored else None
+    content = orjson.loads(spec) if spec else {}
+    return DeadJob(
+        job_id=job_id,
+        runner_id=runner_id,
+        status=JobStatus(status) if status else None,
+        reason=(result.error or "") if result else ("" if status else "its records expired"),
+        deliveries=int(deliveries or 0),
+        created_at=float(created_at) if created_at else content.get("created_at"),
+        dead_at=float(dead_at) if dead_at else None,
+        completed_at=result.completed_at if result else None,
+        caller_id=str(content.get("caller_id", "")),
+        context_id=str(content.get("context_id", "")),
+        owner=None if owner is None else str(owner),
+    )
 
 
 def result_json(result: JobResult) -> str:
@@ -432,7 +454,75 @@ class Broker:
         return int(self.call("LLEN", self.keys.queue(runner_id)))
 
     def dead_letters(self, runner_id: str) -> list[str]:
+        """The runner's dead-lettered job ids, the latest first."""
         return [str(x) for x in self.call("LRANGE", self.keys.dead(runner_id), 0, -1)]
+
+    # -- the dead-letter list -------------------------------------------------------
+    def _job_keys(self, runner_id: str, job_id: str) -> list[str]:
+        """A job's hash, spec, result list and log stream: the keys a dead-letter script takes."""
+        k = self.keys
+        return [
+            k.job(runner_id, job_id),
+            k.spec(runner_id, job_id),
+            k.result(runner_id, job_id),
+            k.log(runner_id, job_id),
+        ]
+
+    def dead_list(self, runner_id: str) -> list[DeadJob]:
+        """The runner's dead-lettered jobs, the latest first, with why each failed."""
+        ids = self.dead_letters(runner_id)
+        commands: list[tuple[Arg, ...]] = []
+        for job_id in ids:
+            fields = ("status", "deliveries", "created_at", "dead_at", "owner")
+            commands += [
+                ("HMGET", self.keys.job(runner_id, job_id), *fields),
+                ("LINDEX", self.keys.result(runner_id, job_id), 0),
+                ("GET", self.keys.spec(runner_id, job_id)),
+            ]
+        replies = _raise_errors(self.conn.pipeline(commands)) if commands else []
+        return [dead_job(job_id, runner_id, *replies[i * 3 : i * 3 + 3]) for i, job_id in enumerate(ids)]
+
+    def dead_retry(self, runner_id: str, job_ids: Sequence[str] | None = None) -> DeadRetried:
+        """Queue dead-lettered jobs again with their deliveries reset, in one script call.
+
+        ``job_ids``: all or none (NotDeadLettered names the first that cannot be retried);
+        ``None``: every entry of the dead-letter list, skipping those that cannot be retried.
+        The job is re-delivered as it was signed: workers verify it (and its age) again.
+        """
+        ids = list(dict.fromkeys(job_ids)) if job_ids is not None else self.dead_letters(runner_id)
+        keys = [self.keys.dead(runner_id), self.keys.queue(runner_id)]
+        for job_id in ids:
+            keys += self._job_keys(runner_id, job_id)
+        mode = "ids" if job_ids is not None else "all"
+        retried, skipped = scripts.call(self.conn, "dead_retry", keys, [mode, *ids])
+        pairs = [(str(skipped[i]), str(skipped[i + 1])) for i in range(0, len(skipped), 2)]
+        if job_ids is not None and pairs:
+            raise NotDeadLettered(pairs[0][0], runner_id, pairs[0][1])
+        return DeadRetried(
+            retried=[str(job_id) for job_id in retried],
+            skipped=[DeadSkipped(job_id=job_id, why=why) for job_id, why in pairs],
+        )
+
+    def dead_purge(self, runner_id: str) -> DeadPurged:
+        """Forget every dead-lettered job of the runner: records, result and log, as
+        :meth:`delete` does, and their ids stay claimed (:data:`DELETED`) for ``id_ttl_s``.
+
+        A job still being dead-lettered (its failure not stored yet) is left, as is one retried
+        meanwhile; its id gets its runner back.
+        """
+        ids = self.dead_letters(runner_id)
+        if not ids:
+            return DeadPurged(purged=0)
+        # As in delete(): the ids are marked deleted (in their own slots) before the records go.
+        _raise_errors(self.conn.pipeline([("SET", self.keys.job_index(j), DELETED, "EX", self.id_ttl_s) for j in ids]))
+        keys = [self.keys.dead(runner_id)]
+        for job_id in ids:
+            keys += self._job_keys(runner_id, job_id)
+        left = [str(job_id) for job_id in scripts.call(self.conn, "dead_purge", keys, ids)]
+        if left:
+            restore = [("SET", self.keys.job_index(j), runner_id, "XX", "EX", self.id_ttl_s) for j in left]
+            _raise_errors(self.conn.pipeline(restore))
+        return DeadPurged(purged=len(ids) - len(left), left=left)
 
     # -- working ------------------------------------------------------------------
     def reserve(self, runner_id: str, worker_id: str, block_s: float) -> str | None:

@@ -10,6 +10,7 @@ from nacl.signing import SigningKey
 
 from horus.admission import admit, parse_job, prepare
 from horus.broker import Broker
+from horus.deadletter import DeadJob, DeadPurged, DeadRetried
 from horus.errors import WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job, JobResult
@@ -98,6 +99,18 @@ class RedisClient:
     def delete(self, job_id: str) -> None:
         """Forget an ended job (a queued or running one raises JobActive: cancel it first)."""
         self.broker.delete(job_id)
+
+    def dead_list(self, runner_id: str) -> list[DeadJob]:
+        """The runner's dead-lettered jobs, the latest first."""
+        return self.broker.dead_list(runner_id)
+
+    def dead_retry(self, runner_id: str, job_ids: list[str] | None = None) -> DeadRetried:
+        """Queue dead-lettered jobs again: ``job_ids`` all or none (NotDeadLettered), or every
+        entry when None. Workers verify the jobs (signature, max_job_age) again."""
+        return self.broker.dead_retry(runner_id, job_ids)
+
+    def dead_purge(self, runner_id: str) -> DeadPurged:
+        return self.broker.dead_purge(runner_id)
 
     def close(self) -> None:
         self.broker.close()

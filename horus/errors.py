@@ -75,3 +75,22 @@ class WaitTimeout(HorusError):
 
 class PluginError(HorusError):
     """A runner plugin could not be found or set up."""
+
+
+class NotDeadLettered(HorusError):
+    """A dead-letter retry named a job that cannot be retried; ``why`` is stable: ``not_dead``
+    (not in the runner's dead-letter list), ``expired`` (its records expired) or ``ending``
+    (dead-lettered, its failure not stored yet)."""
+
+    MESSAGES = {
+        "not_dead": "is not in runner {runner}'s dead-letter list (`horus dead list {runner}` shows it)",
+        "expired": "is dead-lettered but its records expired; `horus dead purge {runner}` drops it",
+        "ending": "is being dead-lettered right now; try again in a moment",
+    }
+
+    def __init__(self, job_id: str, runner_id: str, why: str, message: str | None = None) -> None:
+        detail = self.MESSAGES.get(why, why).format(runner=runner_id)
+        super().__init__(message or f"job {job_id!r} {detail}; nothing was retried")
+        self.job_id = job_id
+        self.runner_id = runner_id
+        self.why = why

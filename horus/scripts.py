@@ -15,7 +15,20 @@ from typing import Any
 
 from horus.resp import Arg, Connection, ReplyError
 
-NAMES = ("enqueue", "claim", "start", "finish", "cancel", "delete", "reap", "requeued", "heartbeat", "claim_type")
+NAMES = (
+    "enqueue",
+    "claim",
+    "start",
+    "finish",
+    "cancel",
+    "delete",
+    "reap",
+    "requeued",
+    "heartbeat",
+    "claim_type",
+    "dead_retry",
+    "dead_purge",
+)
 
 
 _INCLUDE = re.compile(r"^--! include (\w+)$", re.MULTILINE)

@@ -20,6 +20,7 @@ import orjson
 from nacl.signing import SigningKey
 
 from horus.admission import parse_job, prepare
+from horus.deadletter import DeadJob, DeadPurged, DeadRetried
 from horus.errors import (
     JOB_REFUSALS,
     ConnectionFailed,
@@ -27,6 +28,7 @@ from horus.errors import (
     JobActive,
     JobNotFound,
     JobRejected,
+    NotDeadLettered,
     WaitTimeout,
 )
 from horus.models import TERMINAL, Job, JobResult
@@ -236,6 +238,19 @@ class Client:
     def keys(self) -> list[dict[str, Any]]:
         return list(self.call("key.list"))
 
+    # -- the dead-letter list (admin token) ---------------------------------------------
+    def dead_list(self, runner_id: str) -> list[DeadJob]:
+        return [DeadJob.model_validate(entry) for entry in self.call("dead.list", runner_id=runner_id)]
+
+    def dead_retry(self, runner_id: str, job_ids: list[str] | None = None) -> DeadRetried:
+        """Queue dead-lettered jobs again: ``job_ids`` all or none (NotDeadLettered), or every
+        entry when None. Workers verify the jobs (signature, max_job_age) again."""
+        params: dict[str, Any] = {"all": True} if job_ids is None else {"job_ids": job_ids}
+        return DeadRetried.model_validate(self.call("dead.retry", runner_id=runner_id, **params))
+
+    def dead_purge(self, runner_id: str) -> DeadPurged:
+        return DeadPurged.model_validate(self.call("dead.purge", runner_id=runner_id))
+
 
 def _translate(error: SupervisorError) -> HorusError:
     if error.reason in JOB_REFUSALS:
@@ -245,6 +260,8 @@ def _translate(error: SupervisorError) -> HorusError:
         return JobRejected(error.reason, error.field, reason)
     if error.reason == "job_not_found":
         return JobNotFound(str(error.data.get("job_id", "")) or error.field or "?")
+    if error.reason == "not_dead_lettered":
+        return NotDeadLettered(str(error.data.get("job_id", "")), "", str(error.data.get("why", "")), str(error))
     if error.reason == "job_active":
         return JobActive(error.field, str(error.data.get("status", "active")))
     return error

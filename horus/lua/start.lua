@@ -43,7 +43,10 @@ for i, id in ipairs(ids) do
     if state[2] == '1' then
       verdict = 'cancelled'
     elseif deliveries > tonumber(ARGV[2]) then
+      -- Once only: a worker lost while storing the failure leaves the job to be started again.
+      redis.call('LREM', KEYS[2], 0, id)
       redis.call('LPUSH', KEYS[2], id)
+      redis.call('HSET', hash, 'dead_at', now)
       verdict = 'dead'
     end
     out[#out + 1] = verdict

@@ -50,6 +50,7 @@ CODES: dict[str, tuple[int, str]] = {
     "runner_type_conflict": (-32204, "the runner is registered with another type"),
     "token_not_found": (-32205, "no token with that name"),
     "job_active": (-32206, "the job is still queued or running: cancel it first"),
+    "not_dead_lettered": (-32207, "a job to retry is not in the runner's dead-letter list (data.job_id, data.why)"),
 }
 
 

@@ -1,0 +1,50 @@
+-- Put dead-lettered jobs back in their runner's queue as fresh deliveries.
+-- KEYS[1] dead-letter list   KEYS[2] runner queue, then for each job: its hash, spec, result
+--         list, log stream
+-- ARGV[1] 'ids': every job must be retriable, else nothing changes; 'all': a job that is not
+--         is skipped   ARGV[2..] the job ids (same order as their keys)
+-- A job is retriable when its id is in the dead-letter list, its records are still there and
+-- its failure has been stored. Why one is not: 'not_dead' (not in the list), 'expired' (its
+-- records expired) or 'ending' (dead-lettered, its failure not stored yet).
+-- Returns {retried ids, skipped (id, why) pairs flat}; in 'ids' mode a refusal returns no
+-- retried id and the first refused pair, having changed nothing.
+local retriable, skipped = {}, {}
+for i = 2, #ARGV do
+  local id, base = ARGV[i], 3 + (i - 2) * 4
+  local why = nil
+  if not redis.call('LPOS', KEYS[1], id) then
+    why = 'not_dead'
+  else
+    local status = redis.call('HGET', KEYS[base], 'status')
+    if not status or redis.call('EXISTS', KEYS[base + 1]) == 0 then
+      why = 'expired'
+    elseif status ~= 'completed' and status ~= 'failed' and status ~= 'timeout' and status ~= 'cancelled' then
+      why = 'ending'
+    end
+  end
+  if why then
+    if ARGV[1] == 'ids' then
+      return {{}, {id, why}}
+    end
+    skipped[#skipped + 1] = id
+    skipped[#skipped + 1] = why
+  else
+    retriable[#retriable + 1] = i
+  end
+end
+local retried = {}
+for _, i in ipairs(retriable) do
+  local id, base = ARGV[i], 3 + (i - 2) * 4
+  local hash, spec = KEYS[base], KEYS[base + 1]
+  redis.call('LREM', KEYS[1], 0, id)
+  redis.call('HSET', hash, 'status', 'dispatched', 'deliveries', 0)
+  redis.call('HDEL', hash, 'worker', 'started_at', 'dead_at', 'cancel')
+  -- Queued jobs never expire; the end of the new run sets the TTLs again.
+  redis.call('PERSIST', hash)
+  redis.call('PERSIST', spec)
+  -- The old result and log go, so waiters and followers wait for the new ending.
+  redis.call('DEL', KEYS[base + 2], KEYS[base + 3])
+  redis.call('LPUSH', KEYS[2], id)
+  retried[#retried + 1] = id
+end
+return {retried, skipped}
