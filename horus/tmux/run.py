@@ -23,7 +23,7 @@ from horus.tmux.executor import Target
 from horus.tmux.follow import OutputFollower
 from horus.tmux.jobfiles import JobDir, Process, StateDir
 from horus.tmux.server import Pane, TmuxError, TmuxServer
-from horus.worker.context import JobContext, JobTimeout
+from horus.worker.context import JobContext, JobTimeout, kill_groups_and_wait
 
 log = logging.getLogger("horus.worker")
 
@@ -185,7 +185,11 @@ class PaneJob:
 
 
 def stop(process: Process, files: JobDir) -> int | None:
-    """Interrupt a command as C-c would, then kill what is left of it; its exit code if it wrote one."""
+    """Interrupt a command as C-c would, then kill what is left of it; its exit code if it wrote one.
+
+    Returns once the group's processes are gone (within a bound): the pane's next command, and
+    the result of the job it belonged to, never come while it still runs.
+    """
     if process.alive():
         _signal_group(process.pgid, signal.SIGINT)
         deadline = time.monotonic() + INTERRUPT_GRACE_S
@@ -193,7 +197,7 @@ def stop(process: Process, files: JobDir) -> int | None:
             time.sleep(POLL_S / 5)
         # Even if the wrapper has ended, the id still names its group, whose background jobs may
         # outlive it: Linux never hands out a pid still in use as a process group id.
-        _signal_group(process.pgid, signal.SIGKILL)
+        kill_groups_and_wait([process.pgid])
     return files.exit_code()
 
 

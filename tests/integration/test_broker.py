@@ -15,6 +15,7 @@ from horus.models import Job, JobResult, JobStatus
 from horus.signing import sign_job
 
 W = "host:1:2"
+WAIT = 30
 
 
 def job(key: SigningKey, runner: str = "r1", **fields: object) -> Job:
@@ -197,11 +198,13 @@ def test_cancel_running_publishes(broker: Broker, key: SigningKey, r: redis.Redi
     broker.enqueue(j)
     broker.reserve("r1", W, 1)
     broker.start_many("r1", W, [j.id])
-    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    pubsub = r.pubsub()
     pubsub.subscribe(broker.keys.control("r1"))
+    # Subscribed for sure before the cancel: a message published earlier would reach no one.
+    assert pubsub.get_message(timeout=WAIT)["type"] == "subscribe"
     assert pubsub.get_message(timeout=1) is None
     assert broker.cancel(j.id) == "cancelling"
-    message = pubsub.get_message(timeout=5)
+    message = pubsub.get_message(timeout=WAIT)
     assert message is not None and message["data"] == f"cancel {j.id}"
     pubsub.close()
 

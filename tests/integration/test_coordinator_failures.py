@@ -112,7 +112,7 @@ def test_fail_fast_cancels_running_steps_and_skips_the_rest(stack: Stack, redis_
         "name": "ff",
         "policy": "fail_fast",
         "steps": [
-            python_step("slow", "wf_record", redis_url, "ff-runs", "slow", 30),
+            python_step("slow", "wf_record", redis_url, "ff-runs", "slow", 300),
             python_step("gate", "wf_value", 1),
             python_step("bad", "wf_fail", "broken on purpose", depends_on=["gate"]),
             python_step("after", "wf_noop", depends_on=["bad"]),
@@ -198,17 +198,16 @@ def test_cancel_cascades_to_running_jobs(stack: Stack, redis_url: str, r: redis.
     flow = {
         "name": "c",
         "steps": [
-            python_step("long", "wf_record", redis_url, "cancel-runs", "long", 30),
+            # Far longer than the wait below: only the cancel can end it in time.
+            python_step("long", "wf_record", redis_url, "cancel-runs", "long", 300),
             python_step("next", "wf_noop", depends_on=["long"]),
         ],
     }
     with stack.client() as client:
         workflow_id = client.submit(flow)
         wait_for(lambda: r.hget("cancel-runs", "long") == "1")
-        started = time.monotonic()
         assert client.cancel(workflow_id) == "cancelled"
         outcome = client.wait(workflow_id, WAIT)
-        assert time.monotonic() - started < 15
         assert client.cancel(workflow_id) == "cancelled"
     assert outcome.status == "cancelled"
     assert outcome.steps["long"].status == JobStatus.CANCELLED

@@ -100,7 +100,7 @@ def serve(r: redis.Redis, redis_url: str, namespace: str) -> Iterator[Serve]:
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WAIT
         while not server.started:
             assert time.monotonic() < deadline, "supervisor did not start"
             time.sleep(0.01)
@@ -166,24 +166,21 @@ def test_job_run_returns_the_status_when_the_wait_ends_first(api: Server, key: S
     assert result["status"] == "dispatched"
 
 
-def test_waiting_calls_leave_room_for_others(serve: Serve, key: SigningKey) -> None:
-    server = serve(threads=8)
+def test_waiting_job_runs_leave_room_for_others(serve: Serve, key: SigningKey, r: redis.Redis) -> None:
+    server = serve(threads=2)
     server.call("runner.register", {"runner_id": "r1", "runner_type": "python"})
     server.call("key.add", {"public_key": public_hex(key)})
-    results: list[Any] = []
-    waits = [
-        threading.Thread(target=lambda: results.append(server.call("job.run", {"job": signed(key), "wait_s": 2})))
-        for _ in range(4)
-    ]
-    for thread in waits:
-        thread.start()
-    time.sleep(0.3)
-    started = time.monotonic()
-    assert server.call("runner.list")[0]["runner_id"] == "r1"
-    assert time.monotonic() - started < 1
-    for thread in waits:
+    jobs = [signed(key) for _ in range(4)]  # queued: no worker serves r1
+    waits = [_in_thread(lambda job=job: server.call("job.run", {"job": job, "wait_s": WAIT * 2})) for job in jobs]
+    _until(lambda: _blocked_in_redis(r, "blmove") >= 4, "4 job.run waits with 2 threads: each must hold no thread")
+    listing, out = _in_thread(lambda: server.call("runner.list"))
+    listing.join(WAIT)
+    assert out and out[0][0]["runner_id"] == "r1", "runner.list must be answered while 4 job.run calls wait"
+    for job in jobs:
+        server.call("job.cancel", {"job_id": job["id"]})
+    for thread, result in waits:
         thread.join(WAIT)
-    assert [result["status"] for result in results] == ["dispatched"] * 4
+        assert result and result[0]["status"] == "cancelled"
 
 
 @pytest.mark.parametrize("method", ["job.status", "job.result", "job.logs", "job.cancel"])
@@ -566,7 +563,7 @@ def start_cli(redis_url: str, r: redis.Redis, namespace: str, tmp_path: Path) ->
                 start_new_session=True,
             )
         procs.append(proc)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + WAIT * 2
         while True:
             try:
                 socket.create_connection((connect, port), timeout=1).close()

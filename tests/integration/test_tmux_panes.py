@@ -32,12 +32,15 @@ __all__ = ["start_tmux_worker", "tmux"]  # fixtures
 
 #: How long a job waits for the other's start marker before giving up (the serial case pays it).
 OTHER_WAIT_TICKS = 40  # x 0.05 s
+#: Jobs that must meet wait long: a second pane's shell may be slow to start on a busy machine,
+#: and they meet as soon as both run, so the bound costs nothing.
+MEET_TICKS = WAIT * 20
 
 
-def meeting_job(me: str, other: str, markers: Path, executor: str) -> dict[str, object]:
+def meeting_job(me: str, other: str, markers: Path, executor: str, ticks: int = OTHER_WAIT_TICKS) -> dict[str, object]:
     payload = (
         f"echo start-{me} >> {markers}; touch {markers}.{me}; i=0; "
-        f"while [ ! -e {markers}.{other} ] && [ $i -lt {OTHER_WAIT_TICKS} ]; do sleep 0.05; i=$((i+1)); done; "
+        f"while [ ! -e {markers}.{other} ] && [ $i -lt {ticks} ]; do sleep 0.05; i=$((i+1)); done; "
         f"echo end-{me} >> {markers}"
     )
     return {"runner_id": "r1", "payload": payload, "executor": executor}
@@ -61,7 +64,10 @@ def test_jobs_for_two_panes_run_side_by_side(
     start_tmux_worker(concurrency=2)
     markers = tmp_path / "markers"
     ids = client.submit_many(
-        [meeting_job("a", "b", markers, "tmux.s.w.left"), meeting_job("b", "a", markers, "tmux.s.w.right")]
+        [
+            meeting_job("a", "b", markers, "tmux.s.w.left", MEET_TICKS),
+            meeting_job("b", "a", markers, "tmux.s.w.right", MEET_TICKS),
+        ]
     )
     assert all(client.wait(job_id, WAIT).status == JobStatus.COMPLETED for job_id in ids)
     seen = lines(markers)

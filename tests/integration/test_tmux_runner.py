@@ -17,6 +17,16 @@ def job(payload: str, executor: str = "tmux.s1.w1.p1", **fields: object) -> dict
     return {"runner_id": "r1", "payload": payload, "executor": executor, **fields}
 
 
+#: The timeout of the jobs that time out; their command must have started well before it.
+SHORT_TIMEOUT = 2
+
+
+def warm_pane(client: RedisClient) -> None:
+    """Run a job in the default pane first: creating the tmux server, session and shell takes
+    a good part of a second on a busy machine, and a short timeout must not be spent on it."""
+    assert client.run(job("true"), WAIT).status == JobStatus.COMPLETED
+
+
 def test_output_streams_and_is_stored(client: RedisClient, start_tmux_worker: StartTmuxWorker) -> None:
     start_tmux_worker()
     result = client.run(job("echo one; echo two >&2; printf 'three'"), WAIT)
@@ -88,35 +98,38 @@ def test_executor_that_does_not_parse_is_refused(
 
 def test_timeout_interrupts_the_command(client: RedisClient, start_tmux_worker: StartTmuxWorker) -> None:
     start_tmux_worker()
+    warm_pane(client)
     payload = "trap 'echo interrupted; exit 7' INT; echo ready; while :; do sleep 0.05; done"
-    result = client.run(job(payload, timeout=1), WAIT)
+    result = client.run(job(payload, timeout=SHORT_TIMEOUT), WAIT)
     assert result.status == JobStatus.TIMEOUT
     assert result.output == "ready\ninterrupted\n"
-    assert (result.error, result.exit_code) == ("timed out after 1 s: interrupted", 7)
+    assert (result.error, result.exit_code) == (f"timed out after {SHORT_TIMEOUT} s: interrupted", 7)
 
 
 def test_timeout_kills_what_the_command_left_in_the_background(
     client: RedisClient, start_tmux_worker: StartTmuxWorker, tmp_path: Path
 ) -> None:
     start_tmux_worker()
+    warm_pane(client)
     pid_file = tmp_path / "pid"
     # A background job of a non-interactive shell ignores SIGINT, and outlives the command.
     payload = f"sleep 300 >/dev/null 2>&1 & echo $! > {pid_file}; trap 'exit 7' INT; while :; do sleep 0.05; done"
-    result = client.run(job(payload, timeout=1), WAIT)
+    result = client.run(job(payload, timeout=SHORT_TIMEOUT), WAIT)
     assert (result.status, result.exit_code) == (JobStatus.TIMEOUT, 7)
-    wait_for(lambda: not alive(int(pid_file.read_text())), "the background job to be killed", 5)
+    wait_for(lambda: not alive(int(pid_file.read_text())), "the background job to be killed")
 
 
 def test_timeout_kills_a_command_that_ignores_the_interrupt(
     client: RedisClient, start_tmux_worker: StartTmuxWorker, tmp_path: Path
 ) -> None:
     start_tmux_worker()
+    warm_pane(client)
     pid_file = tmp_path / "pid"
     payload = f"trap '' INT; echo $$ > {pid_file}; while :; do sleep 0.05; done"
-    result = client.run(job(payload, timeout=1), WAIT)
+    result = client.run(job(payload, timeout=SHORT_TIMEOUT), WAIT)
     assert result.status == JobStatus.TIMEOUT
-    assert (result.error, result.exit_code) == ("timed out after 1 s: killed", None)
-    wait_for(lambda: not alive(int(pid_file.read_text())), "the stubborn command to be gone", 5)
+    assert (result.error, result.exit_code) == (f"timed out after {SHORT_TIMEOUT} s: killed", None)
+    wait_for(lambda: not alive(int(pid_file.read_text())), "the stubborn command to be gone")
     # The pane is usable again.
     assert client.run(job("echo next"), WAIT).output == "next\n"
 
@@ -131,7 +144,7 @@ def test_cancel_reaches_the_command_in_the_pane(
     pid = int(pid_file.read_text())
     assert client.cancel(job_id) == "cancelling"
     assert client.wait(job_id, WAIT).status == JobStatus.CANCELLED
-    wait_for(lambda: not alive(pid), "the cancelled command to be killed", 5)
+    wait_for(lambda: not alive(pid), "the cancelled command to be killed")
     assert client.run(job("echo next"), WAIT).output == "next\n"
 
 

