@@ -85,17 +85,27 @@ def test_ctrl_c_during_a_wait_names_the_job(
     tmp_path: Path, key_file: Path, redis_url: str, namespace: str, r: redis.Redis
 ) -> None:
     cmd = horus_cmd("submit", str(write_job(tmp_path, "nobody")), "--key", str(key_file), "--wait")
+    # As a terminal would start it: a suite run in the background inherits SIGINT ignored.
     with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env_for(redis_url, namespace)
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env_for(redis_url, namespace),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as proc:
-        assert proc.stderr is not None
-        first = proc.stderr.readline()
-        job_id = re.search(r"job (\w{32}) submitted", first)
-        assert job_id, first
-        assert "warning: no worker serves runner 'nobody'" in proc.stderr.readline()
-        proc.send_signal(signal.SIGINT)
-        rest = proc.stderr.read()
-        assert proc.wait(WAIT) == 130
+        try:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            job_id = re.search(r"job (\w{32}) submitted", first)
+            assert job_id, first
+            assert "warning: no worker serves runner 'nobody'" in proc.stderr.readline()
+            proc.send_signal(signal.SIGINT)
+            rest = proc.stderr.read()
+            assert proc.wait(WAIT) == 130
+        finally:
+            proc.kill()  # a failed check must not leave the context's wait() blocking forever
     assert f"job {job_id[1]} is still dispatched; follow it with `horus result --wait {job_id[1]}`" in rest, rest
     assert "Traceback" not in rest
 
