@@ -20,10 +20,14 @@ _EXPORTS = {
     "load_key": "horus.signing",
     "sign_job": "horus.signing",
     "task": "horus.tasks",
+    "Middleware": "horus.middleware",
+    "SkipJob": "horus.errors",
 }
 
 if TYPE_CHECKING:
     from horus.client import RedisClient
+    from horus.errors import SkipJob
+    from horus.middleware import Middleware
     from horus.models import Job, JobResult, JobStatus, Signature
     from horus.sdk import Client
     from horus.sdk_async import AsyncClient
@@ -50,5 +54,7 @@ __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
     "load_key",
     "sign_job",
     "task",
+    "Middleware",
+    "SkipJob",
     "__version__",
 ]

@@ -75,3 +75,8 @@ class WaitTimeout(HorusError):
 
 class PluginError(HorusError):
     """A runner plugin could not be found or set up."""
+
+
+class SkipJob(HorusError):
+    """Raised by a middleware's ``before_job`` to refuse a job: it is not run and ends failed,
+    its error naming the middleware and this exception's message (docs/workers.md)."""
