@@ -135,6 +135,7 @@ def worker_command(
     options.update({"modules": sal_modules} if sal_modules else {})
     options.update({"root": str(sal_root)} if sal_root else {})
     hooks = middleware.load(split_list(setting("middleware", middleware_names, section="worker")), options)
+    # A middleware's options are its own: the runner gets one only if it declares it too.
     owned = middleware.owned_options(hooks)
     options = {name: value for name, value in options.items() if name not in owned or name in runner_cls.options}
     runner_cls.check_options(options)
