@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from horus import plugin, scripts
+from horus import middleware, plugin, scripts
 from horus.broker import Broker
 from horus.config import redacted, redis_url, setting, split_list
 from horus.errors import ConfigError
@@ -120,12 +120,24 @@ def worker_command(
             "[default: 1024 for sal and osiris, else 0]",
         ),
     ] = None,
+    middleware_names: Annotated[
+        list[str],
+        typer.Option(
+            "--middleware",
+            help="middleware to run around each job: an installed name or module:Class (repeatable) "
+            "[env: HORUS_MIDDLEWARE]",
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     """Run a worker serving one runner id (horus worker runner1 --type python --app tasks --trusted-key HEX)."""
     runner_cls = plugin.load(runner_type)
     options = _options(option, setting("app", app_module, section="worker"), setting("hero_bin", hero_bin))
     options.update({"modules": sal_modules} if sal_modules else {})
     options.update({"root": str(sal_root)} if sal_root else {})
+    hooks = middleware.load(split_list(setting("middleware", middleware_names, section="worker")), options)
+    # A middleware's options are its own: the runner gets one only if it declares it too.
+    owned = middleware.owned_options(hooks)
+    options = {name: value for name, value in options.items() if name not in owned or name in runner_cls.options}
     runner_cls.check_options(options)
     policy = _trust(trusted_key, trust_policy, runner_id, threshold)
     config = WorkerConfig(
@@ -157,7 +169,9 @@ def worker_command(
     _claim_runner_type(config)
     # After prepare: an --app module may read its own settings from the environment at import.
     guard.protect(config.redis_url, redis)
-    raise typer.Exit(Master(config, runner).run())
+    if hooks:
+        log.info("middleware: %s", ", ".join(hooks.names))
+    raise typer.Exit(Master(config, runner, hooks).run())
 
 
 def _claim_runner_type(config: WorkerConfig) -> None:

@@ -20,10 +20,36 @@ _EXPORTS = {
     "load_key": "horus.signing",
     "sign_job": "horus.signing",
     "task": "horus.tasks",
+    "Middleware": "horus.middleware",
+    "HorusError": "horus.errors",
+    "ConfigError": "horus.errors",
+    "TransportError": "horus.errors",
+    "ConnectionFailed": "horus.errors",
+    "JobRejected": "horus.errors",
+    "JobNotFound": "horus.errors",
+    "JobActive": "horus.errors",
+    "WaitTimeout": "horus.errors",
+    "PluginError": "horus.errors",
+    "NotDeadLettered": "horus.errors",
+    "SkipJob": "horus.errors",
 }
 
 if TYPE_CHECKING:
     from horus.client import RedisClient
+    from horus.errors import (
+        ConfigError,
+        ConnectionFailed,
+        HorusError,
+        JobActive,
+        JobNotFound,
+        JobRejected,
+        NotDeadLettered,
+        PluginError,
+        SkipJob,
+        TransportError,
+        WaitTimeout,
+    )
+    from horus.middleware import Middleware
     from horus.models import Job, JobResult, JobStatus, Signature
     from horus.sdk import Client
     from horus.sdk_async import AsyncClient
@@ -50,5 +76,17 @@ __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
     "load_key",
     "sign_job",
     "task",
+    "Middleware",
+    "HorusError",
+    "ConfigError",
+    "TransportError",
+    "ConnectionFailed",
+    "JobRejected",
+    "JobNotFound",
+    "JobActive",
+    "WaitTimeout",
+    "PluginError",
+    "NotDeadLettered",
+    "SkipJob",
     "__version__",
 ]

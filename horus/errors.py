@@ -94,3 +94,8 @@ class NotDeadLettered(HorusError):
         self.job_id = job_id
         self.runner_id = runner_id
         self.why = why
+
+
+class SkipJob(HorusError):
+    """Raised by a middleware's ``before_job`` to refuse a job: it is not run and ends failed,
+    its error naming the middleware and this exception's message (docs/workers.md)."""

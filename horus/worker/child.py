@@ -23,6 +23,7 @@ import orjson
 from horus import scripts
 from horus.broker import Broker, Started
 from horus.errors import JobRejected, TransportError
+from horus.middleware import Chain, WorkerInfo
 from horus.models import INPUTS_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.plugin import BaseRunner, Outcome
 from horus.procutil import die_with_parent, limit_memory
@@ -63,10 +64,19 @@ class _Stop(BaseException):  # control flow, not an error
 
 class Child:
     def __init__(
-        self, config: WorkerConfig, runner: BaseRunner, worker_id: str, announce_fd: int, slots: Slots, slot: int
+        self,
+        config: WorkerConfig,
+        runner: BaseRunner,
+        worker_id: str,
+        announce_fd: int,
+        slots: Slots,
+        slot: int,
+        hooks: Chain | None = None,
     ) -> None:
         self.config = config
         self.runner = runner
+        #: None without middleware, so a job pays one ``is None`` test for the feature.
+        self.hooks = hooks or None
         self.worker_id = worker_id
         self.announce_fd = announce_fd
         self.slots = slots
@@ -119,6 +129,8 @@ class Child:
             log.exception("runner setup failed")
             self.announce(SETUP_FAILED)
             return RET_SETUP_FAILED
+        if self.hooks is not None:
+            self.hooks.worker_start(self._info())
         self.pipe = Pipeline(lambda: self.broker.conn)
         try:
             self._loop()
@@ -132,8 +144,13 @@ class Child:
             return RET_TRANSPORT
         finally:
             self._flush()
+            if self.hooks is not None:
+                self.hooks.worker_stop(self._info())
             self.runner.teardown()
         return RET_OK
+
+    def _info(self) -> WorkerInfo:
+        return WorkerInfo(self.config.runner_id, self.config.runner_type, self.worker_id, self.config.namespace)
 
     def _max_arg_bytes(self) -> int:
         """Redis's limit on one argument (a result), where the server lets us ask."""
@@ -322,15 +339,7 @@ class Child:
             return None
         began = time.time()
         if started.verdict != "run":
-            status, error = {
-                "cancelled": (JobStatus.CANCELLED, "cancelled before it started"),
-                "dead": (
-                    JobStatus.FAILED,
-                    f"dead-lettered: delivered {started.deliveries - 1} times without "
-                    "finishing (its worker was lost each time)",
-                ),
-            }[started.verdict]
-            return self._result(job_id, Outcome(status, error=error), began, started.deliveries)
+            return self._not_run(started, began)
         try:
             job = load_verified(
                 started.job_json,
@@ -366,14 +375,47 @@ class Child:
             redis_url=self.config.redis_url,
             namespace=self.config.namespace,
         )
-        outcome = self.execute(job, ctx, sink)
+        if self.hooks is not None:
+            return self._run_hooked(self.hooks, job, ctx, sink, began, started.deliveries)
+        result = self._end(job, ctx, sink, self.execute(job, ctx, sink), began, started.deliveries)
+        self.slots.clear(self.slot)
+        return result
+
+    def _run_hooked(
+        self, hooks: Chain, job: Job, ctx: JobContext, sink: LogSink, began: float, deliveries: int
+    ) -> JobResult:
+        """Run the job between the middleware's before and after hooks. Both run while the
+        slot shows the job, so the master's hard deadline also ends a hook that hangs."""
+        entered, refusal = hooks.before(job, ctx)
+        outcome = self.execute(job, ctx, sink) if refusal is None else Outcome.failed(refusal)
+        result = self._end(job, ctx, sink, outcome, began, deliveries)
+        hooks.after(job, ctx, result, entered)
+        self.slots.clear(self.slot)
+        return result
+
+    def _end(
+        self, job: Job, ctx: JobContext, sink: LogSink, outcome: Outcome, began: float, deliveries: int
+    ) -> JobResult:
         if outcome.status is JobStatus.TIMEOUT:  # a runner that timed out its own subprocess
             ctx.kill_process_groups()
         if ctx.announced_groups:  # the master kills a child's groups on timeout or cancel: not stale ones
             self.announce("pgclear")
         sink.close()
-        self.slots.clear(self.slot)
-        return self._result(job_id, outcome, began, started.deliveries)
+        return self._result(job.id, outcome, began, deliveries)
+
+    def _not_run(self, started: Started, began: float) -> JobResult:
+        """A job the start script ended instead of running: cancelled before it started, or
+        dead-lettered (delivered more than max_deliveries times, its worker lost each time)."""
+        if started.verdict == "cancelled":
+            outcome = Outcome(JobStatus.CANCELLED, error="cancelled before it started")
+        else:
+            outcome = Outcome.failed(
+                f"dead-lettered: delivered {started.deliveries - 1} times without "
+                "finishing (its worker was lost each time)"
+            )
+            if self.hooks is not None:
+                self.hooks.dead_letter(started.job_id, str(outcome.error))
+        return self._result(started.job_id, outcome, began, started.deliveries)
 
     def _add_inputs(self, job: Job) -> None:
         """A workflow step signed by its submitter: its upstream results wait at the job's inputs
@@ -415,6 +457,8 @@ class Child:
         except (Exception, SystemExit) as exc:  # sys.exit() in a job ends the job, not its worker
             summary = traceback.format_exception_only(exc)[-1].strip()
             log.warning("job %s raised %s", job.id, summary)
+            if self.hooks is not None:
+                self.hooks.error(job, ctx, exc)
             return Outcome.failed(summary, output=sink.printed())
 
 
@@ -455,9 +499,10 @@ def child_main(
     slots: Slots,
     slot: int,
     master_pid: int,
+    hooks: Chain | None = None,
 ) -> int:
     """Entry point in the forked child; never returns into the master's code."""
     os.setpgid(0, 0)
     die_with_parent(master_pid)
     limit_memory(config.max_job_memory_mb)
-    return Child(config, runner, worker_id, announce_fd, slots, slot).run()
+    return Child(config, runner, worker_id, announce_fd, slots, slot, hooks).run()

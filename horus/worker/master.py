@@ -15,6 +15,7 @@ from types import FrameType
 
 from horus.broker import Broker
 from horus.errors import TransportError
+from horus.middleware import Chain
 from horus.models import JobResult, JobStatus
 from horus.plugin import BaseRunner
 from horus.resp import Connection
@@ -50,9 +51,10 @@ class ChildState:
 
 
 class Master:
-    def __init__(self, config: WorkerConfig, runner: BaseRunner) -> None:
+    def __init__(self, config: WorkerConfig, runner: BaseRunner, hooks: Chain | None = None) -> None:
         self.config = config
         self.runner = runner
+        self.hooks = hooks or None
         self.broker = Broker.from_url(
             config.redis_url,
             config.namespace,
@@ -172,7 +174,9 @@ class Master:
                 self._forget_master_state()
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a held stop now ends us
                 worker_id = f"{self.host}:{master_pid}:{os.getpid()}"
-                code = child_main(self.config, self.runner, worker_id, write_fd, self.slots, slot, master_pid)
+                code = child_main(
+                    self.config, self.runner, worker_id, write_fd, self.slots, slot, master_pid, self.hooks
+                )
             except BaseException:
                 log.exception("worker child crashed")
             finally:
@@ -340,10 +344,13 @@ class Master:
                 completed_at=time.time(),
                 deliveries=deliveries,
             )
-            self.broker.finish(runner_id, child.worker_id, result)
+            stored = self.broker.finish(runner_id, child.worker_id, result)
         except TransportError as exc:
             # The job stays in the child's in-flight list and goes back to the queue.
             log.warning("could not store %s for job %s (%s)", status.value, job_id, exc)
+            return
+        if stored and self.hooks is not None:
+            self.hooks.killed(job_id, result)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
