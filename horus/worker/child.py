@@ -4,6 +4,8 @@ Idle, a child blocks on one job (BLMOVE) and acknowledges it at once. Under load
 jobs in batches that grow while jobs are fast: one round trip acknowledges the finished
 jobs and reserves the next ones, another starts them. A finished job waits at most
 ``MAX_HOLD_S`` for its acknowledgement, and a slow job drops the batch back to one.
+Under ``--rate-limit`` it takes one job at a time and asks Redis for a permit between
+reserving it and starting it (docs/workers.md, "Rate limit").
 """
 
 from __future__ import annotations
