@@ -18,7 +18,7 @@ from horus.keys import DEFAULT_NAMESPACE
 from horus.signing import public_key_text
 from horus.trust import TrustPolicy
 from horus.worker import guard
-from horus.worker.config import WorkerConfig
+from horus.worker.config import RateLimit, WorkerConfig
 from horus.worker.master import Master
 
 log = logging.getLogger("horus.worker")
@@ -120,6 +120,14 @@ def worker_command(
             "[default: 1024 for sal and osiris, else 0]",
         ),
     ] = None,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--rate-limit",
+            help="at most N job starts in any second, minute or hour for this runner id, across all "
+            "its workers: N/s, N/m or N/h [env: HORUS_RATE_LIMIT]",
+        ),
+    ] = None,
     middleware_names: Annotated[
         list[str],
         typer.Option(
@@ -131,6 +139,8 @@ def worker_command(
 ) -> None:
     """Run a worker serving one runner id (horus worker runner1 --type python --app tasks --trusted-key HEX)."""
     runner_cls = plugin.load(runner_type)
+    rate = setting("rate_limit", rate_limit, section="worker")
+    limit = None if rate is None else RateLimit.parse(rate)
     options = _options(option, setting("app", app_module, section="worker"), setting("hero_bin", hero_bin))
     options.update({"modules": sal_modules} if sal_modules else {})
     options.update({"root": str(sal_root)} if sal_root else {})
@@ -161,6 +171,7 @@ def worker_command(
         max_job_memory_mb=int_setting(
             "max_job_memory", max_job_memory, getattr(runner_cls, "default_max_job_memory_mb", 0), "MiB"
         ),
+        rate_limit=limit,
         options=options,
     )
     runner = runner_cls(config=options)
@@ -169,6 +180,8 @@ def worker_command(
     _claim_runner_type(config)
     # After prepare: an --app module may read its own settings from the environment at import.
     guard.protect(config.redis_url, redis)
+    if config.rate_limit is not None:
+        log.info("rate limit: %s job starts for runner %r", config.rate_limit, config.runner_id)
     if hooks:
         log.info("middleware: %s", ", ".join(hooks.names))
     raise typer.Exit(Master(config, runner, hooks).run())

@@ -551,6 +551,13 @@ class Broker:
             return None if moved is None else self.start_many(runner_id, worker_id, [str(moved)])[0]
         return self.parse_start([str(started[0])], [started[1:]])[0]
 
+    def permit(self, runner_id: str, job_id: str, starts: int, window_ms: int, member: str) -> int:
+        """Ask the runner's rate limit (``starts`` in any ``window_ms``) to let a reserved job
+        start: 0 when it may (its start recorded), else the ms until the window has room.
+        ``member`` must be unique to this request (worker id and a counter)."""
+        keys = [self.keys.rate_limit(runner_id), self.keys.job(runner_id, job_id)]
+        return int(scripts.call(self.conn, "rate_limit", keys, [starts, window_ms, member, self.max_deliveries]))
+
     def _finish_command(self, runner_id: str, worker_id: str, results: Sequence[JobResult]) -> tuple[Arg, ...]:
         keys = [self.keys.inflight(runner_id, worker_id)]
         args: list[Arg] = [worker_id, self.result_ttl_s, self.log_maxlen]

@@ -45,6 +45,7 @@ KNOWN_SETTINGS: dict[str, tuple[str, ...]] = {
     "max_clock_skew": ("worker",),
     "max_job_memory": ("worker",),
     "middleware": ("worker",),
+    "rate_limit": ("worker",),
     "port": ("supervisor", "coordinator"),
 }
 SECTIONS = sorted({section for sections in KNOWN_SETTINGS.values() for section in sections})

@@ -73,6 +73,12 @@ class Keys:
         master serves, so a master of another type on the same runner id is refused."""
         return f"{self._runner(runner_id)}:types"
 
+    def rate_limit(self, runner_id: str) -> str:
+        """Sorted set: the runner's recent job starts under ``--rate-limit`` (member ``ms:worker
+        id:counter``, score: when, ms on Redis's clock); entries past the window are dropped and
+        the key expires one window after the last start (horus/lua/rate_limit.lua)."""
+        return f"{self._runner(runner_id)}:ratelimit"
+
     def dead(self, runner_id: str) -> str:
         """List of job ids given up after too many deliveries."""
         return f"{self._runner(runner_id)}:dead"

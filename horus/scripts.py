@@ -28,6 +28,7 @@ NAMES = (
     "claim_type",
     "dead_retry",
     "dead_purge",
+    "rate_limit",
 )
 
 

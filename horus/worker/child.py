@@ -4,6 +4,8 @@ Idle, a child blocks on one job (BLMOVE) and acknowledges it at once. Under load
 jobs in batches that grow while jobs are fast: one round trip acknowledges the finished
 jobs and reserves the next ones, another starts them. A finished job waits at most
 ``MAX_HOLD_S`` for its acknowledgement, and a slow job drops the batch back to one.
+Under ``--rate-limit`` it takes one job at a time and asks Redis for a permit between
+reserving it and starting it (docs/workers.md, "Rate limit").
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import signal
 import time
 import traceback
@@ -29,7 +32,7 @@ from horus.plugin import BaseRunner, Outcome
 from horus.procutil import die_with_parent, limit_memory
 from horus.resp import ReplyError
 from horus.trust import TrustPolicy
-from horus.worker.config import WorkerConfig
+from horus.worker.config import RateLimit, WorkerConfig
 from horus.worker.context import JobContext, JobTimeout
 from horus.worker.logsink import LogSink
 from horus.worker.pipeline import Pending, Pipeline
@@ -56,6 +59,11 @@ MAX_BATCH = 32
 FAST_JOB_S = 0.005
 #: The longest a finished job's result waits to be acknowledged with others.
 MAX_HOLD_S = 0.002
+#: Under a rate limit, the longest a refused child sleeps before asking again (the wait Redis
+#: names can grow while others take permits, or be made huge by bad entries in the key).
+MAX_PERMIT_WAIT_S = 5.0
+#: Up to this much more, so the children refused together do not all ask again at once.
+PERMIT_JITTER_S = 0.01
 
 
 class _Stop(BaseException):  # control flow, not an error
@@ -85,8 +93,14 @@ class Child:
         self.broker = Broker.from_url(
             config.redis_url, config.namespace, result_ttl_s=config.result_ttl_s, max_deliveries=config.max_deliveries
         )
+        #: None without a rate limit: the idle reserve then pays one ``is None`` test for it.
+        self.rate = config.rate_limit
+        # A rate-limited child reads no batch ahead: a job reserved early would wait for its
+        # permit while other children's jobs, reserved later, start first.
+        self.max_batch = 1 if self.rate is not None else MAX_BATCH
+        self._permits = 0
         self.stopping = False
-        # Only a blocking reserve is idle: a SIGTERM anywhere else just asks the loop to stop.
+        # Only a blocking reserve (and a permit wait) is idle: a SIGTERM anywhere else just asks the loop to stop.
         self.idle = False
         self.done = 0
         self.pending: list[JobResult] = []
@@ -188,7 +202,7 @@ class Child:
             if not fast:
                 batch = 1
             elif len(started) >= batch:
-                batch = min(batch * 2, MAX_BATCH)
+                batch = min(batch * 2, self.max_batch)
             started, reserved = ahead.result()
 
     def _ahead(self, batch: int, running: int) -> int:
@@ -280,15 +294,34 @@ class Child:
 
     # -- Redis steps -----------------------------------------------------------------
     def _reserve(self) -> Started | None:
-        """The next job, started, blocking up to RESERVE_BLOCK_S; the only place SIGTERM interrupts."""
+        """The next job, started, blocking up to RESERVE_BLOCK_S (then up to its rate-limit
+        permit); the only place SIGTERM interrupts."""
         self.idle = True
         try:
-            return self.broker.reserve_started(self.config.runner_id, self.worker_id, RESERVE_BLOCK_S)
+            if self.rate is None:
+                return self.broker.reserve_started(self.config.runner_id, self.worker_id, RESERVE_BLOCK_S)
+            return self._reserve_limited(self.rate)
         except _Stop:
             self.broker.conn.close()  # its replies are still on the way: no later call may read them
             raise
         finally:
             self.idle = False
+
+    def _reserve_limited(self, rate: RateLimit) -> Started | None:
+        """Reserve a job, wait for its permit, then start it: three round trips. A SIGTERM
+        while waiting leaves the job reserved and not started, and the master returns it to
+        the queue. A job start.lua will not run takes no permit (rate_limit.lua)."""
+        runner, worker = self.config.runner_id, self.worker_id
+        job_id = self.broker.reserve(runner, worker, RESERVE_BLOCK_S)
+        if job_id is None:
+            return None
+        while True:
+            self._permits += 1
+            wait_ms = self.broker.permit(runner, job_id, rate.starts, rate.window_ms, f"{worker}:{self._permits}")
+            if wait_ms <= 0:
+                break
+            time.sleep(min(wait_ms / 1000, MAX_PERMIT_WAIT_S) + random.uniform(0, PERMIT_JITTER_S))
+        return self.broker.start_many(runner, worker, [job_id])[0]
 
     def _flush(self) -> None:
         """Store what has finished, riding out a short Redis outage; called on the way out."""

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, Field
 
+from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
+
+#: The forms ``--rate-limit`` accepts, named in its error.
+RATE_LIMIT_FORMS = "N/s, N/m or N/h (N a whole number, 1 or more: e.g. 10/s, 100/m, 5000/h)"
+_PERIODS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000}
+_RATE = re.compile(r"\s*(\d+)\s*/\s*([smh])\s*")
+
+
+class RateLimit(BaseModel):
+    """At most ``starts`` job starts in any window of ``window_ms`` (docs/workers.md)."""
+
+    starts: int = Field(ge=1)
+    window_ms: int = Field(ge=1)
+
+    @classmethod
+    def parse(cls, value: object) -> RateLimit:
+        match = _RATE.fullmatch(value) if isinstance(value, str) else None
+        if match is None or int(match.group(1)) < 1:
+            raise ConfigError(
+                f"rate_limit must be {RATE_LIMIT_FORMS}, not {value!r}: "
+                "set --rate-limit, HORUS_RATE_LIMIT or [worker] rate_limit in horus.toml"
+            )
+        return cls(starts=int(match.group(1)), window_ms=_PERIODS_MS[match.group(2)])
+
+    def __str__(self) -> str:
+        units = {ms: name for name, ms in _PERIODS_MS.items()}
+        unit = units.get(self.window_ms)
+        return f"{self.starts}/{unit}" if unit else f"{self.starts} per {self.window_ms} ms"
 
 
 class WorkerConfig(BaseModel):
@@ -28,4 +58,6 @@ class WorkerConfig(BaseModel):
     kill_grace_s: float = Field(default=2.0, ge=0)
     #: Past it a result's output and error keep their head and tail (docs/workers.md).
     max_output_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    #: None: jobs start as fast as the children take them (no permit is asked for).
+    rate_limit: RateLimit | None = None
     options: dict[str, str] = Field(default_factory=dict)

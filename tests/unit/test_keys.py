@@ -15,6 +15,7 @@ def test_runner_keys_share_one_cluster_slot() -> None:
         keys.inflight("r1", "host:1:2"),
         keys.workers("r1"),
         keys.dead("r1"),
+        keys.rate_limit("r1"),
     ]
     assert len({key_slot(k.encode()) for k in runner_keys}) == 1
     assert all(k.startswith("tenant-a:") for k in runner_keys)
