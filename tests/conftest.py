@@ -151,7 +151,14 @@ class WorkerProc:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # Say what the worker was doing: a hang here is otherwise a bare timeout.
+            tail = "\n".join(self.log().splitlines()[-30:])
+            raise AssertionError(
+                f"worker {self.pid} still running {timeout} s after signal {sig}; log:\n{tail}"
+            ) from None
 
 
 StartWorker = Callable[..., WorkerProc]

@@ -71,6 +71,7 @@ class Master:
         self.control_fd = -1
         self.pending_cancels: dict[str, float] = {}  # job id -> until when to look for it
         self.shutdown_at: float | None = None
+        self.stop_signals = 0
         self.cold = False
         self.exit_code = RET_OK
         self.next_heartbeat = 0.0
@@ -126,12 +127,22 @@ class Master:
         signal.signal(signal.SIGCHLD, lambda _s, _f: None)
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
-        if self.shutdown_at is None and signum != signal.SIGQUIT:
+        """The first stop signal begins a warm shutdown, a second one (or SIGQUIT) makes it cold.
+
+        Counted first, and every step re-checks: Python may run a second signal's handler
+        inside the first's, and a stop must end cold, with its start time set, either way.
+        """
+        self.stop_signals += 1
+        cold = self.stop_signals > 1 or signum == signal.SIGQUIT
+        if self.shutdown_at is None:
             self.shutdown_at = time.monotonic() + self.config.grace_s
-            log.info("warm shutdown: running jobs have %.0f s to finish (signal again for cold)", self.config.grace_s)
-            for child in self.children.values():
-                _kill(child.pid, signal.SIGTERM)
-        else:
+            if not cold:
+                log.info(
+                    "warm shutdown: running jobs have %.0f s to finish (signal again for cold)", self.config.grace_s
+                )
+                for child in self.children.values():
+                    _kill(child.pid, signal.SIGTERM)
+        if cold:
             self.cold = True
 
     def _advance_shutdown(self) -> None:

@@ -370,6 +370,15 @@ def test_second_signal_is_a_cold_shutdown(client: RedisClient, start_worker: Sta
     assert client.broker.queue_length("r1") == 1
 
 
+def test_sigquit_alone_is_a_cold_shutdown(client: RedisClient, start_worker: StartWorker) -> None:
+    worker = start_worker(concurrency=1)
+    job_id = client.submit(task("sleep", 60, True))
+    follow_until(client, job_id, "started")
+    assert worker.stop(signal.SIGQUIT) == 0  # at once: no grace period, no second signal
+    assert client.result(job_id).status == JobStatus.DISPATCHED
+    assert client.broker.queue_length("r1") == 1
+
+
 def test_unknown_runner_type_lists_installed(start_worker: StartWorker) -> None:
     worker = start_worker(runner_type="nosuch")
     assert worker.proc.wait(30) == 2
