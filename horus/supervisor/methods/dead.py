@@ -8,25 +8,19 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from horus.deadletter import RETRY_NOTE, DeadJob, DeadPurged, DeadRetried
 from horus.errors import NotDeadLettered
-from horus.models import Id, check_id
+from horus.models import Id
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
+from horus.supervisor.methods.runners import RunnerIdParams
 from horus.supervisor.rpc import Method, Role
 
 
-class DeadParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    runner_id: str = Field(description="same characters as a job's runner_id")
-
-    @field_validator("runner_id")
-    @classmethod
-    def _runner_id(cls, value: str) -> str:
-        return check_id(value)
+class DeadParams(RunnerIdParams):
+    """A runner's dead-letter list: its id, checked like a job's runner_id."""
 
 
 class RetryParams(DeadParams):
