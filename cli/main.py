@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from nacl.signing import SigningKey
@@ -18,7 +19,7 @@ from horus.client import RedisClient
 from horus.config import redis_url, setting, toml_settings
 from horus.errors import ConfigError, HorusError, JobNotFound, JobRejected, NotDeadLettered, PluginError, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE
-from horus.models import JobResult, JobStatus
+from horus.models import Job, JobResult, JobStatus
 from horus.sdk import Client
 from horus.signing import generate_key, load_key, public_hex, save_key, sign_job
 
@@ -155,6 +156,13 @@ def submit(
     key: Annotated[Path | None, typer.Option("--key", help="secret key file [env: HORUS_KEY_FILE]")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="wait for the result")] = False,
     wait_timeout: Annotated[float | None, typer.Option("--wait-timeout", help="seconds to wait at most")] = None,
+    delay: Annotated[
+        float | None, typer.Option("--delay", help="start no sooner than SECONDS from now (sets not_before)")
+    ] = None,
+    priority: Annotated[int | None, typer.Option("--priority", help="0-9, higher starts first (default 0)")] = None,
+    retries: Annotated[
+        int | None, typer.Option("--retries", help="attempts after a failed or timed-out one, 0-100")
+    ] = None,
     as_json: JsonOpt = False,
     redis: RedisOpt = None,
     namespace: NamespaceOpt = None,
@@ -162,12 +170,13 @@ def submit(
 ) -> None:
     """Submit a job (signed with --key unless already signed); prints the job id last.
 
-    With --wait --json, prints the JobResult as JSON instead. Warns on stderr when no worker
-    serves the job's runner (with --wait, once it has waited a second unanswered); with --wait,
-    the job id goes to stderr before the wait.
+    --delay, --priority and --retries set the job's not_before, priority and retries before it
+    is signed, over what the file says. With --wait --json, prints the JobResult as JSON instead.
+    Warns on stderr when no worker serves the job's runner (with --wait, once it has waited a
+    second unanswered); with --wait, the job id goes to stderr before the wait.
     """
     client = _client(redis, namespace, supervisor, _key(key))
-    job = parse_job(_read_job_file(job_file))
+    job = with_options(parse_job(_read_job_file(job_file)), delay, priority, retries)
     job_id = client.submit(job)
     if wait:
         waiting.note(f"job {job_id} submitted; waiting for its result (Ctrl-C stops the wait, not the job)")
@@ -182,6 +191,28 @@ def submit(
         print(result.job_id)
     if result.status != JobStatus.COMPLETED:
         raise typer.Exit(EXIT_JOB_FAILED)
+
+
+def with_options(job: Job, delay: float | None, priority: int | None, retries: int | None) -> Job:
+    """The job with the options given on the command line; a signed job cannot take any."""
+    options: dict[str, Any] = {}
+    if delay is not None:
+        if not delay >= 0:
+            raise ConfigError(f"--delay must be 0 or more seconds (got {delay})")
+        options["not_before"] = round(time.time() + delay, 3)
+    if priority is not None:
+        options["priority"] = priority
+    if retries is not None:
+        options["retries"] = retries
+    if not options:
+        return job
+    if job.signatures:
+        flags = ", ".join(f"--{'delay' if name == 'not_before' else name}" for name in options)
+        raise ConfigError(
+            f"the job file is already signed, and {flags} would change what was signed: "
+            "set the option in the job before signing it, or submit the unsigned job with --key"
+        )
+    return parse_job({**job.model_dump(exclude={"status", "signatures"}), **options})
 
 
 @app.command("status")

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from horus.models import JobResult, JobStatus
+from horus.models import Attempt, JobResult, JobStatus
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -37,6 +37,7 @@ def for_terminal(text: str, stream: TextIO | None = None) -> str:
 
 STATUS_STYLE = {
     JobStatus.PENDING: "dim",
+    JobStatus.SCHEDULED: "blue",
     JobStatus.DISPATCHED: "cyan",
     JobStatus.RUNNING: "yellow",
     JobStatus.COMPLETED: "green",
@@ -52,6 +53,20 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
+def _from_now(ts: float, now_s: float | None = None) -> str:
+    left = ts - (time.time() if now_s is None else now_s)
+    return f"in {left:.1f} s" if left >= 0 else f"{-left:.1f} s ago"
+
+
+def _attempt_line(attempt: Attempt) -> str:
+    """One earlier attempt: how it ended, when, and why."""
+    took = ""
+    if attempt.started_at is not None and attempt.completed_at is not None:
+        took = f" after {(attempt.completed_at - attempt.started_at) * 1000:.1f} ms"
+    line = f"{attempt.status.value} at {_when(attempt.completed_at)}{took}"
+    return f"{line}: {attempt.error}" if attempt.error else line
+
+
 def result_panel(result: JobResult, info: Mapping[str, Any] | None = None) -> Panel:
     """A job's result; ``info`` (``horus status``) adds who asked for it and where it runs."""
     table = Table.grid(padding=(0, 2))
@@ -64,6 +79,12 @@ def result_panel(result: JobResult, info: Mapping[str, Any] | None = None) -> Pa
         if info and info.get(name):
             table.add_row(label, escape(str(info[name])))
     table.add_row("status", f"[{style}]{result.status.value}[/]")
+    if result.due_at is not None:
+        table.add_row("due", f"{_when(result.due_at)} ({_from_now(result.due_at)})")
+    if result.attempts > 1 or result.history:
+        table.add_row("attempts", str(result.attempts))
+    for attempt in result.history:
+        table.add_row(f"attempt {attempt.attempt}", escape(for_terminal(_attempt_line(attempt))))
     table.add_row("exit code", "-" if result.exit_code is None else str(result.exit_code))
     table.add_row("started", _when(result.started_at))
     table.add_row("completed", _when(result.completed_at))

@@ -12,9 +12,10 @@ import orjson
 from horus import scripts
 from horus.deadletter import DeadJob, DeadPurged, DeadRetried, DeadSkipped
 from horus.errors import JobActive, JobNotFound, JobRejected, NotDeadLettered, WaitTimeout
-from horus.keys import DEFAULT_NAMESPACE, Keys
-from horus.models import SIGNED_DEFAULTS, TERMINAL, Job, JobResult, JobStatus
+from horus.keys import DEFAULT_NAMESPACE, PRIORITY_TOKEN, Keys
+from horus.models import SIGNED_DEFAULTS, TERMINAL, Attempt, Job, JobResult, JobStatus
 from horus.resp import Address, Arg, Connection, ReplyError, ThreadLocalConnections
+from horus.retry import Retry, active_span_s, history_of
 
 DEFAULT_RESULT_TTL_S = 86_400
 #: How long a job id stays claimed (replay guard and id → runner lookup).
@@ -26,6 +27,8 @@ DEFAULT_MAX_DELIVERIES = 5
 DELETED = "!deleted"
 #: Redis's default ``proto-max-bulk-len``: a longer argument breaks the connection.
 DEFAULT_MAX_ARG_BYTES = 512 * 1_048_576
+#: At most this many due jobs are moved per release.lua call.
+RELEASE_BATCH = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,9 @@ class Started:
     verdict: str
     job_json: str = ""
     deliveries: int = 0
+    #: Attempts that ended before this one (retries), and their history as JSON.
+    attempts: int = 0
+    history: str | None = None
 
 
 def stored_json(job: Job) -> str:
@@ -113,13 +119,32 @@ def result_from_hash(job_id: str, runner_id: str, data: dict[str, str], stored: 
     if stored:
         return JobResult.model_validate_json(stored)
     started = data.get("started_at")
+    status = JobStatus(data.get("status", "pending"))
+    ended = int(data.get("attempts", 0) or 0)
+    due = data.get("due_at")
     return JobResult(
         job_id=job_id,
         runner_id=runner_id,
-        status=JobStatus(data.get("status", "pending")),
+        status=status,
         started_at=float(started) if started else None,
         deliveries=int(data.get("deliveries", 0) or 0),
+        attempts=ended + (1 if status is JobStatus.RUNNING else 0),
+        history=history_of(data.get("history")),
+        due_at=float(due) if due and status is JobStatus.SCHEDULED else None,
     )
+
+
+def job_options(job: Job, id_ttl_s: int, now: float) -> tuple[str, int]:
+    """enqueue.lua's options argument for a job ('' at the defaults) and how long its id
+    stays claimed: longer by as much as it waits for its start and its retries."""
+    fields = job.__dict__
+    not_before, priority, retries = fields["not_before"], fields["priority"], fields["retries"]
+    if not_before is None and not priority and not retries:
+        return "", id_ttl_s
+    wait = max(0.0, not_before - now) if not_before is not None else 0.0
+    ttl = int(id_ttl_s + wait + active_span_s(fields)) + 1
+    due_ms = round(not_before * 1000) if not_before is not None else 0
+    return f"{due_ms} {priority} {ttl}", ttl
 
 
 def _raise_errors(replies: Sequence[Any]) -> Sequence[Any]:
@@ -127,6 +152,20 @@ def _raise_errors(replies: Sequence[Any]) -> Sequence[Any]:
         if isinstance(reply, ReplyError):
             raise reply
     return replies
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What Redis holds of a running job (:meth:`Broker.progress`)."""
+
+    started_at: float | None
+    deliveries: int
+    lines: list[str]
+    #: This attempt's number, and the attempts before it.
+    attempts: int
+    history: list[Attempt]
+    #: The job as stored (unverified), None once gone.
+    spec: str | None
 
 
 @dataclass(slots=True)
@@ -207,6 +246,7 @@ class Broker:
     def _enqueue_args(self, batch: Sequence[Job], owner: str = "") -> tuple[list[str], list[Arg]]:
         keys: list[str] = []
         args: list[Arg] = [3 if self.cluster else 4, self.id_ttl_s]
+        now = time.time()
         for job in batch:
             keys += [
                 self.keys.job(job.runner_id, job.id),
@@ -215,7 +255,8 @@ class Broker:
             ]
             if not self.cluster:
                 keys.append(self.keys.job_index(job.id))
-            args += [job.id, stored_json(job), job.created_at, job.runner_id, owner]
+            options, _ = job_options(job, self.id_ttl_s, now)
+            args += [job.id, stored_json(job), job.created_at, job.runner_id, owner, options]
         return keys, args
 
     def enqueue_many(self, jobs: Iterable[Job]) -> list[str]:
@@ -237,7 +278,8 @@ class Broker:
 
     def _claim(self, job: Job) -> None:
         """Cluster: claim the job's id for its runner (a step of its own, in the id's slot)."""
-        claimed = scripts.call(self.conn, "claim", [self.keys.job_index(job.id)], [job.runner_id, self.id_ttl_s])
+        _, ttl = job_options(job, self.id_ttl_s, time.time())
+        claimed = scripts.call(self.conn, "claim", [self.keys.job_index(job.id)], [job.runner_id, ttl])
         self._refuse_replay([job], 0 if claimed == 1 else 1)
 
     def enqueue_with(self, job: Job, commands: Sequence[Sequence[Arg]], owner: str = "") -> tuple[bool, list[Any]]:
@@ -403,13 +445,18 @@ class Broker:
 
     def cancel(self, job_id: str) -> str:
         runner_id = self.runner_of(job_id)
-        cancelled = JobResult(
+        # What a job waiting for a retry has done so far goes into its cancelled result.
+        ended, history = self.call("HMGET", self.keys.job(runner_id, job_id), "attempts", "history")
+        queued = JobResult(
             job_id=job_id,
             runner_id=runner_id,
             status=JobStatus.CANCELLED,
             error="cancelled while queued",
             completed_at=time.time(),
+            attempts=int(ended or 0),
+            history=history_of(history),
         )
+        scheduled = queued.model_copy(update={"error": "cancelled while scheduled"})
         reply = scripts.call(
             self.conn,
             "cancel",
@@ -420,8 +467,10 @@ class Broker:
                 self.keys.log(runner_id, job_id),
                 self.keys.control(runner_id),
                 self.keys.spec(runner_id, job_id),
+                self.keys.scheduled(runner_id),
+                self.keys.priority_queue(runner_id),
             ],
-            [job_id, result_json(cancelled), self.result_ttl_s, self.log_maxlen],
+            [job_id, result_json(queued), self.result_ttl_s, self.log_maxlen, result_json(scheduled)],
         )
         if reply is None:
             raise JobNotFound(job_id)
@@ -451,7 +500,21 @@ class Broker:
             raise JobActive(job_id, str(reply))
 
     def queue_length(self, runner_id: str) -> int:
+        """Queued jobs of the runner (a job with a priority counts by its token)."""
         return int(self.call("LLEN", self.keys.queue(runner_id)))
+
+    def scheduled_count(self, runner_id: str) -> int:
+        """Jobs of the runner waiting for their not_before or their next attempt."""
+        return int(self.call("ZCARD", self.keys.scheduled(runner_id)))
+
+    def release_due(self, runner_id: str, limit: int = RELEASE_BATCH) -> tuple[int, int]:
+        """Move the runner's due scheduled jobs into its queue, at most ``limit`` (release.lua):
+        (jobs moved, ms until the next is due; 0 when more are due, -1 when none is left)."""
+        a, b, _ = self.keys.job_affixes(runner_id)
+        moved, wait_ms = scripts.call(
+            self.conn, "release", [self.keys.scheduled(runner_id), self.keys.queue(runner_id)], [a, b, limit]
+        )
+        return int(moved), int(wait_ms)
 
     def dead_letters(self, runner_id: str) -> list[str]:
         """The runner's dead-lettered job ids, the latest first."""
@@ -526,9 +589,12 @@ class Broker:
 
     # -- working ------------------------------------------------------------------
     def reserve(self, runner_id: str, worker_id: str, block_s: float) -> str | None:
-        """Block until a job id moves into this worker's in-flight list (BLMOVE)."""
+        """Block until a job id moves into this worker's in-flight list (BLMOVE); a priority
+        token is traded for its job."""
         queue, inflight = self.keys.queue(runner_id), self.keys.inflight(runner_id, worker_id)
         reply = self.call("BLMOVE", queue, inflight, "RIGHT", "LEFT", block_s, timeout_s=block_s + 10)
+        if reply == PRIORITY_TOKEN:
+            return self.take_priority(runner_id, worker_id)
         return None if reply is None else str(reply)
 
     def reserve_started(self, runner_id: str, worker_id: str, block_s: float) -> Started | None:
@@ -540,7 +606,7 @@ class Broker:
         """
         queue, inflight = self.keys.queue(runner_id), self.keys.inflight(runner_id, worker_id)
         args: list[Arg] = [worker_id, self.max_deliveries, *self.keys.job_affixes(runner_id)]
-        start = scripts.command("start", [inflight, self.keys.dead(runner_id)], args)
+        start = scripts.command("start", self._start_keys(runner_id, worker_id), args)
         conn = self.conn
         conn.send([("BLMOVE", queue, inflight, "RIGHT", "LEFT", block_s), start])
         moved, started = conn.reply(timeout_s=block_s + 10), conn.reply()
@@ -549,7 +615,17 @@ class Broker:
         if isinstance(started, ReplyError) or not started:
             # Scripts not loaded yet (start_many loads them), or several ids in flight.
             return None if moved is None else self.start_many(runner_id, worker_id, [str(moved)])[0]
-        return self.parse_start([str(started[0])], [started[1:]])[0]
+        return self.parse_start([""], [started])[0]
+
+    def _start_keys(self, runner_id: str, worker_id: str) -> list[str]:
+        keys = self.keys
+        return [keys.inflight(runner_id, worker_id), keys.dead(runner_id), keys.priority_queue(runner_id)]
+
+    def take_priority(self, runner_id: str, worker_id: str) -> str | None:
+        """Trade a reserved priority token for the job it stands for (None: none was left)."""
+        keys = [self.keys.inflight(runner_id, worker_id), self.keys.priority_queue(runner_id)]
+        reply = scripts.call(self.conn, "take_priority", keys, [])
+        return None if reply is None else str(reply)
 
     def permit(self, runner_id: str, job_id: str, starts: int, window_ms: int, member: str) -> int:
         """Ask the runner's rate limit (``starts`` in any ``window_ms``) to let a reserved job
@@ -558,9 +634,15 @@ class Broker:
         keys = [self.keys.rate_limit(runner_id), self.keys.job(runner_id, job_id)]
         return int(scripts.call(self.conn, "rate_limit", keys, [starts, window_ms, member, self.max_deliveries]))
 
-    def _finish_command(self, runner_id: str, worker_id: str, results: Sequence[JobResult]) -> tuple[Arg, ...]:
-        keys = [self.keys.inflight(runner_id, worker_id)]
-        args: list[Arg] = [worker_id, self.result_ttl_s, self.log_maxlen]
+    def _finish_command(
+        self,
+        runner_id: str,
+        worker_id: str,
+        results: Sequence[JobResult],
+        retries: dict[str, Retry] | None = None,
+    ) -> tuple[Arg, ...]:
+        keys = [self.keys.inflight(runner_id, worker_id), self.keys.scheduled(runner_id)]
+        args: list[Arg] = [worker_id, self.result_ttl_s, self.log_maxlen, self.keys.control(runner_id)]
         for result in results:
             job_id = result.job_id
             keys += [
@@ -570,15 +652,25 @@ class Broker:
                 self.keys.log(runner_id, job_id),
             ]
             status, data = bounded_result_json(result, self.max_arg_bytes)
-            args += [job_id, status.value, data]
+            retry = retries.get(job_id) if retries else None
+            if retry is None:
+                args += [job_id, status.value, data, "", ""]
+            else:
+                args += [job_id, status.value, data, retry.delay_ms, retry.history]
         return scripts.command("finish", keys, args)
 
     def cycle(
-        self, runner_id: str, worker_id: str, finished: Sequence[JobResult], reserve: int
+        self,
+        runner_id: str,
+        worker_id: str,
+        finished: Sequence[JobResult],
+        reserve: int,
+        retries: dict[str, Retry] | None = None,
     ) -> tuple[list[bool], list[str]]:
-        """One round trip: acknowledge ``finished`` and move up to ``reserve`` more job ids
-        (without blocking) into the in-flight list. Returns (stored flags, reserved ids)."""
-        commands = self.finish_commands(runner_id, worker_id, finished) + self.reserve_commands(
+        """One round trip: acknowledge ``finished`` (scheduling the ``retries``) and move up to
+        ``reserve`` more job ids (without blocking) into the in-flight list. Returns (stored
+        flags, reserved ids)."""
+        commands = self.finish_commands(runner_id, worker_id, finished, retries) + self.reserve_commands(
             runner_id, worker_id, reserve
         )
         replies = scripts.run(self.conn, commands)
@@ -586,8 +678,14 @@ class Broker:
         return stored, self.parse_reserve(replies[1 if finished else 0 :])
 
     # Command builders and reply parsers, for callers that pipeline several steps.
-    def finish_commands(self, runner_id: str, worker_id: str, results: Sequence[JobResult]) -> list[tuple[Arg, ...]]:
-        return [self._finish_command(runner_id, worker_id, results)] if results else []
+    def finish_commands(
+        self,
+        runner_id: str,
+        worker_id: str,
+        results: Sequence[JobResult],
+        retries: dict[str, Retry] | None = None,
+    ) -> list[tuple[Arg, ...]]:
+        return [self._finish_command(runner_id, worker_id, results, retries)] if results else []
 
     @staticmethod
     def parse_finish(replies: Sequence[Any]) -> list[bool]:
@@ -605,17 +703,27 @@ class Broker:
     def start_commands(self, runner_id: str, worker_id: str, job_ids: Sequence[str]) -> list[tuple[Arg, ...]]:
         if not job_ids:
             return []
-        keys = [self.keys.inflight(runner_id, worker_id), self.keys.dead(runner_id)]
+        keys = self._start_keys(runner_id, worker_id)
         for job_id in job_ids:
             keys += [self.keys.job(runner_id, job_id), self.keys.spec(runner_id, job_id)]
-        return [scripts.command("start", keys, [worker_id, self.max_deliveries, *job_ids])]
+        args: list[Arg] = [worker_id, self.max_deliveries, *self.keys.job_affixes(runner_id), *job_ids]
+        return [scripts.command("start", keys, args)]
 
     @staticmethod
     def parse_start(job_ids: Sequence[str], replies: Sequence[Any]) -> list[Started]:
+        """start.lua's reply, one :class:`Started` per id asked (a priority token's carries the
+        id it was traded for)."""
         (flat,) = _raise_errors(replies)
         return [
-            Started(job_id, str(flat[i * 3]), str(flat[i * 3 + 1] or ""), int(flat[i * 3 + 2]))
-            for i, job_id in enumerate(job_ids)
+            Started(
+                str(flat[i * 6]),
+                str(flat[i * 6 + 1]),
+                str(flat[i * 6 + 2] or ""),
+                int(flat[i * 6 + 3]),
+                int(flat[i * 6 + 4]),
+                str(flat[i * 6 + 5]) if flat[i * 6 + 5] else None,
+            )
+            for i in range(len(job_ids))
         ]
 
     def start_many(self, runner_id: str, worker_id: str, job_ids: Sequence[str]) -> list[Started]:
@@ -624,9 +732,11 @@ class Broker:
             return []
         return self.parse_start(job_ids, scripts.run(self.conn, self.start_commands(runner_id, worker_id, job_ids)))
 
-    def finish(self, runner_id: str, worker_id: str, result: JobResult) -> bool:
-        """Store the result and acknowledge; False when the job had already ended elsewhere."""
-        return self.cycle(runner_id, worker_id, [result], 0)[0][0]
+    def finish(self, runner_id: str, worker_id: str, result: JobResult, retry: Retry | None = None) -> bool:
+        """Store the result (or schedule the ``retry``) and acknowledge; False when the job had
+        already ended elsewhere."""
+        retries = {result.job_id: retry} if retry is not None else None
+        return self.cycle(runner_id, worker_id, [result], 0, retries)[0][0]
 
     def append_log(self, runner_id: str, job_id: str, lines: list[str]) -> None:
         stream = self.keys.log(runner_id, job_id)
@@ -636,17 +746,19 @@ class Broker:
         commands.append(("EXPIRE", stream, self.result_ttl_s))
         self.conn.pipeline(commands)
 
-    def progress(self, runner_id: str, job_id: str, lines: int = 1_000) -> tuple[float | None, int, list[str]]:
-        """A running job's start time, deliveries and printed lines (its first and last
-        ``lines``, around a marker when more were printed), for a result its worker cannot give."""
+    def progress(self, runner_id: str, job_id: str, lines: int = 1_000) -> Progress:
+        """A running job's start time, deliveries, attempts and printed lines (its first and
+        last ``lines``, around a marker when more were printed), and its signed job, for a result
+        its worker cannot give."""
         stream = self.keys.log(runner_id, job_id)
-        (started, deliveries), size, head, tail = _raise_errors(
+        (started, deliveries, ended, history), size, head, tail, spec = _raise_errors(
             self.conn.pipeline(
                 [
-                    ("HMGET", self.keys.job(runner_id, job_id), "started_at", "deliveries"),
+                    ("HMGET", self.keys.job(runner_id, job_id), "started_at", "deliveries", "attempts", "history"),
                     ("XLEN", stream),
                     ("XRANGE", stream, "-", "+", "COUNT", lines),
                     ("XREVRANGE", stream, "+", "-", "COUNT", lines),
+                    ("GET", self.keys.spec(runner_id, job_id)),
                 ]
             )
         )
@@ -655,7 +767,14 @@ class Broker:
         text = [fields["line"] for _, flat in entries if "line" in (fields := _pairs(flat))]
         if int(size) > 2 * lines:
             text.insert(lines, f"…[{int(size) - 2 * lines} lines cut]…")
-        return (float(started) if started else None), int(deliveries or 0), text
+        return Progress(
+            started_at=float(started) if started else None,
+            deliveries=int(deliveries or 0),
+            lines=text,
+            attempts=int(ended or 0) + 1,
+            history=history_of(history),
+            spec=None if spec is None else str(spec),
+        )
 
     def heartbeat(self, runner_id: str, worker_ids: list[str], ttl_ms: int) -> list[str]:
         """Refresh these workers' deadlines; returns workers whose deadline has passed."""

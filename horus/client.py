@@ -13,7 +13,7 @@ from horus.broker import Broker
 from horus.deadletter import DeadJob, DeadPurged, DeadRetried
 from horus.errors import WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE
-from horus.models import Job, JobResult
+from horus.models import Job, JobResult, JobStatusInfo
 from horus.signing import Signer
 from horus.trust import DEFAULT_MAX_AGE_S
 
@@ -76,19 +76,7 @@ class RedisClient:
     def status(self, job_id: str) -> dict[str, Any]:
         """Status and metadata, shaped like the supervisor's ``job.status``."""
         result, job = self.broker.result(job_id), self.broker.job(job_id)
-        return {
-            "job_id": job_id,
-            "status": result.status.value,
-            "runner_id": result.runner_id or job.runner_id,
-            "caller_id": job.caller_id,
-            "context_id": job.context_id,
-            "executor": job.executor,
-            "deliveries": result.deliveries,
-            "created_at": job.created_at,
-            "started_at": result.started_at,
-            "completed_at": result.completed_at,
-            "owner": self.broker.owner(job_id),
-        }
+        return JobStatusInfo.of(job, result, self.broker.owner(job_id)).model_dump(mode="json")
 
     def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
         return self.broker.logs(job_id, follow)

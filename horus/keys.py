@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_NAMESPACE = "horus"
+#: What a runner's queue holds for a job with a priority: the first worker to take a token
+#: starts the best job of :meth:`Keys.priority_queue` (never a job id: ids start with a letter
+#: or digit).
+PRIORITY_TOKEN = "!priority"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +30,26 @@ class Keys:
         return f"{self.namespace}:runner:{{{runner_id}}}"
 
     def queue(self, runner_id: str) -> str:
-        """List of job ids waiting for a worker (LPUSH in, consumed from the right)."""
+        """List of job ids waiting for a worker (LPUSH in, consumed from the right). A job with
+        a priority is queued as a :data:`PRIORITY_TOKEN` pushed on the right, and its id waits in
+        :meth:`priority_queue`. Scripts that take only the queue key derive the runner's other
+        keys from it: its name less ``jobs`` plus ``scheduled``, ``priority``, ``priority_seq`` or
+        ``control`` (tests/unit/test_keys.py holds that rule)."""
         return f"{self._runner(runner_id)}:jobs"
+
+    def scheduled(self, runner_id: str) -> str:
+        """Sorted set: job id -> when it is due (ms, Redis's clock): jobs waiting for their
+        ``not_before`` or their next attempt. release.lua moves the due ones to the queue."""
+        return f"{self._runner(runner_id)}:scheduled"
+
+    def priority_queue(self, runner_id: str) -> str:
+        """Sorted set: queued job ids with a priority above 0, score ``(9 - priority) * 2**48 +
+        sequence``: the lowest score, taken first, is the highest priority, first come."""
+        return f"{self._runner(runner_id)}:priority"
+
+    def priority_seq(self, runner_id: str) -> str:
+        """String counter: the sequence number of the runner's last job queued with a priority."""
+        return f"{self._runner(runner_id)}:priority_seq"
 
     def job(self, runner_id: str, job_id: str) -> str:
         """Hash of small fields: status, deliveries, worker, timestamps, cancel flag, and the
@@ -84,7 +106,8 @@ class Keys:
         return f"{self._runner(runner_id)}:dead"
 
     def control(self, runner_id: str) -> str:
-        """Pub/sub channel for commands to a runner's workers (cancel)."""
+        """Pub/sub channel for commands to a runner's workers: ``cancel ID``, and ``due MS``
+        (a job becomes due in MS ms: the masters set their release timers)."""
         return f"{self._runner(runner_id)}:control"
 
     # -- namespace-wide ----------------------------------------------------------

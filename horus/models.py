@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 #: Bounds for a job's timeout in seconds.
 MIN_TIMEOUT_S = 1
@@ -30,6 +31,24 @@ CONTENT_FIELDS = (
     "context_id",
     "executor",
 )
+
+
+#: Job options (docs/protocol.md, "Job options"): signed like the content fields, but left out
+#: of the signed object while at their default, so a job signed without them still verifies.
+OPTION_DEFAULTS: dict[str, Any] = {
+    "retries": 0,
+    "retry_backoff_s": 1,
+    "retry_backoff_max_s": 3600,
+    "not_before": None,
+    "priority": 0,
+}
+MAX_RETRIES = 100
+MAX_PRIORITY = 9
+#: Bounds of the backoff fields, in seconds: one millisecond to a week.
+MIN_BACKOFF_S = 0.001
+MAX_BACKOFF_S = 604_800
+#: ``not_before`` stays below this (the year 5138): any later is a mistake, not a schedule.
+MAX_NOT_BEFORE = 1e11
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -63,6 +82,7 @@ SIGNED_DEFAULTS: dict[str, Any] = {
 
 class JobStatus(StrEnum):
     PENDING = "pending"
+    SCHEDULED = "scheduled"
     DISPATCHED = "dispatched"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -125,6 +145,45 @@ def check_payload(value: str) -> str:
     return value
 
 
+def strict_int(value: Any) -> Any:
+    """An integer, or a float with no fraction (JSON from other languages may write ``2.0``);
+    never a bool or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be an integer (got {value!r})")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"must be a whole number (got {value!r})")
+        return int(value)
+    return value
+
+
+def strict_number(value: Any) -> Any:
+    """A finite number, with a whole float written as an integer: that is how RFC 8785 writes
+    it, so the signed bytes come out the same whichever way the job file had it."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number (got {value!r})")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number (got {value!r})")
+        if value.is_integer():
+            return int(value)
+    return value
+
+
+def bounded(low: float, high: float, unit: str = "") -> Any:
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low:g} to {high:g}{unit} (got {value!r})")
+        return value
+
+    return AfterValidator(check)
+
+
+Retries = Annotated[int, BeforeValidator(strict_int), bounded(0, MAX_RETRIES)]
+Priority = Annotated[int, BeforeValidator(strict_int), bounded(0, MAX_PRIORITY)]
+Backoff = Annotated[float, BeforeValidator(strict_number), bounded(MIN_BACKOFF_S, MAX_BACKOFF_S, " s")]
+NotBefore = Annotated[float, BeforeValidator(strict_number), bounded(0, MAX_NOT_BEFORE, " (Unix seconds)")]
+
 #: Field types shared by jobs and workflow steps, each checked by the rule above it.
 Id = Annotated[str, AfterValidator(check_id)]
 Payload = Annotated[str, AfterValidator(check_payload)]
@@ -146,14 +205,35 @@ class Job(BaseModel):
     caller_id: str = ""
     context_id: str = ""
     executor: str = ""
+    retries: Retries = 0
+    retry_backoff_s: Backoff = 1
+    retry_backoff_max_s: Backoff = 3600
+    not_before: NotBefore | None = None
+    priority: Priority = 0
     signatures: list[Signature] = Field(default_factory=list)
     status: JobStatus = JobStatus.PENDING
 
     def content(self) -> dict[str, Any]:
-        """The signed fields, as plain JSON values (read straight from the fields: this runs for
-        every job signed or checked)."""
+        """The signed fields, as plain JSON values: the content fields, and the options that are
+        not at their default (read straight from the fields: this runs for every job signed or
+        checked)."""
         fields = self.__dict__
-        return {name: fields[name] for name in CONTENT_FIELDS}
+        data = {name: fields[name] for name in CONTENT_FIELDS}
+        for name, default in OPTION_DEFAULTS.items():
+            if fields[name] != default:
+                data[name] = fields[name]
+        return data
+
+
+class Attempt(BaseModel):
+    """One attempt of a job that was retried: how it ended."""
+
+    attempt: int
+    status: JobStatus
+    error: str | None = None
+    exit_code: int | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
 
 
 class JobResult(BaseModel):
@@ -169,3 +249,55 @@ class JobResult(BaseModel):
     value: Any = None
     runner_id: str = ""
     deliveries: int = 0
+    #: How many attempts ran (the last one's ending is this result's); 0 before the first.
+    attempts: int = 1
+    #: The attempts that ended before the current one, oldest first.
+    history: list[Attempt] = Field(default_factory=list)
+    #: When a ``scheduled`` job is due (Unix seconds), else None.
+    due_at: float | None = None
+
+
+class JobStatusInfo(BaseModel):
+    """A job's status and metadata (``horus status --json``, the supervisor's ``job.status``)."""
+
+    job_id: str
+    status: JobStatus
+    runner_id: str
+    caller_id: str
+    context_id: str
+    executor: str
+    deliveries: int
+    created_at: int
+    started_at: float | None
+    completed_at: float | None
+    owner: str | None = Field(
+        description="identity of the token that submitted it (token:NAME); null when queued straight into Redis"
+    )
+    attempts: int = Field(default=1, description="attempts that ran (counting a running one)")
+    history: list[Attempt] = Field(default_factory=list, description="the attempts that ended before the current one")
+    due_at: float | None = Field(default=None, description="when a scheduled job is due (Unix seconds)")
+    retries: int = 0
+    priority: int = 0
+    not_before: float | None = None
+
+    @classmethod
+    def of(cls, job: Job, result: JobResult, owner: str | None) -> JobStatusInfo:
+        return cls(
+            job_id=job.id,
+            status=result.status,
+            runner_id=job.runner_id,
+            caller_id=job.caller_id,
+            context_id=job.context_id,
+            executor=job.executor,
+            deliveries=result.deliveries,
+            created_at=job.created_at,
+            started_at=result.started_at,
+            completed_at=result.completed_at,
+            owner=owner,
+            attempts=result.attempts,
+            history=result.history,
+            due_at=result.due_at,
+            retries=job.retries,
+            priority=job.priority,
+            not_before=job.not_before,
+        )

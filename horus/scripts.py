@@ -29,6 +29,8 @@ NAMES = (
     "dead_retry",
     "dead_purge",
     "rate_limit",
+    "release",
+    "take_priority",
 )
 
 

@@ -1,4 +1,4 @@
--- Put dead-lettered jobs back in their runner's queue as fresh deliveries.
+-- Put dead-lettered jobs back in their runner's queue as fresh deliveries (by their priority).
 -- KEYS[1] dead-letter list   KEYS[2] runner queue, then for each job: its hash, spec, result
 --         list, log stream
 -- ARGV[1] 'ids': every job must be retriable, else nothing changes; 'all': a job that is not
@@ -8,6 +8,7 @@
 -- records expired) or 'ending' (dead-lettered, its failure not stored yet).
 -- Returns {retried ids, skipped (id, why) pairs flat}; in 'ids' mode a refusal returns no
 -- retried id and the first refused pair, having changed nothing.
+--! include queue_lib
 local retriable, skipped = {}, {}
 for i = 2, #ARGV do
   local id, base = ARGV[i], 3 + (i - 2) * 4
@@ -38,13 +39,13 @@ for _, i in ipairs(retriable) do
   local hash, spec = KEYS[base], KEYS[base + 1]
   redis.call('LREM', KEYS[1], 0, id)
   redis.call('HSET', hash, 'status', 'dispatched', 'deliveries', 0)
-  redis.call('HDEL', hash, 'worker', 'started_at', 'dead_at', 'cancel')
+  redis.call('HDEL', hash, 'worker', 'started_at', 'dead_at', 'cancel', 'deliveries_before')
   -- Queued jobs never expire; the end of the new run sets the TTLs again.
   redis.call('PERSIST', hash)
   redis.call('PERSIST', spec)
   -- The old result and log go, so waiters and followers wait for the new ending.
   redis.call('DEL', KEYS[base + 2], KEYS[base + 3])
-  redis.call('LPUSH', KEYS[2], id)
+  queue_job(KEYS[2], id, tonumber(redis.call('HGET', hash, 'priority')) or 0)
   retried[#retried + 1] = id
 end
 return {retried, skipped}

@@ -4,16 +4,30 @@
 --       left out.
 -- ARGV[1] keys per job (4, or 3 on a Cluster)   ARGV[2] index ttl (s)
 -- then for each job: id, job JSON, created_at (s), runner id, owner (the submitting caller's
--- identity, supervisor metadata; '' for none)
+-- identity, supervisor metadata; '' for none), options: '' for a job at the defaults, else
+-- "NOT_BEFORE_MS PRIORITY INDEX_TTL" (NOT_BEFORE_MS 0 for none; INDEX_TTL replaces ARGV[2]:
+-- a job due later keeps its id claimed that much longer).
+-- A job whose not_before is still ahead (Redis's clock) is 'scheduled' in the runner's
+-- scheduled set and its runner's workers are told when it is due ("due MS" on the control
+-- channel); any other is 'dispatched' into the queue (queue_job).
 -- Returns 0 when every job was queued, else the 1-based position of the first replayed id.
-local per = tonumber(ARGV[1])
+--! include queue_lib
+local per, argc = tonumber(ARGV[1]), 6
 local jobs = #KEYS / per
+local options = {}
 for i = 0, jobs - 1 do
-  local k, a = i * per, 2 + i * 5
+  local k, a = i * per, 2 + i * argc
   local fresh
+  local opt = ARGV[a + 6]
+  local ttl = ARGV[2]
+  if opt ~= '' then
+    local due, priority, index_ttl = string.match(opt, '^(%d+) (%d) (%d+)$')
+    options[i] = {tonumber(due), tonumber(priority)}
+    ttl = index_ttl
+  end
   if per == 4 then
-    -- The index outlives the job's records (ARGV[2] >= their ttl): claiming it is the guard.
-    fresh = redis.call('SET', KEYS[k + 4], ARGV[a + 4], 'NX', 'EX', ARGV[2])
+    -- The index outlives the job's records (its ttl >= theirs): claiming it is the guard.
+    fresh = redis.call('SET', KEYS[k + 4], ARGV[a + 4], 'NX', 'EX', ttl)
   else
     fresh = redis.call('EXISTS', KEYS[k + 1]) == 0
   end
@@ -26,13 +40,31 @@ for i = 0, jobs - 1 do
     return i + 1
   end
 end
+local now
 for i = 0, jobs - 1 do
-  local k, a = i * per, 2 + i * 5
-  redis.call('HSET', KEYS[k + 1], 'status', 'dispatched', 'deliveries', 0, 'created_at', ARGV[a + 3])
+  local k, a = i * per, 2 + i * argc
+  local hash, queue, id = KEYS[k + 1], KEYS[k + 3], ARGV[a + 1]
+  redis.call('HSET', hash, 'status', 'dispatched', 'deliveries', 0, 'created_at', ARGV[a + 3])
   if ARGV[a + 5] ~= '' then
-    redis.call('HSET', KEYS[k + 1], 'owner', ARGV[a + 5])
+    redis.call('HSET', hash, 'owner', ARGV[a + 5])
   end
   redis.call('SET', KEYS[k + 2], ARGV[a + 2])
-  redis.call('LPUSH', KEYS[k + 3], ARGV[a + 1])
+  local opt = options[i]
+  if not opt then
+    redis.call('LPUSH', queue, id)
+  else
+    local due, priority = opt[1], opt[2]
+    if priority > 0 then
+      redis.call('HSET', hash, 'priority', priority)
+    end
+    now = now or now_ms()
+    if due > now then
+      redis.call('HSET', hash, 'status', 'scheduled', 'due_at', string.format('%.3f', due / 1000))
+      redis.call('ZADD', runner_key(queue, 'scheduled'), due, id)
+      redis.call('PUBLISH', runner_key(queue, 'control'), 'due ' .. (due - now))
+    else
+      queue_job(queue, id, priority)
+    end
+  end
 end
 return 0

@@ -8,10 +8,10 @@
 -- not starts. Else, with the window full, the ms until its oldest start leaves it (1 or more),
 -- and nothing is recorded. Entries older than the window are dropped first; the key expires a
 -- window after the last start, when none of its entries counts any more.
-local state = redis.call('HMGET', KEYS[2], 'status', 'cancel', 'deliveries')
+local state = redis.call('HMGET', KEYS[2], 'status', 'cancel', 'deliveries', 'deliveries_before')
 local status = state[1]
 if (status ~= 'pending' and status ~= 'dispatched' and status ~= 'running') or state[2] == '1'
-    or (tonumber(state[3]) or 0) + 1 > tonumber(ARGV[4]) then
+    or (tonumber(state[3]) or 0) - (tonumber(state[4]) or 0) + 1 > tonumber(ARGV[4]) then
   return 0
 end
 local t = redis.call('TIME')

@@ -1,48 +1,68 @@
 -- A worker takes reserved jobs: count each delivery, mark it running, hand out the job.
--- KEYS[1] worker in-flight list   KEYS[2] dead-letter list, then for each job its hash and spec
--- ARGV[1] worker id   ARGV[2] max deliveries   ARGV[3..] the job ids (same order)
--- Head mode (KEYS[1] and KEYS[2] only): ARGV[3] and ARGV[4] are what goes before and after a
--- job id in its hash key, ARGV[5] what follows the hash key in its spec key. The job is the
--- in-flight list's only id: sent right after a BLMOVE into an empty list, the one it moved.
--- With no id or several there, it starts nothing and returns {}; else the id comes first.
--- Returns, per job, three elements: verdict, job JSON, deliveries. The verdict is 'run';
--- 'cancelled' or 'dead' for a job the worker must end without running (with finish.lua, as
--- any job); or 'skip' for a job already ended or unknown, which is acknowledged here.
+-- KEYS[1] worker in-flight list   KEYS[2] dead-letter list   KEYS[3] the runner's priority set,
+-- then for each job its hash and spec
+-- ARGV[1] worker id   ARGV[2] max deliveries   ARGV[3], ARGV[4]: what goes before and after a
+-- job id in its hash key, ARGV[5]: what follows the hash key in its spec key   ARGV[6..] the
+-- job ids (same order)
+-- Head mode (KEYS[1] to KEYS[3] only): the job is the in-flight list's only id, sent right
+-- after a BLMOVE into an empty list, the one it moved. With no id or several there, it starts
+-- nothing and returns {}.
+-- A priority token (an id of '!priority') is traded for the best job of the priority set (the
+-- in-flight list then holds that id instead); with none left it is dropped and skipped.
+-- Returns, per job, six elements: job id, verdict, job JSON, deliveries, attempts ended before
+-- this one, and their history (JSON, or false). The verdict is 'run'; 'cancelled' or 'dead' for
+-- a job the worker must end without running (with finish.lua, as any job); or 'skip' for a job
+-- already ended, scheduled or unknown, which is acknowledged here.
+-- A job is dead-lettered when delivered more than max deliveries times in one attempt: the
+-- deliveries of ended attempts (its hash's deliveries_before) do not count against it.
 local ids, hashes, specs = {}, {}, {}
-if #KEYS == 2 then
+if #KEYS == 3 then
   if redis.call('LLEN', KEYS[1]) ~= 1 then
     return {}
   end
-  local id = redis.call('LINDEX', KEYS[1], 0)
-  ids[1], hashes[1] = id, ARGV[3] .. id .. ARGV[4]
-  specs[1] = hashes[1] .. ARGV[5]
+  ids[1] = redis.call('LINDEX', KEYS[1], 0)
 else
-  for i = 0, (#KEYS - 2) / 2 - 1 do
-    ids[i + 1], hashes[i + 1], specs[i + 1] = ARGV[3 + i], KEYS[3 + i * 2], KEYS[4 + i * 2]
+  for i = 0, (#KEYS - 3) / 2 - 1 do
+    ids[i + 1], hashes[i + 1], specs[i + 1] = ARGV[6 + i], KEYS[4 + i * 2], KEYS[5 + i * 2]
   end
 end
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 local out = {}
-if #KEYS == 2 then
-  out[1] = ids[1]
-end
 for i, id in ipairs(ids) do
+  if id == '!priority' then
+    local best = redis.call('ZPOPMIN', KEYS[3])
+    redis.call('LREM', KEYS[1], 1, id)
+    if best[1] then
+      id = best[1]
+      redis.call('LPUSH', KEYS[1], id)
+    end
+    hashes[i] = nil
+  end
+  if not hashes[i] then
+    hashes[i] = ARGV[3] .. id .. ARGV[4]
+    specs[i] = hashes[i] .. ARGV[5]
+  end
   local hash, spec = hashes[i], specs[i]
-  local state = redis.call('HMGET', hash, 'status', 'cancel')
+  local state = redis.call('HMGET', hash, 'status', 'cancel', 'attempts', 'history', 'deliveries_before')
   local status = state[1]
-  if not status or (status ~= 'dispatched' and status ~= 'running' and status ~= 'pending') then
+  out[#out + 1] = id
+  if id == '!priority' or not status
+      or (status ~= 'dispatched' and status ~= 'running' and status ~= 'pending') then
     redis.call('LREM', KEYS[1], 1, id)
     out[#out + 1] = 'skip'
     out[#out + 1] = ''
     out[#out + 1] = 0
+    out[#out + 1] = 0
+    out[#out + 1] = false
   else
     local deliveries = redis.call('HINCRBY', hash, 'deliveries', 1)
     redis.call('HSET', hash, 'status', 'running', 'worker', ARGV[1], 'started_at', now)
+    local ended = tonumber(state[3]) or 0
     local verdict = 'run'
     if state[2] == '1' then
       verdict = 'cancelled'
-    elseif deliveries > tonumber(ARGV[2]) then
+    elseif deliveries - (tonumber(state[5]) or 0) > tonumber(ARGV[2]) then
       -- Once only: a worker lost while storing the failure leaves the job to be started again.
       redis.call('LREM', KEYS[2], 0, id)
       redis.call('LPUSH', KEYS[2], id)
@@ -52,6 +72,8 @@ for i, id in ipairs(ids) do
     out[#out + 1] = verdict
     out[#out + 1] = redis.call('GET', spec)
     out[#out + 1] = deliveries
+    out[#out + 1] = ended
+    out[#out + 1] = state[4] or false
   end
 end
 return out

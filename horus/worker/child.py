@@ -31,6 +31,7 @@ from horus.models import INPUTS_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.plugin import BaseRunner, Outcome
 from horus.procutil import die_with_parent, limit_memory
 from horus.resp import ReplyError
+from horus.retry import Retry, history_of, plan
 from horus.trust import TrustPolicy
 from horus.worker.config import RateLimit, WorkerConfig
 from horus.worker.context import JobContext, JobTimeout
@@ -104,6 +105,8 @@ class Child:
         self.idle = False
         self.done = 0
         self.pending: list[JobResult] = []
+        #: Retries to schedule with the pending results, by job id (with the job, for the hook).
+        self.retries: dict[str, tuple[Job, Retry]] = {}
         self._first_pending = 0.0
         self._side: Broker | None = None
         #: Results Redis answered with an error, with it (None: not yet tried on its own).
@@ -252,16 +255,43 @@ class Child:
         """Acknowledge finished jobs without waiting for the reply."""
         if self.pending:
             results, self.pending = self.pending, []
+            retries = self._take_retries(results)
             self.pipe.send(
-                self.broker.finish_commands(self.config.runner_id, self.worker_id, results),
-                lambda replies: self._on_finished(results, replies),
+                self.broker.finish_commands(self.config.runner_id, self.worker_id, results, plans(retries)),
+                lambda replies: self._on_finished(results, replies, retries),
             )
 
-    def _on_finished(self, results: list[JobResult], replies: list[Any]) -> None:
+    def _take_retries(self, results: list[JobResult]) -> dict[str, tuple[Job, Retry]]:
+        if not self.retries:
+            return {}
+        return {r.job_id: self.retries.pop(r.job_id) for r in results if r.job_id in self.retries}
+
+    def _on_finished(
+        self, results: list[JobResult], replies: list[Any], retries: dict[str, tuple[Job, Retry]] | None = None
+    ) -> None:
         if isinstance(replies[0], ReplyError):
             self._refuse(results, replies[0])
-        else:
-            self._report_dropped(results, self.broker.parse_finish(replies))
+            return
+        stored = self.broker.parse_finish(replies)
+        self._report_dropped(results, stored)
+        if retries:
+            self._report_retries(results, stored, retries)
+
+    def _report_retries(
+        self, results: list[JobResult], stored: list[bool], retries: dict[str, tuple[Job, Retry]]
+    ) -> None:
+        for result, ok in zip(results, stored, strict=True):
+            if ok and result.job_id in retries:
+                job, retry = retries[result.job_id]
+                log.info(
+                    "job %s attempt %d %s; retry in %.3f s",
+                    result.job_id,
+                    result.attempts,
+                    result.status.value,
+                    retry.delay_ms / 1000,
+                )
+                if self.hooks is not None:
+                    self.hooks.retry(job, result, retry.delay_ms / 1000)
 
     def _refuse(self, results: list[JobResult], error: ReplyError) -> None:
         """Redis answered a finish with an error: no connection was lost, so running the jobs
@@ -331,9 +361,12 @@ class Child:
         runner, worker = self.config.runner_id, self.worker_id
         try:
             if results:
+                retries = self._take_retries(results)
                 try:
-                    stored, _ = self._with_retry(lambda: self.broker.cycle(runner, worker, results, 0))
+                    stored, _ = self._with_retry(lambda: self.broker.cycle(runner, worker, results, 0, plans(retries)))
                     self._report_dropped(results, stored)
+                    if retries:
+                        self._report_retries(results, stored, retries)
                 except ReplyError as exc:
                     self._refuse(results, exc)
             if self.refused:
@@ -384,12 +417,10 @@ class Child:
             )
         except JobRejected as exc:
             log.warning("job %s refused: %s", job_id, exc)
-            return self._result(job_id, Outcome.failed(f"rejected ({exc.code}): {exc}"), began, started.deliveries)
+            return self._result(job_id, Outcome.failed(f"rejected ({exc.code}): {exc}"), began, started)
         except Exception as exc:  # a malformed job must fail alone, never take the child down
             log.exception("job %s could not be checked", job_id)
-            return self._result(
-                job_id, Outcome.failed(f"rejected: could not check the job: {exc}"), began, started.deliveries
-            )
+            return self._result(job_id, Outcome.failed(f"rejected: could not check the job: {exc}"), began, started)
         if WORKFLOW_ENV in job.env_vars and INPUTS_ENV not in job.env_vars:
             self._add_inputs(job)
         deadline = time.monotonic() + job.timeout
@@ -409,32 +440,37 @@ class Child:
             namespace=self.config.namespace,
         )
         if self.hooks is not None:
-            return self._run_hooked(self.hooks, job, ctx, sink, began, started.deliveries)
-        result = self._end(job, ctx, sink, self.execute(job, ctx, sink), began, started.deliveries)
-        self.slots.clear(self.slot)
+            result = self._run_hooked(self.hooks, job, ctx, sink, began, started)
+        else:
+            result = self._end(job, ctx, sink, self.execute(job, ctx, sink), began, started)
+            self.slots.clear(self.slot)
+        if job.retries:
+            retry = plan(job.__dict__, result)
+            if retry is not None:
+                self.retries[job_id] = (job, retry)
         return result
 
     def _run_hooked(
-        self, hooks: Chain, job: Job, ctx: JobContext, sink: LogSink, began: float, deliveries: int
+        self, hooks: Chain, job: Job, ctx: JobContext, sink: LogSink, began: float, started: Started
     ) -> JobResult:
         """Run the job between the middleware's before and after hooks. Both run while the
         slot shows the job, so the master's hard deadline also ends a hook that hangs."""
         entered, refusal = hooks.before(job, ctx)
         outcome = self.execute(job, ctx, sink) if refusal is None else Outcome.failed(refusal)
-        result = self._end(job, ctx, sink, outcome, began, deliveries)
+        result = self._end(job, ctx, sink, outcome, began, started)
         hooks.after(job, ctx, result, entered)
         self.slots.clear(self.slot)
         return result
 
     def _end(
-        self, job: Job, ctx: JobContext, sink: LogSink, outcome: Outcome, began: float, deliveries: int
+        self, job: Job, ctx: JobContext, sink: LogSink, outcome: Outcome, began: float, started: Started
     ) -> JobResult:
         if outcome.status is JobStatus.TIMEOUT:  # a runner that timed out its own subprocess
             ctx.kill_process_groups()
         if ctx.announced_groups:  # the master kills a child's groups on timeout or cancel: not stale ones
             self.announce("pgclear")
         sink.close()
-        return self._result(job.id, outcome, began, deliveries)
+        return self._result(job.id, outcome, began, started)
 
     def _not_run(self, started: Started, began: float) -> JobResult:
         """A job the start script ended instead of running: cancelled before it started, or
@@ -448,7 +484,7 @@ class Child:
             )
             if self.hooks is not None:
                 self.hooks.dead_letter(started.job_id, str(outcome.error))
-        return self._result(started.job_id, outcome, began, started.deliveries)
+        return self._result(started.job_id, outcome, began, started)
 
     def _add_inputs(self, job: Job) -> None:
         """A workflow step signed by its submitter: its upstream results wait at the job's inputs
@@ -459,7 +495,7 @@ class Child:
         if raw is not None:
             job.env_vars[INPUTS_ENV] = str(raw)
 
-    def _result(self, job_id: str, outcome: Outcome, began: float, deliveries: int) -> JobResult:
+    def _result(self, job_id: str, outcome: Outcome, began: float, started: Started) -> JobResult:
         if not self.pending:
             self._first_pending = time.monotonic()
         cap = self.config.max_output_bytes
@@ -473,7 +509,9 @@ class Child:
             value=kept_value(outcome.value, cap),
             started_at=began,
             completed_at=time.time(),
-            deliveries=deliveries,
+            deliveries=started.deliveries,
+            attempts=started.attempts + 1,
+            history=history_of(started.history) if started.history else [],
         )
 
     def execute(self, job: Job, ctx: JobContext, sink: LogSink) -> Outcome:
@@ -493,6 +531,10 @@ class Child:
             if self.hooks is not None:
                 self.hooks.error(job, ctx, exc)
             return Outcome.failed(summary, output=sink.printed())
+
+
+def plans(retries: dict[str, tuple[Job, Retry]]) -> dict[str, Retry] | None:
+    return {job_id: retry for job_id, (_, retry) in retries.items()} if retries else None
 
 
 def kept_value(value: Any, limit: int) -> Any:

@@ -19,6 +19,7 @@ from horus.middleware import Chain
 from horus.models import JobResult, JobStatus
 from horus.plugin import BaseRunner
 from horus.resp import Connection
+from horus.retry import plan, stored_options
 from horus.worker.child import SETUP_FAILED, child_main
 from horus.worker.config import WorkerConfig
 from horus.worker.context import kill_groups_and_wait
@@ -35,6 +36,8 @@ MAX_RESPAWN_DELAY_S = 10.0
 #: How long a cancel waits for its job to start running in one of our children.
 CANCEL_WINDOW_S = 60.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+#: release.lua calls per tick at most, so a flood of due jobs does not hold up the loop.
+RELEASE_ROUNDS = 10
 
 
 @dataclass
@@ -75,6 +78,8 @@ class Master:
         self.cold = False
         self.exit_code = RET_OK
         self.next_heartbeat = 0.0
+        #: When to move the runner's due scheduled jobs into its queue next (monotonic).
+        self.next_release = 0.0
         self.slots = Slots(config.concurrency)
         self.free_slots = list(range(config.concurrency))
         self.respawn_at: list[float] = []
@@ -105,7 +110,8 @@ class Master:
         return self.exit_code
 
     def _tick(self) -> None:
-        timeout = max(0.0, min(self.next_heartbeat - time.monotonic(), 0.5))
+        now = time.monotonic()
+        timeout = max(0.0, min(self.next_heartbeat - now, self.next_release - now, 0.5))
         for key, _ in self.selector.select(timeout):
             if key.fd == self.wake_r:
                 self._drain_wake()
@@ -117,6 +123,8 @@ class Master:
         self._respawn_due()
         self._enforce_deadlines()
         self._advance_shutdown()
+        if time.monotonic() >= self.next_release and self.shutdown_at is None:
+            self._release()
         if time.monotonic() >= self.next_heartbeat:
             self._heartbeat()
 
@@ -343,23 +351,29 @@ class Master:
         Redis: when it started, its deliveries, and what it printed (its log stream)."""
         runner_id = self.config.runner_id
         try:
-            started_at, deliveries, lines = self.broker.progress(runner_id, job_id)
+            progress = self.broker.progress(runner_id, job_id)
             result = JobResult(
                 job_id=job_id,
                 runner_id=runner_id,
                 status=status,
-                output=cut_middle("\n".join(lines), self.config.max_output_bytes),
+                output=cut_middle("\n".join(progress.lines), self.config.max_output_bytes),
                 error=error,
                 exit_code=exit_code,
-                started_at=started_at,
+                started_at=progress.started_at,
                 completed_at=time.time(),
-                deliveries=deliveries,
+                deliveries=progress.deliveries,
+                attempts=progress.attempts,
+                history=progress.history,
             )
-            stored = self.broker.finish(runner_id, child.worker_id, result)
+            retry = plan(stored_options(progress.spec), result)
+            stored = self.broker.finish(runner_id, child.worker_id, result, retry)
         except TransportError as exc:
             # The job stays in the child's in-flight list and goes back to the queue.
             log.warning("could not store %s for job %s (%s)", status.value, job_id, exc)
             return
+        if stored and retry is not None:
+            delay_s = retry.delay_ms / 1000
+            log.info("job %s attempt %d %s; retry in %.3f s", job_id, result.attempts, status.value, delay_s)
         if stored and self.hooks is not None:
             self.hooks.killed(job_id, result)
 
@@ -398,10 +412,33 @@ class Master:
             return
         for message in messages:
             verb, _, job_id = message.partition(" ")
-            if verb == "cancel":
+            if verb == "due" and job_id.isdigit():
+                # A job becomes due in that many ms: every master's timer fires, the first moves it.
+                self.next_release = min(self.next_release, time.monotonic() + int(job_id) / 1000)
+            elif verb == "cancel":
                 # Looked for by the deadline scan, which kills the child running the job; a job
                 # not running yet (reserved in a batch) is caught when it starts.
                 self.pending_cancels[job_id] = time.monotonic() + CANCEL_WINDOW_S
+
+    # -- scheduled jobs -------------------------------------------------------------------
+    def _release(self) -> None:
+        """Move the runner's due jobs into its queue (release.lua: whichever master runs it first
+        moves them), then sleep until the next is due or a ``due`` message comes. With nothing
+        scheduled it looks again each heartbeat interval, in case a message was lost."""
+        fallback = time.monotonic() + self.config.heartbeat_interval_s
+        try:
+            for _ in range(RELEASE_ROUNDS):
+                moved, wait_ms = self.broker.release_due(self.config.runner_id)
+                if moved:
+                    log.debug("released %d due job(s)", moved)
+                if wait_ms != 0:
+                    break
+        except TransportError as exc:
+            log.warning("could not release due jobs (%s); will retry", exc)
+            self.next_release = fallback
+            return
+        now = time.monotonic()
+        self.next_release = now if wait_ms == 0 else min(fallback, now + wait_ms / 1000) if wait_ms > 0 else fallback
 
     # -- heartbeats and reaping -------------------------------------------------------
     def _heartbeat(self) -> None:

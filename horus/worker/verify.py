@@ -10,18 +10,22 @@ import time
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
+from horus.admission import rejection
 from horus.errors import JobRejected
 from horus.models import (
     CONTENT_FIELDS,
     MAX_TIMEOUT_S,
     MIN_TIMEOUT_S,
+    OPTION_DEFAULTS,
     SIGNED_DEFAULTS,
     Job,
     JobStatus,
     Signature,
     assemble,
 )
+from horus.retry import active_span_s
 from horus.signing import canonical_bytes
 from horus.trust import DEFAULT_MAX_SKEW_S, TrustPolicy, check_created_at
 
@@ -49,7 +53,22 @@ def _content(data: dict[str, Any], job_id: str, runner_id: str) -> dict[str, Any
     env = content["env_vars"]
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise JobRejected("invalid_field", "env_vars", "must map names to strings")
+    for name in OPTION_DEFAULTS:
+        if name in data and data[name] != OPTION_DEFAULTS[name]:
+            content[name] = data[name]
     return content
+
+
+def _options(content: dict[str, Any]) -> dict[str, Any]:
+    """Every option, checked by the model's own rules (only a job that sets one pays for it)."""
+    options = {name: content.get(name, default) for name, default in OPTION_DEFAULTS.items()}
+    if len(content) == len(CONTENT_FIELDS):
+        return options
+    try:
+        checked = Job.model_validate({"runner_id": "x", "payload": "x", **options})
+    except ValidationError as exc:
+        raise rejection(exc) from None
+    return {name: getattr(checked, name) for name in OPTION_DEFAULTS}
 
 
 def _signatures(data: dict[str, Any]) -> list[Signature]:
@@ -87,7 +106,27 @@ def load_verified(
     if not isinstance(data, dict):
         raise JobRejected("invalid_json", "job", "stored job is not a JSON object")
     content = _content(data, job_id, runner_id)
-    check_created_at(content["created_at"], time.time(), max_age_s, max_skew_s)
+    options = _options(content)
+    now = time.time()
+    if options["not_before"] is None and not options["retries"]:
+        check_created_at(content["created_at"], now, max_age_s, max_skew_s)
+    else:
+        check_options(content["created_at"], options, now, max_age_s, max_skew_s)
     signatures = _signatures(data)
     policy.verify_message(canonical_bytes(content), signatures, runner_id)
-    return assemble(Job, {**content, "signatures": signatures, "status": JobStatus.RUNNING})
+    return assemble(Job, {**content, **options, "signatures": signatures, "status": JobStatus.RUNNING})
+
+
+def check_options(created_at: int, options: dict[str, Any], now: float, max_age_s: int, max_skew_s: int) -> None:
+    """Freshness of a job with a start time or retries: the window opens at ``not_before``
+    (when it is later than ``created_at``) and lasts as much longer as its retries may take;
+    and no job starts more than ``max_skew_s`` before its ``not_before``, whoever moved it."""
+    not_before = options["not_before"]
+    if not_before is not None and not_before - now > max_skew_s:
+        raise JobRejected(
+            "stale",
+            "not_before",
+            f"job is not due for {int(not_before - now)} s; at most {max_skew_s} s early is allowed",
+        )
+    waited = max(0.0, not_before - created_at) if not_before is not None else 0.0
+    check_created_at(created_at, now, int(max_age_s + waited + active_span_s(options)), max_skew_s)

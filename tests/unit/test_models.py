@@ -36,7 +36,7 @@ def test_two_jobs_get_distinct_ids() -> None:
         ('{"runner_id": "r1", "payload": "x", "id": "{tag}"}', "invalid_field", "id"),
         ('{"runner_id": "r1", "payload": "x", "env_vars": {"1BAD": "v"}}', "invalid_field", "env_vars"),
         ('{"runner_id": "r1", "payload": "x", "env_vars": {"A": 1}}', "invalid_field", "env_vars.A"),
-        ('{"runner_id": "r1", "payload": "x", "priority": 9}', "unknown_field", "priority"),
+        ('{"runner_id": "r1", "payload": "x", "priorty": 9}', "unknown_field", "priorty"),
     ],
 )
 def test_bad_input_names_field_and_reason(data: str, code: str, field: str) -> None:

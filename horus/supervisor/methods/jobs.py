@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from horus.admission import parse_job
 from horus.broker import log_page_of
 from horus.errors import JOB_REFUSALS, JobNotFound, JobRejected, WaitTimeout
-from horus.models import DIGEST_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
+from horus.models import DIGEST_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus, JobStatusInfo
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
 from horus.supervisor.rpc import Block, Method, Reserve, Role, Step, rotation
@@ -68,22 +68,6 @@ class ListParams(Params):
     context_id: str | None = Field(default=None, max_length=256, description="only jobs with this context_id")
     limit: int = Field(default=50, ge=1, le=500)
     cursor: int = Field(default=0, ge=0, le=2**53, description="next_cursor of the previous page; 0 for the first")
-
-
-class JobStatusInfo(BaseModel):
-    job_id: str
-    status: JobStatus
-    runner_id: str
-    caller_id: str
-    context_id: str
-    executor: str
-    deliveries: int
-    created_at: int
-    started_at: float | None
-    completed_at: float | None
-    owner: str | None = Field(
-        description="identity of the token that submitted it (token:NAME); null when queued straight into Redis"
-    )
 
 
 class CancelResult(BaseModel):
@@ -197,20 +181,7 @@ def _until_ended(ctx: Context, job_id: str, runner_id: str, wait_s: float) -> Ge
 def status(ctx: Context, params: JobIdParams) -> JobStatusInfo:
     owner = _check_owner(ctx, params.job_id)
     result = ctx.broker.result(params.job_id)
-    job = ctx.broker.job(params.job_id)
-    return JobStatusInfo(
-        job_id=job.id,
-        status=result.status,
-        runner_id=job.runner_id,
-        caller_id=job.caller_id,
-        context_id=job.context_id,
-        executor=job.executor,
-        deliveries=result.deliveries,
-        created_at=job.created_at,
-        started_at=result.started_at,
-        completed_at=result.completed_at,
-        owner=owner,
-    )
+    return JobStatusInfo.of(ctx.broker.job(params.job_id), result, owner)
 
 
 def result(ctx: Context, params: ResultParams) -> JobResult | Generator[Step, Any, JobResult]:

@@ -1,0 +1,96 @@
+"""Retries: the wait before each one, and what an attempt leaves for the next (docs/workers.md,
+"Retries").
+
+The decision is the worker's, from the job as signed: an attempt that ends ``failed`` or
+``timeout`` is retried while ``retries`` allows. finish.lua then schedules the job instead of
+ending it, unless a cancel came first.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from horus.models import Attempt, JobResult, JobStatus
+
+#: Each wait is its nominal length times a random factor in this range (then capped).
+JITTER = (0.8, 1.2)
+RETRIED = frozenset({JobStatus.FAILED, JobStatus.TIMEOUT})
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A scheduled retry as finish.lua takes it: the wait, and the attempts so far as JSON."""
+
+    delay_ms: int
+    history: str
+
+
+def nominal_s(base_s: float, max_s: float, attempt: int) -> float:
+    """The wait after attempt ``attempt`` (1 for the first) before jitter: doubling from
+    ``base_s``, never past ``max_s``."""
+    return min(max_s, base_s * 2.0 ** min(attempt - 1, 64))
+
+
+def backoff_s(base_s: float, max_s: float, attempt: int, rand: random.Random | None = None) -> float:
+    low, high = JITTER
+    factor = (rand or random).uniform(low, high)
+    return min(max_s, nominal_s(base_s, max_s, attempt) * factor)
+
+
+def active_span_s(options: Mapping[str, Any]) -> float:
+    """The longest all of a job's retries can wait: how much longer its freshness window is."""
+    retries = int(options.get("retries") or 0)
+    base, cap = float(options.get("retry_backoff_s", 1)), float(options.get("retry_backoff_max_s", 3600))
+    return sum(min(cap, nominal_s(base, cap, n) * JITTER[1]) for n in range(1, retries + 1))
+
+
+def history_of(raw: str | None) -> list[Attempt]:
+    """The earlier attempts as a job's hash keeps them (``history``, a JSON array)."""
+    if not raw:
+        return []
+    return [Attempt.model_validate(entry) for entry in orjson.loads(raw)]
+
+
+def attempt_of(result: JobResult, number: int) -> Attempt:
+    return Attempt(
+        attempt=number,
+        status=result.status,
+        error=result.error,
+        exit_code=result.exit_code,
+        started_at=result.started_at,
+        completed_at=result.completed_at,
+    )
+
+
+def plan(options: Mapping[str, Any], result: JobResult, rand: random.Random | None = None) -> Retry | None:
+    """The retry to schedule after ``result`` (which carries its attempt number and the
+    earlier attempts), or None when this attempt is the last."""
+    if result.status not in RETRIED or result.attempts > int(options.get("retries") or 0):
+        return None
+    base, cap = float(options.get("retry_backoff_s", 1)), float(options.get("retry_backoff_max_s", 3600))
+    delay = backoff_s(base, cap, result.attempts, rand)
+    attempts = [*result.history, attempt_of(result, result.attempts)]
+    history = orjson.dumps([a.model_dump(mode="json") for a in attempts]).decode()
+    return Retry(max(1, round(delay * 1000)), history)
+
+
+def stored_options(spec: str | None) -> dict[str, Any]:
+    """The retry options of a job as Redis holds it, read without verifying it: they only
+    decide whether the job is queued again, and the next start verifies it like any other.
+    A job that cannot be read is not retried."""
+    if not spec:
+        return {}
+    try:
+        data = orjson.loads(spec)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    options = {name: data[name] for name in ("retries", "retry_backoff_s", "retry_backoff_max_s") if name in data}
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in options.values())
+    return options if numbers else {}
