@@ -170,6 +170,11 @@ def strict_number(value: Any) -> Any:
     return value
 
 
+def whole_as_int(value: float) -> float:
+    """A whole number as an int (the float type has made ``60`` into ``60.0`` by now)."""
+    return int(value) if value.is_integer() else value
+
+
 def bounded(low: float, high: float, unit: str = "") -> Any:
     def check(value: float) -> float:
         if not low <= value <= high:
@@ -181,8 +186,12 @@ def bounded(low: float, high: float, unit: str = "") -> Any:
 
 Retries = Annotated[int, BeforeValidator(strict_int), bounded(0, MAX_RETRIES)]
 Priority = Annotated[int, BeforeValidator(strict_int), bounded(0, MAX_PRIORITY)]
-Backoff = Annotated[float, BeforeValidator(strict_number), bounded(MIN_BACKOFF_S, MAX_BACKOFF_S, " s")]
-NotBefore = Annotated[float, BeforeValidator(strict_number), bounded(0, MAX_NOT_BEFORE, " (Unix seconds)")]
+Backoff = Annotated[
+    float, BeforeValidator(strict_number), AfterValidator(whole_as_int), bounded(MIN_BACKOFF_S, MAX_BACKOFF_S, " s")
+]
+NotBefore = Annotated[
+    float, BeforeValidator(strict_number), AfterValidator(whole_as_int), bounded(0, MAX_NOT_BEFORE, " (Unix seconds)")
+]
 
 #: Field types shared by jobs and workflow steps, each checked by the rule above it.
 Id = Annotated[str, AfterValidator(check_id)]

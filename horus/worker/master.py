@@ -16,7 +16,7 @@ from types import FrameType
 from horus.broker import Broker
 from horus.errors import TransportError
 from horus.middleware import Chain
-from horus.models import JobResult, JobStatus
+from horus.models import Job, JobResult, JobStatus
 from horus.plugin import BaseRunner
 from horus.resp import Connection
 from horus.retry import plan, stored_options
@@ -376,6 +376,17 @@ class Master:
             log.info("job %s attempt %d %s; retry in %.3f s", job_id, result.attempts, status.value, delay_s)
         if stored and self.hooks is not None:
             self.hooks.killed(job_id, result)
+            if retry is not None and progress.spec is not None:
+                self._hook_retry(progress.spec, result, retry.delay_ms / 1000)
+
+    def _hook_retry(self, spec: str, result: JobResult, delay_s: float) -> None:
+        """``on_retry`` for a job its child could not report on, with the job as stored."""
+        assert self.hooks is not None
+        try:
+            job = Job.model_validate_json(spec)
+        except ValueError:
+            return
+        self.hooks.retry(job, result, delay_s)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()

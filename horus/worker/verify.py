@@ -68,7 +68,11 @@ def _options(content: dict[str, Any]) -> dict[str, Any]:
         checked = Job.model_validate({"runner_id": "x", "payload": "x", **options})
     except ValidationError as exc:
         raise rejection(exc) from None
-    return {name: getattr(checked, name) for name in OPTION_DEFAULTS}
+    options = {name: getattr(checked, name) for name in OPTION_DEFAULTS}
+    for name in OPTION_DEFAULTS:
+        if name in content:  # as the signer's canonical form writes it (``60.0`` as ``60``)
+            content[name] = options[name]
+    return options
 
 
 def _signatures(data: dict[str, Any]) -> list[Signature]:

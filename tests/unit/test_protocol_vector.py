@@ -31,3 +31,30 @@ def test_vector_canonical_bytes_and_signature() -> None:
     assert signed.signatures[0].signature == block("vector-signature")
     VerifyKey(bytes.fromhex(block("vector-public-key"))).verify(canonical, bytes.fromhex(block("vector-signature")))
     check_signatures(signed)
+
+
+def test_vector_with_options() -> None:
+    """The second vector sets every option; the first, with none, still holds above."""
+    key = key_from_hex(block("vector-secret-key"))
+    job = parse_job(json.loads(block("vector-options-job")))
+    canonical = job_bytes(job)
+    assert canonical == block("vector-options-canonical-bytes").encode()
+    signed = sign_job(job, key)
+    assert signed.signatures[0].signature == block("vector-options-signature")
+    check_signatures(signed)
+
+
+def test_options_at_their_defaults_are_not_signed() -> None:
+    """A job that names its options at their defaults signs the bytes of one that does not."""
+    plain = parse_job(json.loads(block("vector-job")))
+    explicit = parse_job(
+        {
+            **json.loads(block("vector-job")),
+            "retries": 0,
+            "retry_backoff_s": 1.0,
+            "retry_backoff_max_s": 3600,
+            "not_before": None,
+            "priority": 0,
+        }
+    )
+    assert job_bytes(explicit) == job_bytes(plain) == block("vector-canonical-bytes").encode()
