@@ -16,7 +16,7 @@ def test_runners_table_counts_worker_processes_and_shows_the_deadline_as_such() 
     text = console.export_text()
     assert "heartbeat due" in text and "last heartbeat" not in text
     row = next(line for line in text.splitlines() if "r1" in line)
-    assert [cell.strip() for cell in row.strip("│ ").split("│")][5:] == ["2", "3", "in 8 s"]
+    assert [cell.strip() for cell in row.strip("│ ").split("│")][6:] == ["2", "3", "in 8 s"]
 
 
 def test_visible_escapes_control_characters_but_newlines_and_tabs() -> None:

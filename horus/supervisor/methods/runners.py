@@ -42,6 +42,7 @@ class RunnerHealth(BaseModel):
     runner_type: str
     alive: bool = Field(description="at least one worker's heartbeat deadline is in the future")
     queue_depth: int
+    scheduled: int = Field(default=0, description="jobs waiting for their not_before or their next attempt")
     in_flight: int
     workers: list[WorkerHealth]
     last_seen_ms: int | None = Field(description="latest heartbeat deadline of any worker; null if none")
@@ -80,10 +81,11 @@ def health(ctx: Context, params: RunnerIdParams) -> RunnerHealth:
     deadlines = broker.workers(params.runner_id)
     ids = sorted(deadlines)
     # Deadlines are on the Redis clock; compare with it, not with this host's.
-    (seconds, micros), depth, *lengths = broker.conn.pipeline(
+    (seconds, micros), depth, scheduled, *lengths = broker.conn.pipeline(
         [
             ("TIME",),
             ("LLEN", broker.keys.queue(params.runner_id)),
+            ("ZCARD", broker.keys.scheduled(params.runner_id)),
             *[("LLEN", broker.keys.inflight(params.runner_id, worker)) for worker in ids],
         ]
     )
@@ -97,6 +99,7 @@ def health(ctx: Context, params: RunnerIdParams) -> RunnerHealth:
         runner_type=info.runner_type,
         alive=any(w.alive for w in workers),
         queue_depth=int(depth),
+        scheduled=int(scheduled),
         in_flight=sum(w.in_flight for w in workers),
         workers=workers,
         last_seen_ms=max((w.deadline_ms for w in workers), default=None),
