@@ -439,12 +439,13 @@ class Child:
             redis_url=self.config.redis_url,
             namespace=self.config.namespace,
         )
+        ran = True
         if self.hooks is not None:
-            result = self._run_hooked(self.hooks, job, ctx, sink, began, started)
+            result, ran = self._run_hooked(self.hooks, job, ctx, sink, began, started)
         else:
             result = self._end(job, ctx, sink, self.execute(job, ctx, sink), began, started)
             self.slots.clear(self.slot)
-        if job.retries:
+        if job.retries and ran:  # a job a middleware refused (SkipJob) is not retried
             retry = plan(job.__dict__, result)
             if retry is not None:
                 self.retries[job_id] = (job, retry)
@@ -452,15 +453,16 @@ class Child:
 
     def _run_hooked(
         self, hooks: Chain, job: Job, ctx: JobContext, sink: LogSink, began: float, started: Started
-    ) -> JobResult:
-        """Run the job between the middleware's before and after hooks. Both run while the
-        slot shows the job, so the master's hard deadline also ends a hook that hangs."""
+    ) -> tuple[JobResult, bool]:
+        """Run the job between the middleware's before and after hooks: its result, and whether
+        it ran (False: a middleware refused it). Both hooks run while the slot shows the job, so
+        the master's hard deadline also ends a hook that hangs."""
         entered, refusal = hooks.before(job, ctx)
         outcome = self.execute(job, ctx, sink) if refusal is None else Outcome.failed(refusal)
         result = self._end(job, ctx, sink, outcome, began, started)
         hooks.after(job, ctx, result, entered)
         self.slots.clear(self.slot)
-        return result
+        return result, refusal is None
 
     def _end(
         self, job: Job, ctx: JobContext, sink: LogSink, outcome: Outcome, began: float, started: Started
