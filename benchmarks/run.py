@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import coordinator_bench, horus_bench, rhai_fib, supervisor_bench
+from benchmarks import coordinator_bench, horus_bench, rhai_fib, scheduled_bench, supervisor_bench
 from benchmarks.peers import common
 from benchmarks.redis_server import private_redis, server_version
 
@@ -109,17 +109,21 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5_000, help="jobs for the enqueue measurements")
     parser.add_argument("--drain-jobs", type=int, default=20_000, help="jobs queued before the drain")
     parser.add_argument("--round-trips", type=int, default=300, help="sequential submit-and-wait calls")
+    parser.add_argument("--scheduled-jobs", type=int, default=100_000, help="jobs enqueued with a not_before ahead")
+    parser.add_argument("--due-jobs", type=int, default=10_000, help="scheduled jobs made due and released")
     parser.add_argument("--peers", nargs="*", default=None, help="peers to measure (default: all installed)")
     parser.add_argument("--no-peers", action="store_true", help="measure Horus only")
     args = parser.parse_args()
     if args.smoke:
         args.jobs, args.drain_jobs, args.round_trips = 300, 300, 50
+        args.scheduled_jobs, args.due_jobs = 2_000, 1_200  # two release_due calls: the loop runs
     console = Console()
 
     with private_redis() as url:
         versions = {"horus": version("horus"), "redis-server": server_version(url), "redis-py": version("redis")}
         console.print(f"[bold]horus[/] on redis-server {versions['redis-server']} …")
         systems = {"horus": horus_bench.measure(url, args.jobs, args.drain_jobs, args.round_trips)}
+        scheduled = scheduled_bench.measure(url, args.scheduled_jobs, args.due_jobs)
         http = supervisor_bench.measure(url, min(args.jobs, 2_000))
         workflows = coordinator_bench.measure(url, 20 if args.smoke else 50, 200 if args.smoke else 1_000)
         for peer in [] if args.no_peers else peers(args.peers):
@@ -134,6 +138,8 @@ def main() -> None:
             "jobs": args.jobs,
             "drain_jobs": args.drain_jobs,
             "round_trips": args.round_trips,
+            "scheduled_jobs": args.scheduled_jobs,
+            "due_jobs": args.due_jobs,
             "runs_per_median": common.RUNS,
             "concurrency": 2,
             "task": "no-op",
@@ -141,6 +147,7 @@ def main() -> None:
         },
         "systems": systems,
         "targets": targets(systems),
+        "scheduled": scheduled,
         "supervisor": http,
         "coordinator": workflows,
         "rhai_fib": rhai_fib.measure(20 if args.smoke else 25, 3 if args.smoke else 7),
@@ -148,6 +155,12 @@ def main() -> None:
     console.print(table(systems, args.smoke))
     for name, goal in report["targets"].items():
         console.print(f"  {name}: {goal['ratio']:.2f} vs {goal['peer']} (goal {goal['goal']})")
+    console.print(
+        f"  scheduled: {scheduled['scheduled_jobs']:,} signed jobs enqueued at "
+        f"{scheduled['scheduled_enqueue_rate']:,.0f}/s, {scheduled['redis_bytes_per_scheduled_job']:,.0f} Redis "
+        f"bytes each; {scheduled['due_jobs']:,} due released in {scheduled['release_s']:.3f} s "
+        f"({scheduled['release_rate']:,.0f} jobs/s, {scheduled['release_calls']} release_due calls)"
+    )
     console.print(
         f"  supervisor job.create over HTTP (signed, sequential): {http['job_create_rate']:,.0f}/s, "
         f"p50 {http['job_create_p50_ms']:.2f} ms, p99 {http['job_create_p99_ms']:.2f} ms"
