@@ -748,8 +748,8 @@ class Broker:
 
     def progress(self, runner_id: str, job_id: str, lines: int = 1_000) -> Progress:
         """A running job's start time, deliveries, attempts and printed lines (its first and
-        last ``lines``, around a marker when more were printed), and its signed job, for a result
-        its worker cannot give."""
+        last ``lines``, around a marker when more were printed; only this attempt's, after the
+        stream's last ``attempt`` entry), and its signed job, for a result its worker cannot give."""
         stream = self.keys.log(runner_id, job_id)
         (started, deliveries, ended, history), size, head, tail, spec = _raise_errors(
             self.conn.pipeline(
@@ -764,9 +764,13 @@ class Broker:
         )
         seen = {entry_id for entry_id, _ in head}
         entries = head + [entry for entry in reversed(tail) if entry[0] not in seen]
+        cut, at = int(size) - 2 * lines, lines
+        marks = [i for i, (_, flat) in enumerate(entries) if "attempt" in _pairs(flat)]
+        if marks:  # earlier attempts printed the lines up to the last marker: not this one's
+            entries, at = entries[marks[-1] + 1 :], lines - marks[-1] - 1
         text = [fields["line"] for _, flat in entries if "line" in (fields := _pairs(flat))]
-        if int(size) > 2 * lines:
-            text.insert(lines, f"…[{int(size) - 2 * lines} lines cut]…")
+        if cut > 0 and at > 0:  # the cut lies after the marker
+            text.insert(at, f"…[{cut} lines cut]…")
         return Progress(
             started_at=float(started) if started else None,
             deliveries=int(deliveries or 0),

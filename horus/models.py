@@ -189,8 +189,22 @@ Priority = Annotated[int, BeforeValidator(strict_int), bounded(0, MAX_PRIORITY)]
 Backoff = Annotated[
     float, BeforeValidator(strict_number), AfterValidator(whole_as_int), bounded(MIN_BACKOFF_S, MAX_BACKOFF_S, " s")
 ]
+
+
+def unix_time(value: float) -> float:
+    """0, or a Unix time from 1 s: a fraction of a second after 1970 is a mistake, and RFC 8785
+    would write it (below 1e-4) differently from the encoder."""
+    if 0 < value < 1:
+        raise ValueError(f"must be a Unix time in seconds (got {value!r})")
+    return value
+
+
 NotBefore = Annotated[
-    float, BeforeValidator(strict_number), AfterValidator(whole_as_int), bounded(0, MAX_NOT_BEFORE, " (Unix seconds)")
+    float,
+    BeforeValidator(strict_number),
+    AfterValidator(whole_as_int),
+    bounded(0, MAX_NOT_BEFORE, " (Unix seconds)"),
+    AfterValidator(unix_time),
 ]
 
 #: Field types shared by jobs and workflow steps, each checked by the rule above it.

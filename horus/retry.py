@@ -15,8 +15,10 @@ from typing import Any
 
 import orjson
 
-from horus.models import Attempt, JobResult, JobStatus
+from horus.models import DEFAULT_TIMEOUT_S, Attempt, JobResult, JobStatus
 
+#: Per attempt, on top of its timeout: the master's kill grace past it, and time to store it.
+KILL_SLACK_S = 30.0
 #: Each wait is its nominal length times a random factor in this range (then capped).
 JITTER = (0.8, 1.2)
 RETRIED = frozenset({JobStatus.FAILED, JobStatus.TIMEOUT})
@@ -43,10 +45,17 @@ def backoff_s(base_s: float, max_s: float, attempt: int, rand: random.Random | N
 
 
 def active_span_s(options: Mapping[str, Any]) -> float:
-    """The longest all of a job's retries can wait: how much longer its freshness window is."""
+    """The longest a job's retries can add to its life, from its signed fields: each retry's
+    wait (capped, at the top of its jitter) and the attempt before it running to its timeout and
+    the master's kill grace. It is how much longer the job's freshness window is: the signer asked
+    for that much, and no more."""
     retries = int(options.get("retries") or 0)
+    if not retries:
+        return 0.0
     base, cap = float(options.get("retry_backoff_s", 1)), float(options.get("retry_backoff_max_s", 3600))
-    return sum(min(cap, nominal_s(base, cap, n) * JITTER[1]) for n in range(1, retries + 1))
+    run_s = float(options.get("timeout", DEFAULT_TIMEOUT_S)) + KILL_SLACK_S
+    waits = sum(min(cap, nominal_s(base, cap, n) * JITTER[1]) for n in range(1, retries + 1))
+    return waits + retries * run_s
 
 
 def history_of(raw: str | None) -> list[Attempt]:

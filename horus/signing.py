@@ -18,10 +18,12 @@ from horus.models import Job, Signature, assemble
 def canonical_bytes(content: dict[str, Any]) -> bytes:
     """RFC 8785 (JCS) for Horus's value types: sorted keys, no spaces, UTF-8.
 
-    Job content holds only strings, integers and a flat object of strings with ASCII keys.
-    For these orjson's sorted output is JCS byte for byte (checked for every code point in
-    tests/unit/test_signing.py against the standard library's encoder, which stays the
-    fallback for what orjson refuses, such as integers past 64 bits).
+    Job content holds strings, integers, a flat object of strings with ASCII keys, and the
+    number options, whose bounds keep them to the fixed-point form (whole ones are integers by
+    then). For these orjson's sorted output is JCS byte for byte (checked for every code point in
+    tests/unit/test_signing.py against the standard library's encoder, which stays the fallback
+    for what orjson refuses, such as integers past 64 bits; numbers in
+    tests/unit/test_canonical_numbers.py against JSON.stringify).
     """
     try:
         return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)

@@ -29,6 +29,10 @@ for i = 0, (#KEYS - 2) / 4 - 1 do
     redis.call('HINCRBY', hash, 'attempts', 1)
     redis.call('ZADD', KEYS[2], due, id)
     redis.call('PUBLISH', ARGV[4], 'due ' .. delay)
+    -- Followers read on through the next attempt's lines; this entry marks where they begin.
+    if redis.call('EXISTS', log) == 1 then
+      redis.call('XADD', log, 'MAXLEN', '~', ARGV[3], '*', 'attempt', redis.call('HGET', hash, 'attempts'))
+    end
     out[#out + 1] = 1
   else
     -- The result lives on its notice list only: a hash holding it would lose its compact encoding.

@@ -115,13 +115,15 @@ def load_verified(
     if options["not_before"] is None and not options["retries"]:
         check_created_at(content["created_at"], now, max_age_s, max_skew_s)
     else:
-        check_options(content["created_at"], options, now, max_age_s, max_skew_s)
+        check_options(content["created_at"], content["timeout"], options, now, max_age_s, max_skew_s)
     signatures = _signatures(data)
     policy.verify_message(canonical_bytes(content), signatures, runner_id)
     return assemble(Job, {**content, **options, "signatures": signatures, "status": JobStatus.RUNNING})
 
 
-def check_options(created_at: int, options: dict[str, Any], now: float, max_age_s: int, max_skew_s: int) -> None:
+def check_options(
+    created_at: int, timeout: int, options: dict[str, Any], now: float, max_age_s: int, max_skew_s: int
+) -> None:
     """Freshness of a job with a start time or retries: the window opens at ``not_before``
     (when it is later than ``created_at``) and lasts as much longer as its retries may take;
     and no job starts more than ``max_skew_s`` before its ``not_before``, whoever moved it."""
@@ -133,4 +135,5 @@ def check_options(created_at: int, options: dict[str, Any], now: float, max_age_
             f"job is not due for {int(not_before - now)} s; at most {max_skew_s} s early is allowed",
         )
     waited = max(0.0, not_before - created_at) if not_before is not None else 0.0
-    check_created_at(created_at, now, int(max_age_s + waited + active_span_s(options)), max_skew_s)
+    span = active_span_s({**options, "timeout": timeout})
+    check_created_at(created_at, now, int(max_age_s + waited + span), max_skew_s)

@@ -184,11 +184,6 @@ def test_a_job_cancelled_during_its_retry_keeps_its_history(
     assert len(lines(runs)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the freshness window of a retried job grows by its backoff waits only, not by the time "
-    "its earlier attempts ran (horus/retry.py active_span_s, horus/worker/verify.py check_options)",
-)
 def test_a_retry_after_a_long_attempt_is_not_refused_as_stale(
     client: RedisClient, start_worker: StartWorker, tmp_path: Path
 ) -> None:
