@@ -117,7 +117,9 @@ def runners_table(health: list[dict[str, Any]], now_s: float | None = None) -> T
     """Each runner's health; ``workers`` counts worker processes, ``children`` their job processes."""
     now_s = time.time() if now_s is None else now_s
     table = Table(title="Runners")
-    numbers = ("queued", "scheduled", "in flight", "workers", "children")
+    # The scheduled column shows only when some runner has scheduled jobs: 80 columns hold no more.
+    later = any(runner.get("scheduled") for runner in health)
+    numbers = ("queued", *(("scheduled",) if later else ()), "in flight", "workers", "children")
     for column in ("runner", "type", "alive", *numbers, "heartbeat due"):
         table.add_column(column, justify="right" if column in numbers else "left")
     for runner in health:
@@ -127,7 +129,7 @@ def runners_table(health: list[dict[str, Any]], now_s: float | None = None) -> T
             runner.get("runner_type", ""),
             "[green]yes[/]" if runner.get("alive") else "[red]no[/]",
             str(runner.get("queue_depth", 0)),
-            str(runner.get("scheduled", 0)),
+            *((str(runner.get("scheduled", 0)),) if later else ()),
             str(runner.get("in_flight", 0)),
             str(len(_masters(alive))),
             str(len(alive)),

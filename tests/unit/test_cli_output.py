@@ -16,7 +16,23 @@ def test_runners_table_counts_worker_processes_and_shows_the_deadline_as_such() 
     text = console.export_text()
     assert "heartbeat due" in text and "last heartbeat" not in text
     row = next(line for line in text.splitlines() if "r1" in line)
-    assert [cell.strip() for cell in row.strip("│ ").split("│")][6:] == ["2", "3", "in 8 s"]
+    assert [cell.strip() for cell in row.strip("│ ").split("│")][5:] == ["2", "3", "in 8 s"]
+
+
+def test_runners_table_shows_scheduled_jobs_when_there_are_some() -> None:
+    health = [
+        {"runner_id": "r1", "runner_type": "python", "alive": False, "queue_depth": 4, "scheduled": 7},
+        {"runner_id": "r2", "runner_type": "sal", "alive": False, "queue_depth": 1},
+    ]
+    console = Console(width=200, record=True)
+    console.print(runners_table(health, now_s=100.0))
+    text = console.export_text()
+    assert "scheduled" in text
+    row = next(line for line in text.splitlines() if "r1" in line)
+    assert [cell.strip() for cell in row.strip("│ ").split("│")][3:5] == ["4", "7"]
+    console = Console(width=200, record=True)
+    console.print(runners_table(health[1:], now_s=100.0))
+    assert "scheduled" not in console.export_text()
 
 
 def test_visible_escapes_control_characters_but_newlines_and_tabs() -> None:
