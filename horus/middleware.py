@@ -135,7 +135,8 @@ class Chain:
         self._call("on_job_killed", reversed(self.entries), job_id, result.model_copy())
 
     def retry(self, job: Job, result: JobResult, delay_s: float) -> None:
-        """The one call site retries use once a retry is scheduled (nothing schedules one yet)."""
+        """Once a retry is scheduled: by the child after finish.lua stored it, or by the master
+        for a job it ended."""
         self._call("on_retry", reversed(self.entries), job, result.model_copy(), delay_s)
 
     def dead_letter(self, job_id: str, reason: str) -> None:

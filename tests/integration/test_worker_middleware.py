@@ -111,6 +111,34 @@ def test_a_dead_lettered_job_fires_on_dead_letter(
     assert hooks_for(record, job_id) == [("on_dead_letter", "-")]
 
 
+def test_on_retry_follows_each_attempt_that_is_retried(
+    client: RedisClient, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    record = tmp_path / "calls"
+    start_worker("r1", *with_recorder(record), concurrency=1)
+    result = client.run(task("boom", retries=2, retry_backoff_s=0.05), WAIT)
+    assert (result.status, result.attempts) == (JobStatus.FAILED, 3)
+    retries = [detail for hook, detail in hooks_for(record, result.job_id) if hook == "on_retry"]
+    assert [detail.rsplit(":", 1)[0] for detail in retries] == ["1:failed", "2:failed"]
+    # Waits of 0.05 s then 0.1 s, each within its jitter (0.8 to 1.2 times).
+    delays = [float(detail.rsplit(":", 1)[1]) for detail in retries]
+    assert 0.04 <= delays[0] <= 0.06 and 0.08 <= delays[1] <= 0.12, retries
+
+
+def test_the_master_calls_on_retry_for_a_job_it_killed(
+    client: RedisClient, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    record = tmp_path / "calls"
+    worker = start_worker("r1", *with_recorder(record), concurrency=1)
+    job_id = client.submit(task("stubborn", 60, timeout=1, retries=1, retry_backoff_s=30))
+    wait_for(record, "on_retry", job_id)
+    seen = [(pid, hook, detail) for pid, hook, seen, detail in calls(record) if seen == job_id]
+    assert [(pid, hook) for pid, hook, _ in seen][1:] == [(worker.pid, "on_job_killed"), (worker.pid, "on_retry")]
+    assert seen[2][2].startswith("1:timeout:")
+    assert client.status(job_id)["status"] == "scheduled"
+    assert client.cancel(job_id) == "cancelled"
+
+
 def test_unknown_middleware_is_refused_at_start(start_worker: StartWorker) -> None:
     worker = start_worker("r1", "--middleware", "nosuch")
     assert worker.proc.wait(30) == 2
