@@ -42,6 +42,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "not_before": None,
     "priority": 0,
 }
+_DEFAULT_BACKOFF = (OPTION_DEFAULTS["retry_backoff_s"], OPTION_DEFAULTS["retry_backoff_max_s"])
 MAX_RETRIES = 100
 MAX_PRIORITY = 9
 #: Bounds of the backoff fields, in seconds: one millisecond to a week.
@@ -242,9 +243,13 @@ class Job(BaseModel):
         checked)."""
         fields = self.__dict__
         data = {name: fields[name] for name in CONTENT_FIELDS}
-        for name, default in OPTION_DEFAULTS.items():
-            if fields[name] != default:
-                data[name] = fields[name]
+        if (fields["retries"] or fields["priority"] or fields["not_before"] is not None) or (
+            fields["retry_backoff_s"],
+            fields["retry_backoff_max_s"],
+        ) != _DEFAULT_BACKOFF:
+            for name, default in OPTION_DEFAULTS.items():
+                if fields[name] != default:
+                    data[name] = fields[name]
         return data
 
 

@@ -16,10 +16,10 @@ for i = 0, (#KEYS - 2) / 4 - 1 do
   local a = 5 + i * 5
   local id, status, result, delay = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   redis.call('LREM', KEYS[1], 1, id)
-  local state = redis.call('HMGET', hash, 'status', 'worker', 'cancel')
+  local state = redis.call('HMGET', hash, 'status', 'worker')
   if state[1] ~= 'running' or state[2] ~= ARGV[1] then
     out[#out + 1] = 0
-  elseif delay ~= '' and state[3] ~= '1' then
+  elseif delay ~= '' and redis.call('HGET', hash, 'cancel') ~= '1' then
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     local due = now + tonumber(delay)

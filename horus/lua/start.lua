@@ -44,8 +44,13 @@ for i, id in ipairs(ids) do
     specs[i] = hashes[i] .. ARGV[5]
   end
   local hash, spec = hashes[i], specs[i]
-  local state = redis.call('HMGET', hash, 'status', 'cancel', 'attempts', 'history', 'deliveries_before')
+  local state = redis.call('HMGET', hash, 'status', 'cancel', 'attempts')
   local status = state[1]
+  local ended, history, before = 0, false, 0
+  if state[3] then  -- only a retried job has these
+    local more = redis.call('HMGET', hash, 'history', 'deliveries_before')
+    ended, history, before = tonumber(state[3]), more[1] or false, tonumber(more[2]) or 0
+  end
   out[#out + 1] = id
   if id == '!priority' or not status
       or (status ~= 'dispatched' and status ~= 'running' and status ~= 'pending') then
@@ -58,11 +63,10 @@ for i, id in ipairs(ids) do
   else
     local deliveries = redis.call('HINCRBY', hash, 'deliveries', 1)
     redis.call('HSET', hash, 'status', 'running', 'worker', ARGV[1], 'started_at', now)
-    local ended = tonumber(state[3]) or 0
     local verdict = 'run'
     if state[2] == '1' then
       verdict = 'cancelled'
-    elseif deliveries - (tonumber(state[5]) or 0) > tonumber(ARGV[2]) then
+    elseif deliveries - before > tonumber(ARGV[2]) then
       -- Once only: a worker lost while storing the failure leaves the job to be started again.
       redis.call('LREM', KEYS[2], 0, id)
       redis.call('LPUSH', KEYS[2], id)
@@ -73,7 +77,7 @@ for i, id in ipairs(ids) do
     out[#out + 1] = redis.call('GET', spec)
     out[#out + 1] = deliveries
     out[#out + 1] = ended
-    out[#out + 1] = state[4] or false
+    out[#out + 1] = history
   end
 end
 return out

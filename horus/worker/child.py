@@ -501,7 +501,7 @@ class Child:
         if not self.pending:
             self._first_pending = time.monotonic()
         cap = self.config.max_output_bytes
-        return JobResult(
+        result = JobResult(
             job_id=job_id,
             runner_id=self.config.runner_id,
             status=outcome.status,
@@ -512,9 +512,11 @@ class Child:
             started_at=began,
             completed_at=time.time(),
             deliveries=started.deliveries,
-            attempts=started.attempts + 1,
-            history=history_of(started.history) if started.history else [],
         )
+        if started.attempts:  # a retry: set after validation, which a first attempt need not pay for
+            result.attempts = started.attempts + 1
+            result.history = history_of(started.history)
+        return result
 
     def execute(self, job: Job, ctx: JobContext, sink: LogSink) -> Outcome:
         """Run the job; an ending the runner did not report keeps what the job printed."""

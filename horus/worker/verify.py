@@ -61,9 +61,9 @@ def _content(data: dict[str, Any], job_id: str, runner_id: str) -> dict[str, Any
 
 def _options(content: dict[str, Any]) -> dict[str, Any]:
     """Every option, checked by the model's own rules (only a job that sets one pays for it)."""
-    options = {name: content.get(name, default) for name, default in OPTION_DEFAULTS.items()}
     if len(content) == len(CONTENT_FIELDS):
-        return options
+        return OPTION_DEFAULTS  # read only: the job gets copies of its values
+    options = {name: content.get(name, default) for name, default in OPTION_DEFAULTS.items()}
     try:
         checked = Job.model_validate({"runner_id": "x", "payload": "x", **options})
     except ValidationError as exc:
