@@ -446,7 +446,9 @@ class Broker:
     def cancel(self, job_id: str) -> str:
         runner_id = self.runner_of(job_id)
         # What a job waiting for a retry has done so far goes into its cancelled result.
-        ended, history = self.call("HMGET", self.keys.job(runner_id, job_id), "attempts", "history")
+        ended, history, deliveries = self.call(
+            "HMGET", self.keys.job(runner_id, job_id), "attempts", "history", "deliveries"
+        )
         queued = JobResult(
             job_id=job_id,
             runner_id=runner_id,
@@ -455,6 +457,7 @@ class Broker:
             completed_at=time.time(),
             attempts=int(ended or 0),
             history=history_of(history),
+            deliveries=int(deliveries or 0),
         )
         scheduled = queued.model_copy(update={"error": "cancelled while scheduled"})
         reply = scripts.call(

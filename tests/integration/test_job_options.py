@@ -364,7 +364,7 @@ def test_cancel_a_job_between_its_attempts(client: RedisClient, start_worker: St
     assert waiting.due_at is not None and waiting.due_at > time.time() + 10
     assert client.cancel(job_id) == "cancelled"
     result = client.wait(job_id, WAIT)
-    assert (result.status, result.attempts) == (JobStatus.CANCELLED, 1), result
+    assert (result.status, result.attempts, result.deliveries) == (JobStatus.CANCELLED, 1, 1), result
     assert [(a.attempt, a.status) for a in result.history] == [(1, JobStatus.FAILED)]
     assert "RuntimeError: run 1 failed" in (result.history[0].error or "")
     assert client.broker.scheduled_count("r1") == 0
