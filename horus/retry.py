@@ -1,5 +1,5 @@
 """Retries: the wait before each one, and what an attempt leaves for the next (docs/workers.md,
-"Retries").
+"Retries, delays and priorities").
 
 The decision is the worker's, from the job as signed: an attempt that ends ``failed`` or
 ``timeout`` is retried while ``retries`` allows. finish.lua then schedules the job instead of
@@ -8,6 +8,7 @@ ending it, unless a cancel came first.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ from typing import Any
 
 import orjson
 
-from horus.models import DEFAULT_TIMEOUT_S, Attempt, JobResult, JobStatus
+from horus.models import DEFAULT_TIMEOUT_S, OPTION_DEFAULTS, Attempt, JobResult, JobStatus
+
+log = logging.getLogger("horus.worker")
 
 #: Per attempt, on top of its timeout: the master's kill grace past it, and time to store it.
 KILL_SLACK_S = 30.0
@@ -44,6 +47,13 @@ def backoff_s(base_s: float, max_s: float, attempt: int, rand: random.Random | N
     return min(max_s, nominal_s(base_s, max_s, attempt) * factor)
 
 
+def _backoff(options: Mapping[str, Any]) -> tuple[float, float]:
+    """A job's first wait and its cap, from its options (the defaults where it has none)."""
+    base = options.get("retry_backoff_s", OPTION_DEFAULTS["retry_backoff_s"])
+    cap = options.get("retry_backoff_max_s", OPTION_DEFAULTS["retry_backoff_max_s"])
+    return float(base), float(cap)
+
+
 def active_span_s(options: Mapping[str, Any]) -> float:
     """The longest a job's retries can add to its life, from its signed fields: each retry's
     wait (capped, at the top of its jitter) and the attempt before it running to its timeout and
@@ -52,7 +62,7 @@ def active_span_s(options: Mapping[str, Any]) -> float:
     retries = int(options.get("retries") or 0)
     if not retries:
         return 0.0
-    base, cap = float(options.get("retry_backoff_s", 1)), float(options.get("retry_backoff_max_s", 3600))
+    base, cap = _backoff(options)
     run_s = float(options.get("timeout", DEFAULT_TIMEOUT_S)) + KILL_SLACK_S
     waits = sum(min(cap, nominal_s(base, cap, n) * JITTER[1]) for n in range(1, retries + 1))
     return waits + retries * run_s
@@ -81,25 +91,18 @@ def plan(options: Mapping[str, Any], result: JobResult, rand: random.Random | No
     earlier attempts), or None when this attempt is the last."""
     if result.status not in RETRIED or result.attempts > int(options.get("retries") or 0):
         return None
-    base, cap = float(options.get("retry_backoff_s", 1)), float(options.get("retry_backoff_max_s", 3600))
+    base, cap = _backoff(options)
     delay = backoff_s(base, cap, result.attempts, rand)
     attempts = [*result.history, attempt_of(result, result.attempts)]
     history = orjson.dumps([a.model_dump(mode="json") for a in attempts]).decode()
     return Retry(max(1, round(delay * 1000)), history)
 
 
-def stored_options(spec: str | None) -> dict[str, Any]:
-    """The retry options of a job as Redis holds it, read without verifying it: they only
-    decide whether the job is queued again, and the next start verifies it like any other.
-    A job that cannot be read is not retried."""
-    if not spec:
-        return {}
-    try:
-        data = orjson.loads(spec)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    options = {name: data[name] for name in ("retries", "retry_backoff_s", "retry_backoff_max_s") if name in data}
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in options.values())
-    return options if numbers else {}
+def log_retry(result: JobResult, retry: Retry) -> None:
+    log.info(
+        "job %s attempt %d %s; retry in %.3f s",
+        result.job_id,
+        result.attempts,
+        result.status.value,
+        retry.delay_ms / 1000,
+    )

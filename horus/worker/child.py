@@ -31,7 +31,7 @@ from horus.models import INPUTS_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.plugin import BaseRunner, Outcome
 from horus.procutil import die_with_parent, limit_memory
 from horus.resp import ReplyError
-from horus.retry import Retry, history_of, plan
+from horus.retry import Retry, history_of, log_retry, plan
 from horus.trust import TrustPolicy
 from horus.worker.config import RateLimit, WorkerConfig
 from horus.worker.context import JobContext, JobTimeout
@@ -283,13 +283,7 @@ class Child:
         for result, ok in zip(results, stored, strict=True):
             if ok and result.job_id in retries:
                 job, retry = retries[result.job_id]
-                log.info(
-                    "job %s attempt %d %s; retry in %.3f s",
-                    result.job_id,
-                    result.attempts,
-                    result.status.value,
-                    retry.delay_ms / 1000,
-                )
+                log_retry(result, retry)
                 if self.hooks is not None:
                     self.hooks.retry(job, result, retry.delay_ms / 1000)
 

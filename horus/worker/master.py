@@ -19,7 +19,7 @@ from horus.middleware import Chain
 from horus.models import Job, JobResult, JobStatus
 from horus.plugin import BaseRunner
 from horus.resp import Connection
-from horus.retry import plan, stored_options
+from horus.retry import log_retry, plan
 from horus.worker.child import SETUP_FAILED, child_main
 from horus.worker.config import WorkerConfig
 from horus.worker.context import kill_groups_and_wait
@@ -365,28 +365,19 @@ class Master:
                 attempts=progress.attempts,
                 history=progress.history,
             )
-            retry = plan(stored_options(progress.spec), result)
+            job = stored_job(progress.spec)
+            retry = plan(job.__dict__, result) if job is not None and job.retries else None
             stored = self.broker.finish(runner_id, child.worker_id, result, retry)
         except TransportError as exc:
             # The job stays in the child's in-flight list and goes back to the queue.
             log.warning("could not store %s for job %s (%s)", status.value, job_id, exc)
             return
         if stored and retry is not None:
-            delay_s = retry.delay_ms / 1000
-            log.info("job %s attempt %d %s; retry in %.3f s", job_id, result.attempts, status.value, delay_s)
+            log_retry(result, retry)
         if stored and self.hooks is not None:
             self.hooks.killed(job_id, result)
-            if retry is not None and progress.spec is not None:
-                self._hook_retry(progress.spec, result, retry.delay_ms / 1000)
-
-    def _hook_retry(self, spec: str, result: JobResult, delay_s: float) -> None:
-        """``on_retry`` for a job its child could not report on, with the job as stored."""
-        assert self.hooks is not None
-        try:
-            job = Job.model_validate_json(spec)
-        except ValueError:
-            return
-        self.hooks.retry(job, result, delay_s)
+            if job is not None and retry is not None:
+                self.hooks.retry(job, result, retry.delay_ms / 1000)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
@@ -448,8 +439,10 @@ class Master:
             log.warning("could not release due jobs (%s); will retry", exc)
             self.next_release = fallback
             return
-        now = time.monotonic()
-        self.next_release = now if wait_ms == 0 else min(fallback, now + wait_ms / 1000) if wait_ms > 0 else fallback
+        if wait_ms >= 0:  # -1: nothing scheduled; 0: more due now
+            self.next_release = min(fallback, time.monotonic() + wait_ms / 1000)
+        else:
+            self.next_release = fallback
 
     # -- heartbeats and reaping -------------------------------------------------------
     def _heartbeat(self) -> None:
@@ -476,6 +469,18 @@ class Master:
                 pass
         except BlockingIOError:
             pass
+
+
+def stored_job(spec: str | None) -> Job | None:
+    """The job as Redis holds it, read by the model's rules but not verified: it only decides
+    whether a job its child could not report on is queued again, and the next start verifies it
+    like any other. A job that cannot be read is not retried."""
+    if spec is None:
+        return None
+    try:
+        return Job.model_validate_json(spec)
+    except ValueError:
+        return None
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -53,24 +53,23 @@ def _content(data: dict[str, Any], job_id: str, runner_id: str) -> dict[str, Any
     env = content["env_vars"]
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise JobRejected("invalid_field", "env_vars", "must map names to strings")
-    for name in OPTION_DEFAULTS:
-        if name in data and data[name] != OPTION_DEFAULTS[name]:
-            content[name] = data[name]
     return content
 
 
-def _options(content: dict[str, Any]) -> dict[str, Any]:
-    """Every option, checked by the model's own rules (only a job that sets one pays for it)."""
-    if len(content) == len(CONTENT_FIELDS):
+def _options(data: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
+    """Every option, checked by the model's own rules (only a job that sets one pays for it);
+    those not at their default join ``content`` as the signer's canonical form writes them
+    (``60.0`` as ``60``)."""
+    given = {name: data[name] for name in OPTION_DEFAULTS if name in data}
+    if not given:
         return OPTION_DEFAULTS  # read only: the job gets copies of its values
-    options = {name: content.get(name, default) for name, default in OPTION_DEFAULTS.items()}
     try:
-        checked = Job.model_validate({"runner_id": "x", "payload": "x", **options})
+        checked = Job.model_validate({"runner_id": "x", "payload": "x", **given})
     except ValidationError as exc:
         raise rejection(exc) from None
     options = {name: getattr(checked, name) for name in OPTION_DEFAULTS}
-    for name in OPTION_DEFAULTS:
-        if name in content:  # as the signer's canonical form writes it (``60.0`` as ``60``)
+    for name, default in OPTION_DEFAULTS.items():
+        if options[name] != default:
             content[name] = options[name]
     return options
 
@@ -110,7 +109,7 @@ def load_verified(
     if not isinstance(data, dict):
         raise JobRejected("invalid_json", "job", "stored job is not a JSON object")
     content = _content(data, job_id, runner_id)
-    options = _options(content)
+    options = _options(data, content)
     now = time.time()
     if options["not_before"] is None and not options["retries"]:
         check_created_at(content["created_at"], now, max_age_s, max_skew_s)
