@@ -264,6 +264,13 @@ class Attempt(BaseModel):
     completed_at: float | None = None
 
 
+class JobProgress(BaseModel):
+    """The latest progress a running task reported (``TaskContext.progress``)."""
+
+    percent: float = Field(ge=0, le=100)
+    message: str = ""
+
+
 class JobResult(BaseModel):
     """What a runner stores when a job ends (and what ``--wait --json`` prints)."""
 
@@ -283,6 +290,10 @@ class JobResult(BaseModel):
     history: list[Attempt] = Field(default_factory=list)
     #: When a ``scheduled`` job is due (Unix seconds), else None.
     due_at: float | None = None
+    #: Where a failed ``python`` task raised: the remote traceback, from the task's own frames.
+    traceback: str | None = None
+    #: While the job runs: the latest progress its task reported, else None.
+    progress: JobProgress | None = None
 
 
 class JobStatusInfo(BaseModel):
@@ -307,6 +318,7 @@ class JobStatusInfo(BaseModel):
     retries: int = 0
     priority: int = 0
     not_before: float | None = None
+    progress: JobProgress | None = Field(default=None, description="while it runs: the task's latest progress report")
 
     @classmethod
     def of(cls, job: Job, result: JobResult, owner: str | None) -> JobStatusInfo:
@@ -328,4 +340,5 @@ class JobStatusInfo(BaseModel):
             retries=job.retries,
             priority=job.priority,
             not_before=job.not_before,
+            progress=result.progress,
         )

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import io
 import logging
 import os
 import sys
-from collections.abc import Callable
-from functools import cache
 from typing import Any, ClassVar
 
 import orjson
@@ -18,7 +15,7 @@ from horus import codec
 from horus.errors import PluginError
 from horus.models import INPUTS_ENV, Job
 from horus.plugin import BaseRunner, Outcome
-from horus.tasks import REGISTRY
+from horus.tasks import REGISTRY, TaskSpec, decode_call
 from horus.worker.context import JobContext
 
 log = logging.getLogger("horus.worker.python")
@@ -61,36 +58,15 @@ def _restore_env(saved: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
-@cache
-def takes_inputs(func: Callable[..., Any]) -> bool:
-    """Whether a task declares an ``inputs`` parameter (only then does it get upstream results)."""
-    try:
-        return "inputs" in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def with_inputs(func: Callable[..., Any], job: Job, kwargs: dict[str, Any]) -> dict[str, Any]:
+def with_inputs(spec: TaskSpec, job: Job, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A workflow step's upstream results, for a task that declares ``inputs``."""
     raw = job.env_vars.get(INPUTS_ENV)
-    if raw is None or "inputs" in kwargs or not takes_inputs(func):
+    if raw is None or "inputs" in kwargs or not spec.takes_inputs:
         return kwargs
     try:
         return {**kwargs, "inputs": orjson.loads(raw)}
     except orjson.JSONDecodeError:
         return kwargs
-
-
-def parse_payload(payload: str) -> tuple[str, list[Any], dict[str, Any]]:
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"payload is not JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("task"), str):
-        raise ValueError('payload must be an object {"task": NAME, "args": [...], "kwargs": {...}}')
-    args, kwargs = data.get("args", []), data.get("kwargs", {})
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
-        raise ValueError("payload args must be a list and kwargs an object")
-    return data["task"], args, kwargs
 
 
 class PythonRunner(BaseRunner):
@@ -115,14 +91,15 @@ class PythonRunner(BaseRunner):
 
     def execute(self, job: Job, ctx: JobContext) -> Outcome:
         try:
-            name, args, kwargs = parse_payload(job.payload)
+            name, args, kwargs = decode_call(job.payload)
         except ValueError as exc:
             return Outcome.failed(str(exc))
-        func = REGISTRY.get(name)
-        if func is None:
+        spec = REGISTRY.get(name)
+        if spec is None:
             return Outcome.failed(f"unknown task {name!r}; registered: {', '.join(sorted(REGISTRY))}")
+        func = spec.fn
         if job.env_vars:
-            kwargs = with_inputs(func, job, kwargs)
+            kwargs = with_inputs(spec, job, kwargs)
         # Plain swaps rather than context managers: this wraps every call of a hot path.
         writer = _LineWriter(ctx)
         saved = _set_env(job.env_vars) if job.env_vars else None
