@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import coordinator_bench, horus_bench, rhai_fib, scheduled_bench, supervisor_bench
+from benchmarks import app_bench, coordinator_bench, horus_bench, rhai_fib, scheduled_bench, supervisor_bench
 from benchmarks.peers import common
 from benchmarks.redis_server import private_redis, server_version
 
@@ -124,6 +124,7 @@ def main() -> None:
         console.print(f"[bold]horus[/] on redis-server {versions['redis-server']} …")
         systems = {"horus": horus_bench.measure(url, args.jobs, args.drain_jobs, args.round_trips)}
         scheduled = scheduled_bench.measure(url, args.scheduled_jobs, args.due_jobs)
+        api = app_bench.measure(url, args.jobs)
         http = supervisor_bench.measure(url, min(args.jobs, 2_000))
         workflows = coordinator_bench.measure(url, 20 if args.smoke else 50, 200 if args.smoke else 1_000)
         for peer in [] if args.no_peers else peers(args.peers):
@@ -148,6 +149,7 @@ def main() -> None:
         "systems": systems,
         "targets": targets(systems),
         "scheduled": scheduled,
+        "python_api": api,
         "supervisor": http,
         "coordinator": workflows,
         "rhai_fib": rhai_fib.measure(20 if args.smoke else 25, 3 if args.smoke else 7),
@@ -160,6 +162,10 @@ def main() -> None:
         f"{scheduled['scheduled_enqueue_rate']:,.0f}/s, {scheduled['redis_bytes_per_scheduled_job']:,.0f} Redis "
         f"bytes each; {scheduled['due_jobs']:,} due released in {scheduled['release_s']:.3f} s "
         f"({scheduled['release_rate']:,.0f} jobs/s, {scheduled['release_calls']} release_due calls)"
+    )
+    console.print(
+        f"  task.delay() one at a time: {api['delay_rate']:,.0f}/s, {api['delay_vs_submit']:.2f}x "
+        f"RedisClient.submit ({api['submit_rate']:,.0f}/s) in the same rounds (goal >= 0.90)"
     )
     console.print(
         f"  supervisor job.create over HTTP (signed, sequential): {http['job_create_rate']:,.0f}/s, "

@@ -9,9 +9,15 @@ __version__ = "0.1.0"
 
 # Loaded on first use, so `import horus.rhai` or a task module stays light.
 _EXPORTS = {
+    "Horus": "horus.app",
+    "Task": "horus.app",
+    "Handle": "horus.handle",
+    "TaskContext": "horus.tasks",
+    "current_job": "horus.tasks",
     "Job": "horus.models",
     "JobResult": "horus.models",
     "JobStatus": "horus.models",
+    "JobProgress": "horus.models",
     "Signature": "horus.models",
     "RedisClient": "horus.client",
     "Client": "horus.sdk",
@@ -29,18 +35,21 @@ _EXPORTS = {
     "JobNotFound": "horus.errors",
     "JobActive": "horus.errors",
     "WaitTimeout": "horus.errors",
+    "JobFailed": "horus.errors",
     "PluginError": "horus.errors",
     "NotDeadLettered": "horus.errors",
     "SkipJob": "horus.errors",
 }
 
 if TYPE_CHECKING:
+    from horus.app import Horus, Task
     from horus.client import RedisClient
     from horus.errors import (
         ConfigError,
         ConnectionFailed,
         HorusError,
         JobActive,
+        JobFailed,
         JobNotFound,
         JobRejected,
         NotDeadLettered,
@@ -49,12 +58,13 @@ if TYPE_CHECKING:
         TransportError,
         WaitTimeout,
     )
+    from horus.handle import Handle
     from horus.middleware import Middleware
-    from horus.models import Job, JobResult, JobStatus, Signature
+    from horus.models import Job, JobProgress, JobResult, JobStatus, Signature
     from horus.sdk import Client
     from horus.sdk_async import AsyncClient
     from horus.signing import generate_key, load_key, sign_job
-    from horus.tasks import task
+    from horus.tasks import TaskContext, current_job, task
 
 
 def __getattr__(name: str) -> Any:
@@ -65,9 +75,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
+    "Horus",
+    "Task",
+    "Handle",
+    "TaskContext",
+    "current_job",
     "Job",
     "JobResult",
     "JobStatus",
+    "JobProgress",
     "Signature",
     "RedisClient",
     "Client",
@@ -85,6 +101,7 @@ __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
     "JobNotFound",
     "JobActive",
     "WaitTimeout",
+    "JobFailed",
     "PluginError",
     "NotDeadLettered",
     "SkipJob",

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from horus.models import JobResult
+
 
 class HorusError(Exception):
     """Root of all Horus errors."""
@@ -99,3 +104,32 @@ class NotDeadLettered(HorusError):
 class SkipJob(HorusError):
     """Raised by a middleware's ``before_job`` to refuse a job: it is not run and ends failed,
     its error naming the middleware and this exception's message (docs/workers.md)."""
+
+
+class JobFailed(HorusError):
+    """A job a handle waited for ended ``failed``, ``timeout`` or ``cancelled``. ``result`` is
+    its :class:`horus.JobResult`; a failed python task's remote traceback is in ``traceback``
+    and at the end of the message."""
+
+    def __init__(self, result: JobResult) -> None:
+        message = f"job {result.job_id} {result.status.value}: {result.error or 'no error given'}"
+        if result.traceback:
+            message += f"\n\nRemote traceback (the task's, on the worker):\n{result.traceback.rstrip()}"
+        super().__init__(message)
+        self.result = result
+
+    @property
+    def job_id(self) -> str:
+        return self.result.job_id
+
+    @property
+    def status(self) -> str:
+        return self.result.status.value
+
+    @property
+    def error(self) -> str | None:
+        return self.result.error
+
+    @property
+    def traceback(self) -> str | None:
+        return self.result.traceback

@@ -114,7 +114,7 @@ class Client:
             raise ConnectionFailed(f"the supervisor at {self.url} did not answer with JSON") from None
         error = reply.get("error")
         if error is not None:
-            raise _translate(
+            raise translate(
                 SupervisorError(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
             )
         return reply.get("result")
@@ -252,7 +252,7 @@ class Client:
         return DeadPurged.model_validate(self.call("dead.purge", runner_id=runner_id))
 
 
-def _translate(error: SupervisorError) -> HorusError:
+def translate(error: SupervisorError) -> HorusError:
     if error.reason in JOB_REFUSALS:
         # Workflow refusals share some codes (unknown_runner) and carry their own prefix.
         reason = str(error).removeprefix("job rejected: ").removeprefix("workflow rejected: ")

@@ -9,10 +9,14 @@ payload ``{"task": NAME, "args": [...], "kwargs": {...}}``: the client encodes i
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import math
+import os
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, TypeVar, overload
 
 import orjson
@@ -217,3 +221,22 @@ def leave(previous: TaskContext) -> None:
 
 def detached() -> TaskContext:
     return _DETACHED
+
+
+@cache
+def _horus_dirs() -> tuple[str, ...]:
+    """Where Horus's own code lives (``horus.workers`` may be installed apart from ``horus``)."""
+    dirs = [os.path.dirname(__file__)]
+    spec = importlib.util.find_spec("horus.workers")
+    if spec is not None and spec.submodule_search_locations:
+        dirs += list(spec.submodule_search_locations)
+    return tuple(os.path.join(d, "") for d in dirs)
+
+
+def task_traceback(exc: BaseException) -> str:
+    """The traceback of an exception a task raised, from the task's own frames: the frames of
+    Horus that called it are left out."""
+    ours, tb = _horus_dirs(), exc.__traceback__
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename.startswith(ours):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
