@@ -11,7 +11,9 @@ Convention (a marker is an HTML comment on the line(s) just before a ```python b
   module a later example or a worker uses), before any block runs; ``needs=coordinator`` starts
   a supervisor, a python worker for runner ``py`` with the document's ``tasks.py`` and a
   coordinator, puts the client's key in ``client.key`` and sets ``HORUS_COORDINATOR_URL`` and
-  ``HORUS_TOKEN``; ``stdout=TEXT`` is what the run must print (stripped).
+  ``HORUS_TOKEN``; ``needs=worker:RUNNER`` starts a python worker for ``RUNNER`` with the
+  document's ``tasks.py``, trusting the key it puts in ``client.key``, and sets
+  ``HORUS_NAMESPACE`` to the worker's; ``stdout=TEXT`` is what the run must print (stripped).
 """
 # ruff: noqa: F811 - fixtures are imported by name.
 
@@ -111,6 +113,14 @@ def start_coordinator_stack(stack: Stack, directory: Path) -> dict[str, str]:
     return {"HORUS_COORDINATOR_URL": coordinator.url, "HORUS_TOKEN": ADMIN}
 
 
+def start_python_worker(request: pytest.FixtureRequest, runner_id: str, directory: Path) -> dict[str, str]:
+    """A worker for the runner an example's app submits to, trusting the example's key."""
+    save_key(directory / "client.key", request.getfixturevalue("key"))
+    start_worker = request.getfixturevalue("start_worker")
+    start_worker(runner_id, "--app", "tasks", env={"PYTHONPATH": str(directory)})
+    return {"HORUS_NAMESPACE": request.getfixturevalue("namespace")}
+
+
 def test_examples_were_found() -> None:
     assert len(EXAMPLES) >= 5
     assert all("stdout" not in e.options or e.skip is None for e in EXAMPLES)
@@ -124,10 +134,20 @@ def test_python_example_runs(
         pytest.skip(example.skip)
     prepare_dir(example.doc, tmp_path, redis_url)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    for name in ("HORUS_TOKEN", "HORUS_COORDINATOR_URL", "HORUS_SUPERVISOR_URL", "HORUS_KEY_FILE"):
+    for name in (
+        "HORUS_TOKEN",
+        "HORUS_COORDINATOR_URL",
+        "HORUS_SUPERVISOR_URL",
+        "HORUS_KEY_FILE",
+        "HORUS_EAGER",
+        "HORUS_NAMESPACE",
+    ):
         env.pop(name, None)
-    if example.options.get("needs") == "coordinator":
+    needs = example.options.get("needs", "")
+    if needs == "coordinator":
         env.update(start_coordinator_stack(request.getfixturevalue("stack"), tmp_path))
+    elif needs.startswith("worker:"):
+        env.update(start_python_worker(request, needs.removeprefix("worker:"), tmp_path))
     elif "needs" in example.options:
         pytest.fail(f"unknown service {example.options['needs']!r} in the example marker")
     script = tmp_path / f"example_{example.line}.py"
