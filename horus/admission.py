@@ -15,6 +15,11 @@ from horus.signing import Signer, job_bytes
 from horus.trust import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S, TrustPolicy, check_algorithm, check_fresh, verify_with
 
 _CODES_BY_FIELD = {"payload": "empty_payload", "timeout": "timeout_out_of_bounds"}
+#: A payload given as an object: what a python task's payload looks like as text.
+PAYLOAD_HINT = (
+    "must be a string, not an object: a python task's call is JSON text inside the job, "
+    '"payload": "{\\"task\\": \\"add\\", \\"args\\": [2, 3]}" (from Python, task.delay(2, 3) writes it)'
+)
 
 
 def rejection(exc: ValidationError) -> JobRejected:
@@ -29,6 +34,8 @@ def rejection(exc: ValidationError) -> JobRejected:
         return JobRejected("unknown_field", field, "not a job field")
     if kind == "value_error":
         return JobRejected(_CODES_BY_FIELD.get(field, "invalid_field"), field, message)
+    if field == "payload" and isinstance(error.get("input"), dict | list):
+        return JobRejected("invalid_field", field, PAYLOAD_HINT)
     return JobRejected("invalid_field", field, message)
 
 

@@ -205,3 +205,14 @@ def test_eager_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HORUS_EAGER", "1")
     assert app.eager and env_eager.delay().get() == "inline"
     assert Horus("r", eager=False).eager is False
+
+
+def test_a_payload_given_as_an_object_is_refused_with_the_text_form() -> None:
+    from horus.admission import parse_job
+
+    for given in ({"task": "add", "args": [2, 3]}, ["add"]):
+        with pytest.raises(JobRejected) as refused:
+            parse_job({"runner_id": "r", "payload": given})
+        assert refused.value.field == "payload" and refused.value.code == "invalid_field"
+        assert "must be a string, not an object" in refused.value.reason
+        assert "task.delay" in refused.value.reason
