@@ -17,7 +17,7 @@ from horus.trust import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S, TrustPolicy, chec
 _CODES_BY_FIELD = {"payload": "empty_payload", "timeout": "timeout_out_of_bounds"}
 #: A payload given as an object: what a python task's payload looks like as text.
 PAYLOAD_HINT = (
-    "must be a string, not an object: a python task's call is JSON text inside the job, "
+    "must be a string, not an object or array: a python task's call is JSON text inside the job, "
     '"payload": "{\\"task\\": \\"add\\", \\"args\\": [2, 3]}" (from Python, task.delay(2, 3) writes it)'
 )
 
