@@ -37,7 +37,7 @@ from horus.signing import Signer
 #: One server-side wait (the server caps it too); a longer wait is several calls.
 _WAIT_STEP_S = 60.0
 #: How long one job.tail call waits for a new line before the follower asks again.
-_TAIL_WAIT_S = 10.0
+TAIL_WAIT_S = 10.0
 
 
 class SupervisorError(HorusError):
@@ -64,7 +64,7 @@ class Client:
         self.signer = Signer(key) if key is not None else None
         self.timeout_s = timeout_s
         self._local = threading.local()
-        # Every thread's connection, so close() can close them all (AsyncClient calls from pool threads).
+        # Every thread's connection, so close() can close them all (a client shared between threads).
         self._opened: set[http.client.HTTPConnection] = set()
         self._opened_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -186,7 +186,7 @@ class Client:
     def _follow(self, job_id: str) -> Iterator[str]:
         cursor = "0-0"
         while True:
-            page = self.call("job.tail", timeout_s=_TAIL_WAIT_S + 10, job_id=job_id, cursor=cursor, wait_s=_TAIL_WAIT_S)
+            page = self.call("job.tail", timeout_s=TAIL_WAIT_S + 10, job_id=job_id, cursor=cursor, wait_s=TAIL_WAIT_S)
             yield from (str(line) for line in page["lines"])
             cursor = str(page["cursor"])
             if page["ended"]:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -186,7 +187,12 @@ def test_async_client_waits_for_many_jobs_at_once(
     start_worker()
     gate = f"gate-{uuid.uuid4().hex}"
 
-    async def scenario() -> tuple[list[int], list[str]]:
+    def pool_threads() -> int:
+        """The event loop's executor threads (asyncio.to_thread's), not the in-process server's."""
+        return sum(thread.name.startswith("asyncio") for thread in threading.enumerate())
+
+    async def scenario() -> tuple[list[int], list[str], list[int]]:
+        threads = [pool_threads()]
         async with AsyncClient(api.url, token=ADMIN, key=key) as client:
             held = await client.submit(job("gated", redis_url, gate))
             lines: list[str] = []
@@ -195,12 +201,14 @@ def test_async_client_waits_for_many_jobs_at_once(
                 async for line in client.logs(held, follow=True):
                     lines.append(line)
                     if line == "before":
+                        threads.append(pool_threads())  # while the waits are in flight
                         r.rpush(gate, "go")  # released only once the follower has seen it live
 
             ids = await asyncio.gather(*(client.submit(job("add", n, n)) for n in range(5)))
             results = await asyncio.gather(*(client.wait(job_id, WAIT) for job_id in ids), follow())
-            return [result.value for result in results[:5]], lines
+            return [result.value for result in results[:5]], lines, threads
 
-    values, lines = asyncio.run(scenario())
+    values, lines, threads = asyncio.run(scenario())
     assert values == [0, 2, 4, 6, 8]
     assert lines == ["before", "after"]
+    assert threads == [0, 0]  # the calls hold no thread
