@@ -430,6 +430,7 @@ class Child:
             deadline,
             sink,
             self.announce,
+            started.attempts + 1,
             redis_url=self.config.redis_url,
             namespace=self.config.namespace,
         )

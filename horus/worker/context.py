@@ -78,6 +78,8 @@ class JobContext:
     deadline: float
     log: Callable[[str], None]
     announce: Callable[[str], None] = lambda _message: None
+    #: This attempt's number: 1, then 2 on the first retry, …
+    attempt: int = 1
     #: Where the worker's Redis is and its namespace, for runners that keep data there (osiris).
     redis_url: str = ""
     namespace: str = DEFAULT_NAMESPACE
