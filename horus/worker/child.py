@@ -421,7 +421,9 @@ class Child:
         self.slots.publish(self.slot, job_id, deadline)
         # The log thread gets a connection of its own (connections are per thread).
         sink = LogSink(
-            lambda lines: self.broker.append_log(self.config.runner_id, job_id, lines), self.config.max_output_bytes
+            lambda lines: self.broker.append_log(self.config.runner_id, job_id, lines),
+            self.config.max_output_bytes,
+            self.broker.connections.release,
         )
         ctx = JobContext(
             job,

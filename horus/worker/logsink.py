@@ -14,8 +14,17 @@ MAX_LINE_CHARS = 16_384
 
 
 class LogSink:
-    def __init__(self, send: Callable[[list[str]], None], keep_bytes: int = 1_048_576) -> None:
+    """``send`` runs in the sink's thread, then ``done`` once when the thread ends (to close
+    what the thread opened: its Redis connection)."""
+
+    def __init__(
+        self,
+        send: Callable[[list[str]], None],
+        keep_bytes: int = 1_048_576,
+        done: Callable[[], None] | None = None,
+    ) -> None:
         self._send = send
+        self._done = done
         self._keep_bytes = keep_bytes
         self._transcript: Transcript | None = None  # made on the first line, like the thread
         self._lines: list[str] = []
@@ -44,9 +53,16 @@ class LogSink:
             self._send(lines)
 
     def _run(self, wake: threading.Event) -> None:
-        while not self._closed:
-            wake.wait(FLUSH_INTERVAL_S)
+        try:
+            while not self._closed:
+                wake.wait(FLUSH_INTERVAL_S)
+                self._drain()
+            # Once closed is seen, nothing more comes from the job: this drain is the last, and
+            # it is this thread's, never the caller's (whose connection has replies in flight).
             self._drain()
+        finally:
+            if self._done is not None:
+                self._done()
 
     def printed(self) -> str:
         """What the job printed so far, one line per line, cut in the middle past the limit."""
@@ -54,9 +70,8 @@ class LogSink:
             return self._transcript.text(self._keep_bytes) if self._transcript is not None else ""
 
     def close(self) -> None:
-        """Flush what is left; called before the job's result is stored."""
+        """Flush what is left (the thread's last drain); called before the job's result is stored."""
         self._closed = True
         if self._wake is not None and self._thread is not None:
             self._wake.set()
             self._thread.join()
-        self._drain()
