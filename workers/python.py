@@ -99,7 +99,7 @@ class PythonRunner(BaseRunner):
             return Outcome.failed(f"unknown task {name!r}; registered: {', '.join(sorted(REGISTRY))}")
         if job.env_vars:
             kwargs = with_inputs(spec, job, kwargs)
-        task_ctx = TaskContext(job.id, ctx.attempt, ctx.runner_id, job.retries)
+        task_ctx = TaskContext(job.id, ctx.attempt, ctx.runner_id, job.retries, ctx.report_progress)
         if spec.bind:
             args.insert(0, task_ctx)
         # Plain swaps rather than context managers: this wraps every call of a hot path.
