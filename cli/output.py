@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from horus.models import Attempt, JobResult, JobStatus
+from horus.models import Attempt, JobProgress, JobResult, JobStatus
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -67,6 +67,12 @@ def _attempt_line(attempt: Attempt) -> str:
     return f"{line}: {attempt.error}" if attempt.error else line
 
 
+def progress_line(progress: JobProgress) -> str:
+    """``40% copying files``."""
+    line = f"{progress.percent:g}%"
+    return f"{line} {progress.message}" if progress.message else line
+
+
 def result_panel(result: JobResult, info: Mapping[str, Any] | None = None) -> Panel:
     """A job's result; ``info`` (``horus status``) adds who asked for it and where it runs."""
     table = Table.grid(padding=(0, 2))
@@ -79,6 +85,8 @@ def result_panel(result: JobResult, info: Mapping[str, Any] | None = None) -> Pa
         if info and info.get(name):
             table.add_row(label, escape(str(info[name])))
     table.add_row("status", f"[{style}]{result.status.value}[/]")
+    if result.progress is not None:
+        table.add_row("progress", escape(for_terminal(progress_line(result.progress))))
     if result.due_at is not None:
         table.add_row("due", f"{_when(result.due_at)} ({_from_now(result.due_at)})")
     if result.attempts > 1 or result.history:

@@ -13,9 +13,10 @@ from horus import scripts
 from horus.deadletter import DeadJob, DeadPurged, DeadRetried, DeadSkipped
 from horus.errors import JobActive, JobNotFound, JobRejected, NotDeadLettered, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE, PRIORITY_TOKEN, Keys
-from horus.models import SIGNED_DEFAULTS, TERMINAL, Attempt, Job, JobResult, JobStatus
+from horus.models import SIGNED_DEFAULTS, TERMINAL, Attempt, Job, JobProgress, JobResult, JobStatus
 from horus.resp import Address, Arg, Connection, ReplyError, ThreadLocalConnections
 from horus.retry import Retry, active_span_s, history_of
+from horus.tasks import MAX_PROGRESS_MESSAGE
 
 DEFAULT_RESULT_TTL_S = 86_400
 #: How long a job id stays claimed (replay guard and id → runner lookup).
@@ -122,16 +123,37 @@ def result_from_hash(job_id: str, runner_id: str, data: dict[str, str], stored: 
     status = JobStatus(data.get("status", "pending"))
     ended = int(data.get("attempts", 0) or 0)
     due = data.get("due_at")
+    running = status is JobStatus.RUNNING
+    reported = data.get("progress")
     return JobResult(
         job_id=job_id,
         runner_id=runner_id,
         status=status,
         started_at=float(started) if started else None,
         deliveries=int(data.get("deliveries", 0) or 0),
-        attempts=ended + (1 if status is JobStatus.RUNNING else 0),
+        attempts=ended + (1 if running else 0),
         history=history_of(data.get("history")),
         due_at=float(due) if due and status is JobStatus.SCHEDULED else None,
+        progress=progress_of(reported, ended + 1) if running and reported else None,
     )
+
+
+def progress_value(percent: float, message: str, attempt: int) -> str:
+    """A progress report as the job's hash keeps it (its ``progress`` field)."""
+    return orjson.dumps({"percent": percent, "message": message, "attempt": attempt}).decode()
+
+
+def progress_of(value: str, attempt: int) -> JobProgress | None:
+    """The report in a ``progress`` field if it is this attempt's; None for an earlier attempt's
+    or one that is not a report (anyone who can write the hash can write anything there)."""
+    try:
+        data = orjson.loads(value)
+        if not isinstance(data, dict) or data.get("attempt") != attempt or isinstance(data.get("percent"), bool):
+            return None
+        message = data.get("message", "")
+        return JobProgress(percent=data["percent"], message=message[:MAX_PROGRESS_MESSAGE])
+    except (ValueError, TypeError, KeyError):  # orjson's and pydantic's errors are ValueErrors
+        return None
 
 
 def job_options(job: Job, id_ttl_s: int, now: float) -> tuple[str, int]:
@@ -741,13 +763,22 @@ class Broker:
         retries = {result.job_id: retry} if retry is not None else None
         return self.cycle(runner_id, worker_id, [result], 0, retries)[0][0]
 
-    def append_log(self, runner_id: str, job_id: str, lines: list[str]) -> None:
-        stream = self.keys.log(runner_id, job_id)
-        commands: list[tuple[Arg, ...]] = [
-            ("XADD", stream, "MAXLEN", "~", self.log_maxlen, "*", "line", line) for line in lines
-        ]
-        commands.append(("EXPIRE", stream, self.result_ttl_s))
-        self.conn.pipeline(commands)
+    def append_log(
+        self, runner_id: str, job_id: str, lines: list[str], progress: str | None = None, worker_id: str = ""
+    ) -> None:
+        """Add a running job's printed lines to its log stream, and with them in the same round
+        trip its latest ``progress`` report (:func:`progress_value`), stored while the job runs
+        on ``worker_id`` (``progress.lua``)."""
+        commands: list[tuple[Arg, ...]] = []
+        if lines:
+            stream = self.keys.log(runner_id, job_id)
+            commands += [("XADD", stream, "MAXLEN", "~", self.log_maxlen, "*", "line", line) for line in lines]
+            commands.append(("EXPIRE", stream, self.result_ttl_s))
+        if progress is None:
+            self.conn.pipeline(commands)
+            return
+        commands.append(scripts.command("progress", [self.keys.job(runner_id, job_id)], [worker_id, progress]))
+        scripts.run(self.conn, commands)
 
     def progress(self, runner_id: str, job_id: str, lines: int = 1_000) -> Progress:
         """A running job's start time, deliveries, attempts and printed lines (its first and

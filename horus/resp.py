@@ -272,6 +272,17 @@ class ThreadLocalConnections:
                 self._all.append(conn)
         return conn
 
+    def release(self) -> None:
+        """Close the calling thread's connection: a thread that ends must, or its socket stays
+        open (remembered for :meth:`close`) as long as the process lives."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            self._all = [c for c in self._all if c is not conn]
+        conn.close()
+
     def close(self) -> None:
         with self._lock:
             conns, self._all = self._all, []

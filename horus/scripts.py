@@ -31,6 +31,7 @@ NAMES = (
     "rate_limit",
     "release",
     "take_priority",
+    "progress",
 )
 
 

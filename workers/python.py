@@ -15,7 +15,7 @@ from horus import codec
 from horus.errors import PluginError
 from horus.models import INPUTS_ENV, Job
 from horus.plugin import BaseRunner, Outcome
-from horus.tasks import REGISTRY, TaskSpec, decode_call
+from horus.tasks import REGISTRY, TaskContext, TaskSpec, decode_call, enter, leave
 from horus.worker.context import JobContext
 
 log = logging.getLogger("horus.worker.python")
@@ -97,20 +97,24 @@ class PythonRunner(BaseRunner):
         spec = REGISTRY.get(name)
         if spec is None:
             return Outcome.failed(f"unknown task {name!r}; registered: {', '.join(sorted(REGISTRY))}")
-        func = spec.fn
         if job.env_vars:
             kwargs = with_inputs(spec, job, kwargs)
+        task_ctx = TaskContext(job.id, ctx.attempt, ctx.runner_id, job.retries, ctx.report_progress)
+        if spec.bind:
+            args.insert(0, task_ctx)
         # Plain swaps rather than context managers: this wraps every call of a hot path.
         writer = _LineWriter(ctx)
         saved = _set_env(job.env_vars) if job.env_vars else None
         stdout, sys.stdout = sys.stdout, writer
+        previous = enter(task_ctx)
         try:
-            value = func(*args, **kwargs)
+            value = spec.fn(*args, **kwargs)
         except Exception:
             # The job's result carries the error; the operator's log gets where it happened.
             log.warning("task %r of job %s raised", name, job.id, exc_info=True)
             raise
         finally:
+            leave(previous)
             sys.stdout = stdout
             writer.flush()
             if saved is not None:

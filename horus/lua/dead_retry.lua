@@ -39,7 +39,7 @@ for _, i in ipairs(retriable) do
   local hash, spec = KEYS[base], KEYS[base + 1]
   redis.call('LREM', KEYS[1], 0, id)
   redis.call('HSET', hash, 'status', 'dispatched', 'deliveries', 0)
-  redis.call('HDEL', hash, 'worker', 'started_at', 'dead_at', 'cancel', 'deliveries_before')
+  redis.call('HDEL', hash, 'worker', 'started_at', 'dead_at', 'cancel', 'deliveries_before', 'progress')
   -- Queued jobs never expire; the end of the new run sets the TTLs again.
   redis.call('PERSIST', hash)
   redis.call('PERSIST', spec)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import orjson
 
 from horus import scripts
-from horus.broker import Broker, Started
+from horus.broker import Broker, Started, progress_value
 from horus.errors import JobRejected, TransportError
 from horus.middleware import Chain, WorkerInfo
 from horus.models import INPUTS_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
@@ -32,6 +32,7 @@ from horus.plugin import BaseRunner, Outcome
 from horus.procutil import die_with_parent, limit_memory
 from horus.resp import ReplyError
 from horus.retry import Retry, history_of, log_retry, plan
+from horus.tasks import Progress
 from horus.trust import TrustPolicy
 from horus.worker.config import RateLimit, WorkerConfig
 from horus.worker.context import JobContext, JobTimeout
@@ -419,10 +420,9 @@ class Child:
             self._add_inputs(job)
         deadline = time.monotonic() + job.timeout
         self.slots.publish(self.slot, job_id, deadline)
+        attempt = started.attempts + 1
         # The log thread gets a connection of its own (connections are per thread).
-        sink = LogSink(
-            lambda lines: self.broker.append_log(self.config.runner_id, job_id, lines), self.config.max_output_bytes
-        )
+        sink = LogSink(self._log_sender(job_id, attempt), self.config.max_output_bytes, self.broker.connections.release)
         ctx = JobContext(
             job,
             self.config.runner_id,
@@ -430,6 +430,8 @@ class Child:
             deadline,
             sink,
             self.announce,
+            attempt,
+            sink.progress,
             redis_url=self.config.redis_url,
             namespace=self.config.namespace,
         )
@@ -444,6 +446,18 @@ class Child:
             if retry is not None:
                 self.retries[job_id] = (job, retry)
         return result
+
+    def _log_sender(self, job_id: str, attempt: int) -> Callable[[list[str], Progress | None], None]:
+        runner, worker = self.config.runner_id, self.worker_id
+
+        def send(lines: list[str], progress: Progress | None) -> None:
+            if progress is None:
+                self.broker.append_log(runner, job_id, lines)
+            else:
+                report = progress_value(progress.percent, progress.message, attempt)
+                self.broker.append_log(runner, job_id, lines, report, worker)
+
+        return send
 
     def _run_hooked(
         self, hooks: Chain, job: Job, ctx: JobContext, sink: LogSink, began: float, started: Started

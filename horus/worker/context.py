@@ -10,9 +10,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job
+
+if TYPE_CHECKING:
+    from horus.tasks import Progress
 
 log = logging.getLogger("horus.worker")
 
@@ -70,6 +74,10 @@ def kill_groups_and_wait(pgids: list[int], within_s: float = GONE_WITHIN_S) -> b
     return True
 
 
+def _ignore(_report: Progress) -> None:
+    return None
+
+
 @dataclass
 class JobContext:
     job: Job
@@ -78,6 +86,10 @@ class JobContext:
     deadline: float
     log: Callable[[str], None]
     announce: Callable[[str], None] = lambda _message: None
+    #: This attempt's number: 1, then 2 on the first retry, …
+    attempt: int = 1
+    #: Takes the latest progress report of the job's task; the worker sends it in the background.
+    report_progress: Callable[[Progress], None] = _ignore
     #: Where the worker's Redis is and its namespace, for runners that keep data there (osiris).
     redis_url: str = ""
     namespace: str = DEFAULT_NAMESPACE

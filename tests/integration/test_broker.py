@@ -8,7 +8,7 @@ import pytest
 import redis
 from nacl.signing import SigningKey
 
-from horus.broker import Broker
+from horus.broker import Broker, progress_value
 from horus.client import RedisClient
 from horus.errors import JobNotFound, JobRejected, WaitTimeout
 from horus.models import Job, JobResult, JobStatus
@@ -163,6 +163,18 @@ def test_reap_spares_live_workers(broker: Broker, key: SigningKey, r: redis.Redi
     assert broker.queue_length("r1") == 0
 
 
+def test_a_reaped_job_drops_the_lost_deliverys_progress(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    broker.reserve("r1", W, 1)
+    broker.start_many("r1", W, [j.id])
+    broker.append_log("r1", j.id, [], progress_value(50, "half", 1), W)
+    assert r.hget(broker.keys.job("r1", j.id), "progress") is not None
+    assert broker.reap("r1", W, force=True) == [j.id]
+    assert r.hget(broker.keys.job("r1", j.id), "status") == "dispatched"
+    assert r.hget(broker.keys.job("r1", j.id), "progress") is None
+
+
 def test_heartbeat_reports_expired_workers(broker: Broker, key: SigningKey) -> None:
     j = job(key)
     broker.enqueue(j)
@@ -252,6 +264,32 @@ def test_logs_and_eof(broker: Broker, key: SigningKey) -> None:
     broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED))
     thread.join(10)
     assert follower == ["one", "two", "three"]
+
+
+def test_progress_is_stored_only_while_the_job_runs_on_the_worker_reporting_it(
+    broker: Broker, key: SigningKey, r: redis.Redis
+) -> None:
+    j = job(key)
+    broker.enqueue(j)
+    hash_key = broker.keys.job("r1", j.id)
+
+    def report(percent: int, worker: str = W) -> None:
+        broker.append_log("r1", j.id, [], progress_value(percent, f"at {percent}", 1), worker)
+
+    report(10)  # queued, not yet running
+    assert r.hget(hash_key, "progress") is None
+    broker.reserve("r1", W, 1)
+    broker.start_many("r1", W, [j.id])
+    report(20, "host:1:3")  # another worker's delivery
+    assert r.hget(hash_key, "progress") is None
+    broker.append_log("r1", j.id, ["a line"], progress_value(30, "with a line", 1), W)
+    assert r.hget(hash_key, "progress") == progress_value(30, "with a line", 1)
+    assert list(broker.logs(j.id)) == ["a line"]
+    assert broker.result(j.id).progress is not None
+    broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED))
+    report(40)  # after the result: never lands
+    assert r.hget(hash_key, "progress") == progress_value(30, "with a line", 1)
+    assert broker.result(j.id).progress is None
 
 
 def test_submit_many(client: RedisClient) -> None:

@@ -153,6 +153,21 @@ def test_logs_of_a_job(api: Server, key: SigningKey, start_worker: StartWorker) 
     assert api.call("job.logs", {"job_id": result["job_id"]}) == ["one", "two"]
 
 
+def test_status_of_a_running_job_has_its_tasks_progress(
+    api: Server, key: SigningKey, start_worker: StartWorker, redis_url: str, r: redis.Redis
+) -> None:
+    start_worker()
+    gate = f"gate-{os.getpid()}-{time.monotonic_ns()}"
+    job_id = api.call("job.create", {"job": signed(key, "reports", redis_url, gate, 60, "indexing")})
+    _until(lambda: api.call("job.status", {"job_id": job_id})["progress"] is not None, "a progress report")
+    status = api.call("job.status", {"job_id": job_id})
+    assert (status["status"], status["progress"]) == ("running", {"percent": 60, "message": "indexing"})
+    assert api.call("job.result", {"job_id": job_id})["progress"] == {"percent": 60, "message": "indexing"}
+    r.rpush(gate, "go")
+    assert api.call("job.result", {"job_id": job_id, "wait_s": WAIT})["status"] == "completed"
+    assert api.call("job.status", {"job_id": job_id})["progress"] is None
+
+
 def test_create_then_cancel_a_queued_job(api: Server, key: SigningKey) -> None:
     job = signed(key, "add", 1, 1)
     assert api.call("job.create", {"job": job}) == job["id"]

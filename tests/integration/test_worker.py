@@ -78,6 +78,23 @@ def test_output_streams_to_log(client: RedisClient, start_worker: StartWorker) -
     assert list(client.logs(result.job_id)) == ["one", "two", "three"]
 
 
+def test_jobs_that_print_leave_no_redis_connection_behind(
+    client: RedisClient, start_worker: StartWorker, r: redis.Redis
+) -> None:
+    """Each printing job's log thread has a connection of its own: it is closed with the thread."""
+    db = r.connection_pool.connection_kwargs.get("db", 0)
+    start_worker(concurrency=1)
+
+    def connections() -> int:
+        return sum(1 for c in r.client_list() if int(c["db"]) == db)
+
+    client.run(task("shout", "warm"), WAIT)
+    before = connections()
+    for n in range(20):
+        assert client.run(task("shout", f"line {n}"), WAIT).value == 1
+    assert connections() == before
+
+
 def test_soft_timeout(client: RedisClient, start_worker: StartWorker) -> None:
     start_worker()
     result = client.run(task("sleep", 30, True, timeout=1), WAIT)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from cli.output import runners_table, visible
+from cli.output import progress_line, runners_table, visible
+from horus.models import JobProgress
 
 
 def test_runners_table_counts_worker_processes_and_shows_the_deadline_as_such() -> None:
@@ -37,3 +38,8 @@ def test_runners_table_shows_scheduled_jobs_when_there_are_some() -> None:
 
 def test_visible_escapes_control_characters_but_newlines_and_tabs() -> None:
     assert visible("a\x1b[2J\tb\x07\r\x9b\n") == "a\\x1b[2J\tb\\x07\\x0d\\x9b\n"
+
+
+def test_a_progress_line_shows_the_percent_as_reported_then_the_message() -> None:
+    assert progress_line(JobProgress(percent=40, message="copying files")) == "40% copying files"
+    assert progress_line(JobProgress(percent=12.5)) == "12.5%"
