@@ -8,11 +8,14 @@ import io
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Coroutine
+from types import TracebackType
 from typing import Any, ClassVar
 
 import orjson
 
+import horus
 from horus import codec
 from horus.errors import PluginError
 from horus.models import INPUTS_ENV, Job
@@ -26,6 +29,21 @@ log = logging.getLogger("horus.worker.python")
 #: to close): past it the loop is closed anyway; a task stuck in blocking code is ended by the
 #: master's hard deadline, like any job.
 CANCEL_WAIT_S = 1.0
+
+#: Where the frames a task's traceback leaves out come from: Horus itself (the worker child, this
+#: runner) and asyncio (the loop an async task runs on).
+_NOT_THE_TASKS = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep for path in (horus.__file__, __file__, asyncio.__file__)
+)
+
+
+def task_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from its first frame outside Horus and asyncio on (the whole of it if
+    there is none: then the error is Horus's own)."""
+    first = tb
+    while first is not None and first.tb_frame.f_code.co_filename.startswith(_NOT_THE_TASKS):
+        first = first.tb_next
+    return first if first is not None else tb
 
 
 class _LineWriter(io.TextIOBase):
@@ -121,10 +139,6 @@ class PythonRunner(BaseRunner):
         previous = enter(task_ctx)
         try:
             value = self._run_async(spec.fn(*args, **kwargs)) if spec.is_async else spec.fn(*args, **kwargs)
-        except Exception:
-            # The job's result carries the error; the operator's log gets where it happened.
-            log.warning("task %r of job %s raised", name, job.id, exc_info=True)
-            raise
         finally:
             leave(previous)
             sys.stdout = stdout
@@ -136,6 +150,10 @@ class PythonRunner(BaseRunner):
         except TypeError as exc:
             return Outcome.failed(f"task {name!r} returned a value JSON cannot hold: {exc}")
         return Outcome(output=output, value=value)
+
+    def describe_error(self, exc: BaseException) -> str | None:
+        """The task's own traceback: its frames, not the worker's that called it."""
+        return "".join(traceback.format_exception(type(exc), exc, task_frames(exc.__traceback__))).rstrip()
 
     def _run_async(self, call: Coroutine[Any, Any, Any]) -> Any:
         loop = self._loop

@@ -1,5 +1,6 @@
 """The ``python`` runner's task features in real worker processes on a real Redis: the job's
-context (bind, current job, attempts), its progress reports, and ``async def`` tasks."""
+context (bind, current job, attempts), its progress reports, ``async def`` tasks, and the
+traceback of a task that raised."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis
 
 from horus.client import RedisClient
@@ -230,3 +232,60 @@ def test_a_bound_async_task_reports_progress(
     assert info["progress"] == {"percent": 75, "message": "awaiting"}
     r.rpush(held, "go")
     assert client.wait(job_id, WAIT).value == 1
+
+
+# -- tracebacks -------------------------------------------------------------------------------
+def frames(traceback: str) -> list[str]:
+    """The functions a traceback's frames are in, outermost first."""
+    return re.findall(r'^  File ".*", line \d+, in (\S+)$', traceback, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("name", "functions", "error"),
+    [
+        ("boom", ["boom"], "RuntimeError: task exploded"),
+        ("nested_boom", ["nested_boom", "_explode"], "RuntimeError: helper exploded"),
+        ("async_boom", ["async_boom"], "RuntimeError: async task exploded"),
+    ],
+)
+def test_a_failed_task_carries_its_own_frames_only(
+    client: RedisClient, start_worker: StartWorker, name: str, functions: list[str], error: str
+) -> None:
+    start_worker()
+    result = client.run(task(name), WAIT)
+    assert (result.status, result.error) == (JobStatus.FAILED, error)
+    assert result.traceback is not None
+    assert result.traceback.startswith("Traceback (most recent call last):\n")
+    assert result.traceback.endswith("\n" + error)
+    assert frames(result.traceback) == functions
+    assert "tests/fixtures/tasks.py" in result.traceback
+
+
+def test_the_worker_logs_a_failure_once_with_its_traceback(client: RedisClient, start_worker: StartWorker) -> None:
+    worker = start_worker()
+    result = client.run(task("nested_boom"), WAIT)
+    assert result.traceback is not None
+    log = worker.log()
+    assert f"job {result.job_id} raised RuntimeError: helper exploded\n{result.traceback}\n" in log
+    assert log.count(result.job_id) == 1, log
+
+
+def test_horus_result_shows_a_failed_tasks_traceback(
+    client: RedisClient, start_worker: StartWorker, redis_url: str, namespace: str
+) -> None:
+    start_worker()
+    job_id = client.run(task("nested_boom"), WAIT).job_id
+    shown = horus("result", job_id, redis_url=redis_url, namespace=namespace)
+    assert shown.returncode == 0, shown.stderr
+    flat = " ".join(shown.stdout.replace("│", " ").split())  # the panel wraps long lines
+    assert "traceback Traceback (most recent call last):" in flat, shown.stdout
+    assert "in _explode" in flat and 'raise RuntimeError(f"{what} exploded")' in flat, shown.stdout
+    as_json = json.loads(horus("result", job_id, "--json", redis_url=redis_url, namespace=namespace).stdout)
+    assert as_json["error"] == "RuntimeError: helper exploded"
+    assert frames(as_json["traceback"]) == ["nested_boom", "_explode"]
+
+
+def test_a_completed_task_has_no_traceback(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker()
+    result = client.run(task("add", 1, 2), WAIT)
+    assert (result.status, result.traceback) == (JobStatus.COMPLETED, None)
