@@ -102,6 +102,8 @@ def result_panel(result: JobResult, info: Mapping[str, Any] | None = None) -> Pa
         table.add_row("output", escape(for_terminal(result.output.rstrip())))
     if result.error:
         table.add_row("error", f"[red]{escape(for_terminal(result.error))}[/]")
+    if result.traceback:
+        table.add_row("traceback", escape(for_terminal(result.traceback)))
     return Panel(table, title="Horus job", border_style=style, expand=False)
 
 

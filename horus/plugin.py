@@ -25,10 +25,14 @@ class Outcome:
     error: str | None = None
     exit_code: int | None = None
     value: Any = None
+    #: Where a failed job raised, as the runner tells it (:meth:`BaseRunner.describe_error`).
+    traceback: str | None = None
 
     @classmethod
-    def failed(cls, error: str, exit_code: int | None = None, output: str = "") -> Outcome:
-        return cls(JobStatus.FAILED, output=output, error=error, exit_code=exit_code)
+    def failed(
+        cls, error: str, exit_code: int | None = None, output: str = "", traceback: str | None = None
+    ) -> Outcome:
+        return cls(JobStatus.FAILED, output=output, error=error, exit_code=exit_code, traceback=traceback)
 
 
 @runtime_checkable
@@ -74,6 +78,11 @@ class BaseRunner:
 
     def execute(self, job: Job, ctx: JobContext) -> Outcome:
         raise NotImplementedError
+
+    def describe_error(self, exc: BaseException) -> str | None:
+        """The traceback to store with the failure of a job whose :meth:`execute` raised
+        ``exc`` (the result's ``error`` already holds its one-line summary); None: none."""
+        return None
 
 
 def available() -> dict[str, Any]:

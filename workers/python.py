@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import io
 import logging
 import os
 import sys
+import traceback
+from collections.abc import Coroutine
+from types import TracebackType
 from typing import Any, ClassVar
 
 import orjson
 
+import horus
 from horus import codec
 from horus.errors import PluginError
 from horus.models import INPUTS_ENV, Job
@@ -19,6 +24,26 @@ from horus.tasks import REGISTRY, TaskContext, TaskSpec, decode_call, enter, lea
 from horus.worker.context import JobContext
 
 log = logging.getLogger("horus.worker.python")
+
+#: How long a discarded event loop's tasks get to end once cancelled (and its async generators
+#: to close): past it the loop is closed anyway; a task stuck in blocking code is ended by the
+#: master's hard deadline, like any job.
+CANCEL_WAIT_S = 1.0
+
+#: Where the frames a task's traceback leaves out come from: Horus itself (the worker child, this
+#: runner) and asyncio (the loop an async task runs on).
+_NOT_THE_TASKS = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep for path in (horus.__file__, __file__, asyncio.__file__)
+)
+
+
+def task_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from its first frame outside Horus and asyncio on (the whole of it if
+    there is none: then the error is Horus's own)."""
+    first = tb
+    while first is not None and first.tb_frame.f_code.co_filename.startswith(_NOT_THE_TASKS):
+        first = first.tb_next
+    return first if first is not None else tb
 
 
 class _LineWriter(io.TextIOBase):
@@ -75,6 +100,11 @@ class PythonRunner(BaseRunner):
         "app": "comma-separated modules to import; their @task functions become runnable",
     }
 
+    #: The child's event loop for ``async def`` tasks: made on the first one (so only in a
+    #: child, after the fork) and kept for the next ones, so what a task keeps across jobs
+    #: (a connection pool) stays bound to a live loop.
+    _loop: asyncio.AbstractEventLoop | None = None
+
     def prepare(self) -> None:
         modules = [m.strip() for m in self.config.get("app", "").split(",") if m.strip()]
         if not modules:
@@ -108,11 +138,7 @@ class PythonRunner(BaseRunner):
         stdout, sys.stdout = sys.stdout, writer
         previous = enter(task_ctx)
         try:
-            value = spec.fn(*args, **kwargs)
-        except Exception:
-            # The job's result carries the error; the operator's log gets where it happened.
-            log.warning("task %r of job %s raised", name, job.id, exc_info=True)
-            raise
+            value = self._run_async(spec.fn(*args, **kwargs)) if spec.is_async else spec.fn(*args, **kwargs)
         finally:
             leave(previous)
             sys.stdout = stdout
@@ -124,3 +150,42 @@ class PythonRunner(BaseRunner):
         except TypeError as exc:
             return Outcome.failed(f"task {name!r} returned a value JSON cannot hold: {exc}")
         return Outcome(output=output, value=value)
+
+    def describe_error(self, exc: BaseException) -> str | None:
+        """The task's own traceback: its frames, not the worker's that called it."""
+        return "".join(traceback.format_exception(type(exc), exc, task_frames(exc.__traceback__))).rstrip()
+
+    def _run_async(self, call: Coroutine[Any, Any, Any]) -> Any:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)  # for code that asks for "the" loop outside a coroutine
+        try:
+            return loop.run_until_complete(call)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # A timeout (or sys.exit) stops the loop wherever it was, the job's task maybe
+                # still waiting: left in the loop it would run on during the next job.
+                self._discard_loop()
+            raise
+
+    def _discard_loop(self) -> None:
+        """Cancel the loop's tasks, give them CANCEL_WAIT_S to end, and close it."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            tasks = asyncio.all_tasks(loop)
+            for pending in tasks:
+                pending.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.wait(tasks, timeout=CANCEL_WAIT_S))
+            loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), CANCEL_WAIT_S))
+        except Exception:
+            log.warning("closing the event loop of async tasks failed", exc_info=True)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    def teardown(self) -> None:
+        self._discard_loop()

@@ -521,6 +521,8 @@ class Child:
             completed_at=time.time(),
             deliveries=started.deliveries,
         )
+        if outcome.traceback:
+            result.traceback = cut_middle(outcome.traceback, cap)
         if started.attempts:  # a retry: set after validation, which a first attempt need not pay for
             result.attempts = started.attempts + 1
             result.history = history_of(started.history)
@@ -539,10 +541,21 @@ class Child:
             return Outcome(JobStatus.TIMEOUT, output=sink.printed(), error=f"timed out after {job.timeout} s")
         except (Exception, SystemExit) as exc:  # sys.exit() in a job ends the job, not its worker
             summary = traceback.format_exception_only(exc)[-1].strip()
-            log.warning("job %s raised %s", job.id, summary)
+            described = self._describe(exc)
+            if described:  # one record: the operator's log keeps the summary with its traceback
+                log.warning("job %s raised %s\n%s", job.id, summary, described)
+            else:
+                log.warning("job %s raised %s", job.id, summary)
             if self.hooks is not None:
                 self.hooks.error(job, ctx, exc)
-            return Outcome.failed(summary, output=sink.printed())
+            return Outcome.failed(summary, output=sink.printed(), traceback=described)
+
+    def _describe(self, exc: BaseException) -> str | None:
+        try:
+            return self.runner.describe_error(exc)
+        except Exception:  # a runner's own bug must not take the failure's result with it
+            log.exception("runner %s could not describe an error", self.config.runner_type)
+            return None
 
 
 def plans(retries: dict[str, tuple[Job, Retry]]) -> dict[str, Retry] | None:

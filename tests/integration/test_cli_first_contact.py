@@ -361,9 +361,12 @@ def test_a_failed_python_task_logs_its_traceback(
         "--json",
         env=env_for(redis_url, namespace),
     )
-    assert json.loads(done.stdout)["status"] == "failed"
+    result = json.loads(done.stdout)
+    assert result["status"] == "failed"
     wait_until(lambda: "Traceback" in worker.log(), "the traceback in the worker log")
-    assert "task 'boom' of job" in worker.log()
+    # One record: the failure's summary, then the task's traceback (as its result has it).
+    assert f"job {result['job_id']} raised RuntimeError: task exploded\n{result['traceback']}\n" in worker.log()
+    assert ", in boom\n" in result["traceback"]
 
 
 def test_a_coordinator_without_tokens_warns_at_start(
