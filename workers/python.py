@@ -171,6 +171,9 @@ class PythonRunner(BaseRunner):
             asyncio.set_event_loop(loop)  # for code that asks for "the" loop outside a coroutine
         try:
             return loop.run_until_complete(call)
+        except asyncio.CancelledError as exc:
+            # A BaseException: as it is, it would end the worker child instead of failing the job.
+            raise RuntimeError("the task was cancelled (asyncio.CancelledError)") from exc
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # A timeout (or sys.exit) stops the loop wherever it was, the job's task maybe
