@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import io
 import logging
@@ -11,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Coroutine
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -23,6 +22,9 @@ from horus.plugin import BaseRunner, Outcome
 from horus.tasks import REGISTRY, TaskContext, TaskSpec, decode_call, enter, leave
 from horus.worker.context import JobContext
 
+if TYPE_CHECKING:
+    import asyncio  # imported when the first async task runs: a worker without any never pays for it
+
 log = logging.getLogger("horus.worker.python")
 
 #: How long a discarded event loop's tasks get to end once cancelled (and its async generators
@@ -30,18 +32,23 @@ log = logging.getLogger("horus.worker.python")
 #: master's hard deadline, like any job.
 CANCEL_WAIT_S = 1.0
 
+
+def _directory(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path)) + os.sep
+
+
 #: Where the frames a task's traceback leaves out come from: Horus itself (the worker child, this
-#: runner) and asyncio (the loop an async task runs on).
-_NOT_THE_TASKS = tuple(
-    os.path.dirname(os.path.abspath(path)) + os.sep for path in (horus.__file__, __file__, asyncio.__file__)
-)
+#: runner) and asyncio (the loop an async task runs on, once imported).
+_HORUS = (_directory(horus.__file__), _directory(__file__))
 
 
 def task_frames(tb: TracebackType | None) -> TracebackType | None:
     """The traceback from its first frame outside Horus and asyncio on (the whole of it if
     there is none: then the error is Horus's own)."""
+    aio = sys.modules.get("asyncio")
+    skipped = _HORUS if aio is None or aio.__file__ is None else (*_HORUS, _directory(aio.__file__))
     first = tb
-    while first is not None and first.tb_frame.f_code.co_filename.startswith(_NOT_THE_TASKS):
+    while first is not None and first.tb_frame.f_code.co_filename.startswith(skipped):
         first = first.tb_next
     return first if first is not None else tb
 
@@ -156,12 +163,17 @@ class PythonRunner(BaseRunner):
         return "".join(traceback.format_exception(type(exc), exc, task_frames(exc.__traceback__))).rstrip()
 
     def _run_async(self, call: Coroutine[Any, Any, Any]) -> Any:
+        import asyncio
+
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)  # for code that asks for "the" loop outside a coroutine
         try:
             return loop.run_until_complete(call)
+        except asyncio.CancelledError as exc:
+            # A BaseException: as it is, it would end the worker child instead of failing the job.
+            raise RuntimeError("the task was cancelled (asyncio.CancelledError)") from exc
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # A timeout (or sys.exit) stops the loop wherever it was, the job's task maybe
@@ -174,6 +186,8 @@ class PythonRunner(BaseRunner):
         loop, self._loop = self._loop, None
         if loop is None:
             return
+        import asyncio
+
         try:
             tasks = asyncio.all_tasks(loop)
             for pending in tasks:

@@ -183,6 +183,20 @@ def test_an_async_task_that_raises_fails_its_job_and_keeps_the_loop(
     assert client.run(task("async_loop"), WAIT).value == before
 
 
+def test_an_async_task_that_is_cancelled_fails_its_job_not_its_worker(
+    client: RedisClient, start_worker: StartWorker
+) -> None:
+    start_worker(concurrency=1)
+    before = client.run(task("async_loop"), WAIT).value
+    failed = client.run(task("async_cancels_itself"), WAIT)
+    assert (failed.status, failed.error) == (
+        JobStatus.FAILED,
+        "RuntimeError: the task was cancelled (asyncio.CancelledError)",
+    )
+    assert failed.deliveries == 1 and failed.exit_code is None
+    assert client.run(task("async_loop"), WAIT).value == before  # the same child, the same loop
+
+
 def test_an_async_task_timing_out_while_it_awaits(
     client: RedisClient, start_worker: StartWorker, redis_url: str, r: redis.Redis
 ) -> None:
