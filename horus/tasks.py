@@ -13,10 +13,12 @@ import importlib.util
 import inspect
 import math
 import os
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import orjson
@@ -223,20 +225,34 @@ def detached() -> TaskContext:
     return _DETACHED
 
 
+def _directory(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path)) + os.sep
+
+
 @cache
 def _horus_dirs() -> tuple[str, ...]:
     """Where Horus's own code lives (``horus.workers`` may be installed apart from ``horus``)."""
-    dirs = [os.path.dirname(__file__)]
+    dirs = [_directory(__file__)]
     spec = importlib.util.find_spec("horus.workers")
     if spec is not None and spec.submodule_search_locations:
-        dirs += list(spec.submodule_search_locations)
-    return tuple(os.path.join(d, "") for d in dirs)
+        dirs += [os.path.join(os.path.abspath(d), "") for d in spec.submodule_search_locations]
+    return tuple(dirs)
+
+
+def task_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from its first frame outside Horus and asyncio on (the loop an async task
+    runs on, once imported); the whole of it if there is none: then the error is Horus's own."""
+    aio = sys.modules.get("asyncio")
+    skipped = _horus_dirs()
+    if aio is not None and aio.__file__ is not None:
+        skipped = (*skipped, _directory(aio.__file__))
+    first = tb
+    while first is not None and first.tb_frame.f_code.co_filename.startswith(skipped):
+        first = first.tb_next
+    return first if first is not None else tb
 
 
 def task_traceback(exc: BaseException) -> str:
-    """The traceback of an exception a task raised, from the task's own frames: the frames of
-    Horus that called it are left out."""
-    ours, tb = _horus_dirs(), exc.__traceback__
-    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename.startswith(ours):
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    """The traceback of an exception a task raised, from the task's own first frame on: the
+    frames of Horus that called it are left out (later ones, called by the task, are kept)."""
+    return "".join(traceback.format_exception(type(exc), exc, task_frames(exc.__traceback__))).rstrip()

@@ -7,19 +7,16 @@ import io
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
-import horus
 from horus import codec
 from horus.errors import PluginError
 from horus.models import INPUTS_ENV, Job
 from horus.plugin import BaseRunner, Outcome
-from horus.tasks import REGISTRY, TaskContext, TaskSpec, decode_call, enter, leave
+from horus.tasks import REGISTRY, TaskContext, TaskSpec, decode_call, enter, leave, task_traceback
 from horus.worker.context import JobContext
 
 if TYPE_CHECKING:
@@ -31,26 +28,6 @@ log = logging.getLogger("horus.worker.python")
 #: to close): past it the loop is closed anyway; a task stuck in blocking code is ended by the
 #: master's hard deadline, like any job.
 CANCEL_WAIT_S = 1.0
-
-
-def _directory(path: str) -> str:
-    return os.path.dirname(os.path.abspath(path)) + os.sep
-
-
-#: Where the frames a task's traceback leaves out come from: Horus itself (the worker child, this
-#: runner) and asyncio (the loop an async task runs on, once imported).
-_HORUS = (_directory(horus.__file__), _directory(__file__))
-
-
-def task_frames(tb: TracebackType | None) -> TracebackType | None:
-    """The traceback from its first frame outside Horus and asyncio on (the whole of it if
-    there is none: then the error is Horus's own)."""
-    aio = sys.modules.get("asyncio")
-    skipped = _HORUS if aio is None or aio.__file__ is None else (*_HORUS, _directory(aio.__file__))
-    first = tb
-    while first is not None and first.tb_frame.f_code.co_filename.startswith(skipped):
-        first = first.tb_next
-    return first if first is not None else tb
 
 
 class _LineWriter(io.TextIOBase):
@@ -160,7 +137,7 @@ class PythonRunner(BaseRunner):
 
     def describe_error(self, exc: BaseException) -> str | None:
         """The task's own traceback: its frames, not the worker's that called it."""
-        return "".join(traceback.format_exception(type(exc), exc, task_frames(exc.__traceback__))).rstrip()
+        return task_traceback(exc)
 
     def _run_async(self, call: Coroutine[Any, Any, Any]) -> Any:
         import asyncio
