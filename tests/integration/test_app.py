@@ -189,6 +189,8 @@ def test_the_same_code_through_a_supervisor(
         assert asyncio.run(released()) == "released"
         assert app.handle(held.id).status() == "completed"
         assert app.client.url == api.url  # type: ignore[union-attr]
+        with Horus("r1", supervisor=api.url, token=ADMIN, key=os.environ["HORUS_KEY_FILE"]) as named:
+            assert named.send_task("total", args=(4, 5)).get(timeout=WAIT) == 9
     finally:
         app.close()
 
