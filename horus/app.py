@@ -197,12 +197,23 @@ class Horus:
 
     # -- submitting -------------------------------------------------------------------------
     def send_task(
-        self, name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: datetime | float | None = None,
+        job_id: str | None = None,
+        runner: str | None = None,
+        **options: Any,
     ) -> Handle:
         """Call a task by name, without importing its function (the worker must know it);
-        ``options`` as for :meth:`Task.apply_async`."""
-        runner = options.pop("runner", None) or self.runner_id
-        return self.submit(_job(name, runner, encode_call(name, args, kwargs or {}), {}, **options))
+        the options as for :meth:`Task.apply_async`."""
+        fields = _checked_options({k: v for k, v in options.items() if v is not None}, runner or self.runner_id)
+        payload = encode_call(name, args, kwargs or {})
+        job = _job(name, runner or self.runner_id, payload, fields, _not_before(countdown, eta), job_id)
+        return self.submit(job)
 
     def submit(self, job: Job, spec: TaskSpec | None = None) -> Handle:
         """Sign and queue a job this app's code built (eager mode: run it here)."""

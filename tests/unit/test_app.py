@@ -216,3 +216,16 @@ def test_a_payload_given_as_an_object_is_refused_with_the_text_form() -> None:
         assert refused.value.field == "payload" and refused.value.code == "invalid_field"
         assert "must be a string, not an object" in refused.value.reason
         assert "task.delay" in refused.value.reason
+
+
+def test_send_task_takes_the_options_of_apply_async(eager: Horus) -> None:
+    @eager.task(name=unique("by_name"))
+    def by_name(x: int) -> int:
+        return x * 2
+
+    handle = eager.send_task(by_name.name, args=(4,), priority=3, retries=1, countdown=0, job_id="named-1")
+    assert handle.id == "named-1" and handle.get() == 8
+    with pytest.raises(TypeError, match="unknown task option"):
+        eager.send_task(by_name.name, args=(1,), colour="red")
+    with pytest.raises(JobRejected, match="priority"):
+        eager.send_task(by_name.name, args=(1,), priority=99)
