@@ -177,15 +177,15 @@ class Horus:
         ``priority``, ``env_vars``) are every call's defaults, checked here."""
         if runner is not None:
             _checked_runner(runner)
-        options = {
-            "timeout": timeout,
-            "retries": retries,
-            "retry_backoff_s": retry_backoff_s,
-            "retry_backoff_max_s": retry_backoff_max_s,
-            "priority": priority,
-            "env_vars": env_vars,
-        }
-        defaults = _checked_options({k: v for k, v in options.items() if v is not None}, runner or self.runner_id)
+        given = _given(
+            timeout=timeout,
+            retries=retries,
+            retry_backoff_s=retry_backoff_s,
+            retry_backoff_max_s=retry_backoff_max_s,
+            priority=priority,
+            env_vars=env_vars,
+        )
+        defaults = _checked_options(given, runner or self.runner_id)
 
         def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
             spec = register(TaskSpec.of(func, name, bind))
@@ -210,7 +210,7 @@ class Horus:
     ) -> Handle:
         """Call a task by name, without importing its function (the worker must know it);
         the options as for :meth:`Task.apply_async`."""
-        fields = _checked_options({k: v for k, v in options.items() if v is not None}, runner or self.runner_id)
+        fields = _checked_options(_given(**options), runner or self.runner_id)
         payload = encode_call(name, args, kwargs or {})
         job = _job(name, runner or self.runner_id, payload, fields, _not_before(countdown, eta), job_id)
         return self.submit(job)
@@ -317,18 +317,14 @@ class Task(Generic[P, R]):
         """Submit a call with options: ``countdown`` seconds from now or at ``eta`` (a datetime,
         naive ones in local time, or Unix seconds), and any task option for this call only."""
         payload = encode_call(self.spec.name, args, kwargs or {})
-        options = {
-            name: value
-            for name, value in (
-                ("priority", priority),
-                ("retries", retries),
-                ("retry_backoff_s", retry_backoff_s),
-                ("retry_backoff_max_s", retry_backoff_max_s),
-                ("timeout", timeout),
-                ("env_vars", env_vars),
-            )
-            if value is not None
-        }
+        options = _given(
+            priority=priority,
+            retries=retries,
+            retry_backoff_s=retry_backoff_s,
+            retry_backoff_max_s=retry_backoff_max_s,
+            timeout=timeout,
+            env_vars=env_vars,
+        )
         job = _job(
             self.spec.name,
             runner or self._runner or self.app.runner_id,
@@ -338,6 +334,11 @@ class Task(Generic[P, R]):
             job_id=job_id,
         )
         return self.app.submit(job, self.spec)
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options given (not None)."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def _checked_runner(runner_id: str) -> str:

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import orjson
 
 from horus.errors import ConnectionFailed
-from horus.sdk import SupervisorError, translate
+from horus.sdk import result_of
 
 _ids = itertools.count(1)
 
@@ -55,16 +55,7 @@ class AsyncRpc:
             raise ConnectionFailed(f"the supervisor at {self.url} did not answer in {timeout_s:.0f} s") from None
         except OSError as exc:
             raise ConnectionFailed(f"cannot reach the supervisor at {self.url}: {exc}") from None
-        try:
-            reply = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise ConnectionFailed(f"the supervisor at {self.url} did not answer with JSON") from None
-        error = reply.get("error")
-        if error is not None:
-            raise translate(
-                SupervisorError(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
-            )
-        return reply.get("result")
+        return result_of(raw, self.url)
 
     async def _exchange(self, request: bytes) -> bytes:
         tls = ssl.create_default_context() if self._tls else None

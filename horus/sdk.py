@@ -107,17 +107,7 @@ class Client:
     def call(self, method: str, timeout_s: float | None = None, **params: Any) -> Any:
         """Call one method with named params; returns its result or raises."""
         request = {"jsonrpc": "2.0", "method": method, "params": params, "id": next(self._ids)}
-        raw = self._post(orjson.dumps(request), timeout_s or self.timeout_s)
-        try:
-            reply = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise ConnectionFailed(f"the supervisor at {self.url} did not answer with JSON") from None
-        error = reply.get("error")
-        if error is not None:
-            raise translate(
-                SupervisorError(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
-            )
-        return reply.get("result")
+        return result_of(self._post(orjson.dumps(request), timeout_s or self.timeout_s), self.url)
 
     def close(self) -> None:
         """Close every thread's connection (call when no other thread is using the client)."""
@@ -250,6 +240,18 @@ class Client:
 
     def dead_purge(self, runner_id: str) -> DeadPurged:
         return DeadPurged.model_validate(self.call("dead.purge", runner_id=runner_id))
+
+
+def result_of(raw: bytes, url: str) -> Any:
+    """A JSON-RPC reply's result, or the error it carries raised as the matching Horus error."""
+    try:
+        reply = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ConnectionFailed(f"the supervisor at {url} did not answer with JSON") from None
+    error = reply.get("error")
+    if error is not None:
+        raise translate(SupervisorError(int(error.get("code", 0)), str(error.get("message", "")), error.get("data")))
+    return reply.get("result")
 
 
 def translate(error: SupervisorError) -> HorusError:
