@@ -17,7 +17,18 @@ from horus import __version__
 from horus.admission import parse_job
 from horus.client import RedisClient
 from horus.config import redis_url, setting, toml_settings
-from horus.errors import ConfigError, HorusError, JobNotFound, JobRejected, NotDeadLettered, PluginError, WaitTimeout
+from horus.errors import (
+    ConfigError,
+    HorusError,
+    JobNotFound,
+    JobRejected,
+    NotDeadLettered,
+    PluginError,
+    ScheduleExists,
+    ScheduleNotFound,
+    ScheduleRejected,
+    WaitTimeout,
+)
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job, JobResult, JobStatus
 from horus.sdk import Client
@@ -29,6 +40,7 @@ from .coordinator import coordinator_command
 from .dead import dead_app
 from .output import console, fail, for_terminal, result_panel
 from .rhai import rhai_app
+from .schedule import beat_command, schedule_app
 from .supervisor import supervisor_command
 from .worker import worker_command
 from .workflow import workflow_app
@@ -60,6 +72,8 @@ app.command("supervisor")(supervisor_command)
 app.command("coordinator")(coordinator_command)
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(rhai_app, name="rhai")
+app.add_typer(schedule_app, name="schedule")
+app.command("beat")(beat_command)
 
 RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="Redis URL [env: HORUS_REDIS_URL, REDIS_URL]")]
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", help="key namespace [env: HORUS_NAMESPACE]")]
@@ -290,10 +304,13 @@ def run() -> None:
     """Console-script entry point: Horus errors become one readable line and an exit code."""
     try:
         app()
+    except ScheduleRejected as exc:
+        fail(f"schedule rejected: {exc} [{exc.code}]")
+        sys.exit(EXIT_BAD_INPUT)
     except JobRejected as exc:
         fail(f"job rejected: {exc} [{exc.code}]")
         sys.exit(EXIT_BAD_INPUT)
-    except (JobNotFound, NotDeadLettered, ConfigError, PluginError) as exc:
+    except (ScheduleNotFound, ScheduleExists, JobNotFound, NotDeadLettered, ConfigError, PluginError) as exc:
         fail(str(exc))
         sys.exit(EXIT_BAD_INPUT)
     except WaitTimeout as exc:

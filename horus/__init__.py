@@ -39,6 +39,10 @@ _EXPORTS = {
     "PluginError": "horus.errors",
     "NotDeadLettered": "horus.errors",
     "SkipJob": "horus.errors",
+    "ScheduleNotFound": "horus.errors",
+    "ScheduleRejected": "horus.errors",
+    "ScheduleExists": "horus.errors",
+    "Schedule": "horus.schedule",
 }
 
 if TYPE_CHECKING:
@@ -54,6 +58,9 @@ if TYPE_CHECKING:
         JobRejected,
         NotDeadLettered,
         PluginError,
+        ScheduleExists,
+        ScheduleNotFound,
+        ScheduleRejected,
         SkipJob,
         TransportError,
         WaitTimeout,
@@ -61,6 +68,7 @@ if TYPE_CHECKING:
     from horus.handle import Handle
     from horus.middleware import Middleware
     from horus.models import Job, JobProgress, JobResult, JobStatus, Signature
+    from horus.schedule import Schedule
     from horus.sdk import Client
     from horus.sdk_async import AsyncClient
     from horus.signing import generate_key, load_key, sign_job
@@ -105,5 +113,9 @@ __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
     "PluginError",
     "NotDeadLettered",
     "SkipJob",
+    "ScheduleNotFound",
+    "ScheduleRejected",
+    "ScheduleExists",
+    "Schedule",
     "__version__",
 ]

@@ -42,13 +42,22 @@ def rejection(exc: ValidationError) -> JobRejected:
 def parse_job(data: str | bytes | dict[str, Any]) -> Job:
     """Validate job JSON (or a decoded object); fills ``id`` and ``created_at`` when absent."""
     try:
-        if isinstance(data, dict):
-            return Job.model_validate(data)
-        return Job.model_validate_json(data)
+        job = Job.model_validate(data) if isinstance(data, dict) else Job.model_validate_json(data)
     except ValidationError as exc:
         if isinstance(data, str | bytes) and exc.errors()[0]["type"] == "json_invalid":
             raise JobRejected("invalid_json", "job", f"not valid JSON: {exc.errors()[0]['msg']}") from None
         raise rejection(exc) from None
+    return refuse_firing(job)
+
+
+def refuse_firing(job: Job) -> Job:
+    """Only the beat makes firings (a schedule's occurrences, checked against the schedule by
+    the worker); a submitted job is signed on its own."""
+    if job.firing is not None:
+        raise JobRejected(
+            "invalid_field", "firing", "set only by `horus beat` on a schedule's firings; submit the job without it"
+        )
+    return job
 
 
 def check_signatures(job: Job) -> None:
@@ -72,6 +81,7 @@ def prepare(job: Job, signer: Signer | None = None, owned: bool = False) -> Job:
 
     ``owned``: the caller built ``job`` and lets it be signed in place instead of copied.
     """
+    refuse_firing(job)
     if signer is not None and not job.signatures:
         return signer.sign(job, in_place=owned)  # our own fresh signature needs no second look
     check_signatures(job)

@@ -57,6 +57,8 @@ def stored_json(job: Job) -> str:
         if data[name] == default:
             del data[name]
     data["signatures"] = [signature.__dict__ for signature in job.signatures]
+    if job.firing is not None:
+        data["firing"] = job.firing.__dict__
     return orjson.dumps(data).decode()
 
 
@@ -297,6 +299,23 @@ class Broker:
             self._claim(job)
             self._refuse_replay([job], self._enqueue([job]))
         return [job.id for job in batch]
+
+    def enqueue_each(self, jobs: Sequence[Job]) -> list[bool]:
+        """Queue each job on its own, all in one round trip: a replayed id refuses only its own
+        job (False), the others are queued (True). A beat sends a pass's firings this way."""
+        if self.cluster:
+            return [self._enqueue_one(job) for job in jobs]
+        commands = [scripts.command("enqueue", *self._enqueue_args([job])) for job in jobs]
+        return [int(reply) == 0 for reply in _raise_errors(scripts.run(self.conn, commands))]
+
+    def _enqueue_one(self, job: Job) -> bool:
+        try:
+            self.enqueue(job)
+        except JobRejected as exc:
+            if exc.code != "replayed_id":
+                raise
+            return False
+        return True
 
     def _claim(self, job: Job) -> None:
         """Cluster: claim the job's id for its runner (a step of its own, in the id's slot)."""

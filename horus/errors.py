@@ -57,6 +57,11 @@ class JobRejected(HorusError):
         return {"code": self.code, "field": self.field, "reason": self.reason}
 
 
+class ScheduleRejected(JobRejected):
+    """A schedule (or schedule file) that is not valid; ``field`` says where, e.g.
+    ``schedules[0].cron``."""
+
+
 class JobNotFound(HorusError):
     """No job with that id is known (never submitted, or its record expired)."""
 
@@ -72,6 +77,22 @@ class JobActive(HorusError):
         super().__init__(f"job {job_id!r} is still {status}: cancel it first")
         self.job_id = job_id
         self.status = status
+
+
+class ScheduleNotFound(HorusError):
+    """No schedule of that name is stored."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name!r} not found: `horus schedule list` shows the stored ones")
+        self.name = name
+
+
+class ScheduleExists(HorusError):
+    """A schedule of that name is stored already and the add did not say to replace it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name!r} exists already: add it with --replace to replace it")
+        self.name = name
 
 
 class WaitTimeout(HorusError):

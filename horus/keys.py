@@ -135,6 +135,30 @@ class Keys:
         """Sorted set: job id -> created_at, every job admitted through a supervisor (job.list)."""
         return f"{self._supervisor()}:jobs"
 
+    # -- schedules and the beat (tag: "schedules": every schedule script runs in one slot) ----
+    def _beat(self) -> str:
+        return f"{self.namespace}:beat:{{schedules}}"
+
+    def schedules(self) -> str:
+        """Hash: schedule name -> the signed schedule JSON (``Schedule.stored``)."""
+        return f"{self._beat()}:defs"
+
+    def schedules_due(self) -> str:
+        """Sorted set: name -> its first occurrence not yet fired (ms); paused ones are absent."""
+        return f"{self._beat()}:due"
+
+    def schedules_paused(self) -> str:
+        """Set of paused schedule names."""
+        return f"{self._beat()}:paused"
+
+    def schedules_fired(self) -> str:
+        """Hash: name -> JSON of its latest firing (occurrence, job id, runner, when it was sent)."""
+        return f"{self._beat()}:fired"
+
+    def beat_lease(self) -> str:
+        """String with a TTL: the id of the beat that leads (fires); the others stand by."""
+        return f"{self._beat()}:lease"
+
     # -- osiris document store (tag: collection name) ----------------------------
     # Every key of one collection shares the tag ``{collection}``, so each Osiris script runs in
     # one slot. The scripts derive index key names from the prefix the same way as below.

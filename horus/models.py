@@ -215,6 +215,18 @@ Timeout = Annotated[int, AfterValidator(check_timeout)]
 EnvVars = Annotated[dict[str, str], AfterValidator(check_env_names)]
 
 
+class Firing(BaseModel):
+    """What makes a job an occurrence of a schedule (docs/beat.md): the signed schedule it came
+    from. A worker checks the job against it instead of the job's own signatures."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: The signed schedule as stored (``horus.schedule.Schedule.stored``).
+    schedule: dict[str, Any]
+    #: Fired by ``horus schedule run`` rather than at an occurrence.
+    run: bool = False
+
+
 class Job(BaseModel):
     """A unit of work. ``id`` and ``created_at`` are filled in when omitted."""
 
@@ -236,6 +248,8 @@ class Job(BaseModel):
     priority: Priority = 0
     signatures: list[Signature] = Field(default_factory=list)
     status: JobStatus = JobStatus.PENDING
+    #: Set on a schedule's firings only, by the beat; not signed content.
+    firing: Firing | None = None
 
     def content(self) -> dict[str, Any]:
         """The signed fields, as plain JSON values: the content fields, and the options that are

@@ -32,6 +32,10 @@ NAMES = (
     "release",
     "take_priority",
     "progress",
+    "schedule_add",
+    "schedule_state",
+    "schedule_fired",
+    "beat_lease",
 )
 
 

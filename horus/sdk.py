@@ -12,8 +12,8 @@ import itertools
 import ssl
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import orjson
@@ -33,6 +33,10 @@ from horus.errors import (
 )
 from horus.models import TERMINAL, Job, JobResult
 from horus.signing import Signer
+
+if TYPE_CHECKING:
+    from horus.schedule import Schedule
+    from horus.schedules import ScheduleInfo
 
 #: One server-side wait (the server caps it too); a longer wait is several calls.
 _WAIT_STEP_S = 60.0
@@ -229,6 +233,11 @@ class Client:
         return list(self.call("key.list"))
 
     # -- the dead-letter list (admin token) ---------------------------------------------
+    @property
+    def schedules(self) -> RemoteSchedules:
+        """The supervisor's ``schedule.*`` methods, the same calls as :class:`ScheduleStore`'s."""
+        return RemoteSchedules(self)
+
     def dead_list(self, runner_id: str) -> list[DeadJob]:
         return [DeadJob.model_validate(entry) for entry in self.call("dead.list", runner_id=runner_id)]
 
@@ -252,6 +261,35 @@ def result_of(raw: bytes, url: str) -> Any:
     if error is not None:
         raise translate(SupervisorError(int(error.get("code", 0)), str(error.get("message", "")), error.get("data")))
     return reply.get("result")
+
+
+class RemoteSchedules:
+    """Schedules through a supervisor (docs/beat.md); signed by the caller before :meth:`add`."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def add(self, schedules: Sequence[Schedule], replace: bool = False) -> None:
+        stored = [{**schedule.stored(), "enabled": schedule.enabled} for schedule in schedules]
+        self.client.call("schedule.add", schedules=stored, replace=replace)
+
+    def infos(self) -> list[ScheduleInfo]:
+        from horus.schedules import ScheduleInfo
+
+        return [ScheduleInfo.model_validate(entry) for entry in self.client.call("schedule.list")]
+
+    def remove(self, name: str) -> None:
+        self.client.call("schedule.remove", name=name)
+
+    def pause(self, name: str) -> None:
+        self.client.call("schedule.pause", name=name)
+
+    def resume(self, name: str) -> None:
+        self.client.call("schedule.resume", name=name)
+
+    def run(self, name: str) -> str:
+        """Fire it once now; the job id."""
+        return str(self.client.call("schedule.run", name=name)["job_id"])
 
 
 def translate(error: SupervisorError) -> HorusError:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from horus.admission import rejection
 from horus.errors import JobRejected
+from horus.firing import verify_firing
 from horus.models import (
     CONTENT_FIELDS,
     MAX_TIMEOUT_S,
@@ -115,9 +116,13 @@ def load_verified(
         check_created_at(content["created_at"], now, max_age_s, max_skew_s)
     else:
         check_options(content["created_at"], content["timeout"], options, now, max_age_s, max_skew_s)
-    signatures = _signatures(data)
-    policy.verify_message(canonical_bytes(content), signatures, runner_id)
-    return assemble(Job, {**content, **options, "signatures": signatures, "status": JobStatus.RUNNING})
+    firing = data.get("firing")
+    if firing is None:
+        signatures = _signatures(data)
+        policy.verify_message(canonical_bytes(content), signatures, runner_id)
+    else:
+        signatures = verify_firing(firing, content, policy, runner_id)
+    return assemble(Job, {**content, **options, "signatures": signatures, "status": JobStatus.RUNNING, "firing": None})
 
 
 def check_options(
