@@ -46,11 +46,27 @@ class ScheduleInfo(BaseModel):
 
 
 # -- schedule files --------------------------------------------------------------------
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping: plain YAML keeps the last
+    one, so a second ``job:`` would silently replace the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_file(path: str | Path) -> list[Schedule]:
     """The schedules of a YAML or JSON file (a list of schedules, or one), each checked; an
     error names ``schedules[i].field`` and the reason."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)
     except OSError as exc:
         raise ScheduleRejected("invalid_field", "file", f"cannot read {str(path)!r}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

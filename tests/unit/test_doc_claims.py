@@ -66,3 +66,10 @@ def test_the_coordinator_unit_keeps_its_key_optional() -> None:
     unit = (ROOT / "deploy" / "systemd" / "horus-coordinator.service").read_text()
     assert "Optional: HORUS_COORDINATOR_KEY_FILE" in unit
     assert "--key" not in unit.split("ExecStart=")[1].splitlines()[0]
+
+
+def test_every_lua_script_is_documented() -> None:
+    """Each script's keys and effect are part of the protocol: a new one needs its row."""
+    text = "".join(doc.read_text() for doc in DOCS)
+    missing = [path.name for path in sorted((ROOT / "horus" / "lua").glob("*.lua")) if f"`{path.name}`" not in text]
+    assert missing == []

@@ -302,3 +302,13 @@ def test_a_submitted_job_cannot_pose_as_a_firing() -> None:
     with pytest.raises(JobRejected) as caught:
         parse_job({**JOB, "firing": {"schedule": {}}})
     assert caught.value.field == "firing"
+
+
+def test_a_key_given_twice_in_a_schedule_file_is_refused(tmp_path: Any) -> None:
+    from horus.schedules import load_file
+
+    path = tmp_path / "s.yaml"
+    path.write_text("- name: s\n  every: 1s\n  job: {runner_id: r1}\n  job: {runner_id: r1, payload: x}\n")
+    with pytest.raises(ScheduleRejected, match="'job' is given twice") as caught:
+        load_file(path)
+    assert caught.value.field == "file"
