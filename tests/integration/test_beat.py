@@ -3,14 +3,18 @@ tampering, and the schedule commands as a user types them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import redis
@@ -167,6 +171,75 @@ def test_with_catch_up_skip_a_real_downtime_fires_none_of_what_was_missed(
     wait_for(lambda: fired_occurrences(r, namespace)[-1] > restarted + 1, "firings after the restart")
     gap = [t for t in fired_occurrences(r, namespace) if stopped < t < restarted - 1]
     assert gap == []
+
+
+class Cut:
+    """A TCP relay to Redis that can be cut: the process behind it loses Redis while the others
+    keep it (a network partition, not a Redis restart)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.open = True
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(65536):
+                b.sendall(data)
+        for end in (a, b):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.open = False
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.mark.slow
+def test_a_standby_takes_over_when_the_leader_loses_redis(
+    r: redis.Redis, redis_url: str, namespace: str, store: ScheduleStore, key: SigningKey, start_beat: StartBeat
+) -> None:
+    address = urlparse(redis_url)
+    relay = Cut(address.port or 6379)
+    try:
+        store.add([sign(one(), key)])
+        cut_off = start_beat("--redis-url", f"redis://127.0.0.1:{relay.port}{address.path}")
+        wait_for(lambda: leader_pid(r, namespace) == cut_off.pid, "the first beat to lead")
+        standby = start_beat()
+        wait_for(lambda: len(fired_occurrences(r, namespace)) >= 3, "three firings")
+        relay.cut()
+        wait_for(lambda: leader_pid(r, namespace) == standby.pid, "the standby to take over")
+        count = len(fired_occurrences(r, namespace))
+        wait_for(lambda: len(fired_occurrences(r, namespace)) >= count + 3, "three firings by the new leader")
+    finally:
+        relay.close()
+    fired = fired_occurrences(r, namespace)
+    assert len(fired) == len(set(fired)), "an occurrence was queued twice"
+    assert fired == list(range(fired[0], fired[-1] + 1)), fired
 
 
 # -- trust -----------------------------------------------------------------------------
