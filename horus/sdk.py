@@ -12,7 +12,7 @@ import itertools
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -29,6 +29,9 @@ from horus.errors import (
     JobNotFound,
     JobRejected,
     NotDeadLettered,
+    ScheduleExists,
+    ScheduleNotFound,
+    ScheduleRejected,
     WaitTimeout,
 )
 from horus.models import TERMINAL, Job, JobResult
@@ -293,15 +296,33 @@ class RemoteSchedules:
 
 
 def translate(error: SupervisorError) -> HorusError:
+    """The Horus error a supervisor's error stands for, so a caller (and the CLI) sees the same
+    errors through a supervisor as straight to Redis; other errors stay SupervisorError."""
     if error.reason in JOB_REFUSALS:
-        # Workflow refusals share some codes (unknown_runner) and carry their own prefix.
-        reason = str(error).removeprefix("job rejected: ").removeprefix("workflow rejected: ")
-        reason = reason.removeprefix(f"{error.field}: ")
-        return JobRejected(error.reason, error.field, reason)
-    if error.reason == "job_not_found":
-        return JobNotFound(str(error.data.get("job_id", "")) or error.field or "?")
-    if error.reason == "not_dead_lettered":
-        return NotDeadLettered(str(error.data.get("job_id", "")), "", str(error.data.get("why", "")), str(error))
-    if error.reason == "job_active":
-        return JobActive(error.field, str(error.data.get("status", "active")))
-    return error
+        return _refusal(error)
+    build = _ERRORS.get(error.reason)
+    return error if build is None else build(error)
+
+
+def _refusal(error: SupervisorError) -> JobRejected:
+    message = str(error)
+    # Workflow refusals share some codes (unknown_runner) and carry their own prefix.
+    kind = ScheduleRejected if message.startswith("schedule rejected: ") else JobRejected
+    for prefix in ("schedule rejected: ", "job rejected: ", "workflow rejected: ", f"{error.field}: "):
+        message = message.removeprefix(prefix)
+    return kind(error.reason, error.field, message)
+
+
+def _named(error: SupervisorError) -> str:
+    return str(error.data.get("name", "")) or "?"
+
+
+_ERRORS: dict[str, Callable[[SupervisorError], HorusError]] = {
+    "job_not_found": lambda e: JobNotFound(str(e.data.get("job_id", "")) or e.field or "?"),
+    "not_dead_lettered": lambda e: NotDeadLettered(
+        str(e.data.get("job_id", "")), "", str(e.data.get("why", "")), str(e)
+    ),
+    "job_active": lambda e: JobActive(e.field, str(e.data.get("status", "active"))),
+    "schedule_not_found": lambda e: ScheduleNotFound(_named(e)),
+    "schedule_exists": lambda e: ScheduleExists(_named(e)),
+}

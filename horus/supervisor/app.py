@@ -26,7 +26,7 @@ from horus.resp_async import AsyncPool
 from horus.supervisor.auth import Authenticator
 from horus.supervisor.context import Context, Settings
 from horus.supervisor.errors import RpcError
-from horus.supervisor.methods import dead, jobs, keys, runners
+from horus.supervisor.methods import dead, jobs, keys, runners, schedules
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
 from horus.supervisor.rpc import MAX_BATCH, MAX_RESPONSE_BYTES, Block, Caller, Dispatcher, Method, Reserve, Step
@@ -285,7 +285,14 @@ class Supervisor(JsonRpcApp):
         self.registry = Registry(broker)
         self.auth = Authenticator(self.registry, admin_token, insecure)
         self.settings = settings or Settings()
-        methods: list[Method] = [self.discover_method(), *jobs.METHODS, *runners.METHODS, *keys.METHODS, *dead.METHODS]
+        methods: list[Method] = [
+            self.discover_method(),
+            *jobs.METHODS,
+            *runners.METHODS,
+            *keys.METHODS,
+            *dead.METHODS,
+            *schedules.METHODS,
+        ]
         self.dispatcher = self.make_dispatcher(methods)
         self.openrpc = document(methods)
 

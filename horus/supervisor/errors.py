@@ -51,6 +51,8 @@ CODES: dict[str, tuple[int, str]] = {
     "token_not_found": (-32205, "no token with that name"),
     "job_active": (-32206, "the job is still queued or running: cancel it first"),
     "not_dead_lettered": (-32207, "a job to retry is not in the runner's dead-letter list (data.job_id, data.why)"),
+    "schedule_not_found": (-32208, "no schedule of that name is stored"),
+    "schedule_exists": (-32209, "a schedule of that name is stored already (data.name); replace: true replaces it"),
 }
 
 

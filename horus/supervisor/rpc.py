@@ -19,7 +19,16 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from horus.errors import ConnectionFailed, JobActive, JobNotFound, JobRejected, TransportError
+from horus.errors import (
+    ConnectionFailed,
+    JobActive,
+    JobNotFound,
+    JobRejected,
+    ScheduleExists,
+    ScheduleNotFound,
+    ScheduleRejected,
+    TransportError,
+)
 from horus.resp import Arg
 from horus.supervisor.errors import RpcError
 
@@ -145,7 +154,12 @@ def translate(exc: Exception) -> RpcError:
     if isinstance(exc, RpcError):
         return exc
     if isinstance(exc, JobRejected):
-        return RpcError(exc.code, f"job rejected: {exc}", exc.field)
+        kind = "schedule" if isinstance(exc, ScheduleRejected) else "job"
+        return RpcError(exc.code, f"{kind} rejected: {exc}", exc.field)
+    if isinstance(exc, ScheduleNotFound):
+        return RpcError("schedule_not_found", str(exc), "name", {"name": exc.name})
+    if isinstance(exc, ScheduleExists):
+        return RpcError("schedule_exists", str(exc), "schedules", {"name": exc.name})
     if isinstance(exc, JobNotFound):
         return RpcError("job_not_found", str(exc), "job_id")
     if isinstance(exc, JobActive):

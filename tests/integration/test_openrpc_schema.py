@@ -121,8 +121,10 @@ def test_the_meta_schema_check_can_fail(meta_schema: tuple[dict[str, Any], Regis
 def _examples() -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(request, response) pairs from docs/api.md: each request block and the block after it."""
     text = API_DOC.read_text()
-    # `JOB` stands for a signed job object there; any object fits the job param's schema.
-    blocks = [json.loads(re.sub(r"\bJOB\b", "{}", b)) for b in re.findall(r"```json\n(.*?)```", text, re.DOTALL)]
+    # `JOB` and `SCHEDULE` stand for a signed job and schedule there; any object fits their params' schemas.
+    blocks = [
+        json.loads(re.sub(r"\b(JOB|SCHEDULE)\b", "{}", b)) for b in re.findall(r"```json\n(.*?)```", text, re.DOTALL)
+    ]
     pairs = []
     for request, response in itertools.pairwise(blocks):
         is_request = isinstance(request, dict) and "method" in request

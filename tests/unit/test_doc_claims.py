@@ -21,7 +21,8 @@ def test_every_api_example_request_has_an_id_of_its_own() -> None:
     for block in json_blocks((ROOT / "docs" / "api.md").read_text()):
         if '"method"' not in block:
             continue  # a response repeats its request's id
-        parsed = json.loads(block.replace("JOB", "null"))  # JOB stands for a signed job in the doc
+        # JOB and SCHEDULE stand for a signed job and schedule in the doc.
+        parsed = json.loads(re.sub(r"\b(JOB|SCHEDULE)\b", "null", block))
         for request in parsed if isinstance(parsed, list) else [parsed]:
             if "id" not in request:
                 continue  # a notification

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from horus.admission import parse_job
 from horus.broker import log_page_of
 from horus.errors import JOB_REFUSALS, JobNotFound, JobRejected, WaitTimeout
-from horus.models import DIGEST_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus, JobStatusInfo
+from horus.models import DIGEST_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus, JobStatusInfo, Signature
 from horus.supervisor.context import Context
 from horus.supervisor.errors import RpcError
 from horus.supervisor.rpc import Block, Method, Reserve, Role, Step, rotation
@@ -95,26 +95,29 @@ def admit(ctx: Context, raw: dict[str, Any]) -> Job:
     try:
         policy.verify(job)
     except JobRejected as exc:
-        raise _with_fix(exc, job) from None
+        raise with_fix(exc, job.signatures) from None
     if runner is None:
-        raise RpcError(
-            "unknown_runner",
-            f"runner {job.runner_id!r} is not registered: register it with "
-            f"`horus runners register {job.runner_id} --type TYPE` (TYPE: its workers' --type)",
-            "runner_id",
-        )
+        raise RpcError("unknown_runner", unregistered(job.runner_id), "runner_id")
     too_old = time.time() - job.created_at > ctx.settings.max_age_s
     if not (too_old and _running_workflow_step(ctx, job)):
         check_fresh(job, max_age_s=ctx.settings.max_age_s, max_skew_s=ctx.settings.max_skew_s)
     return job
 
 
-def _with_fix(exc: JobRejected, job: Job) -> JobRejected:
+def unregistered(runner_id: str) -> str:
+    """The unknown_runner refusal's reason, naming the command that registers the runner."""
+    return (
+        f"runner {runner_id!r} is not registered: register it with "
+        f"`horus runners register {runner_id} --type TYPE` (TYPE: its workers' --type)"
+    )
+
+
+def with_fix(exc: JobRejected, signatures: list[Signature]) -> JobRejected:
     """An untrusted key's refusal names the command that trusts it (an admin's)."""
     index = exc.field.removeprefix("signatures[").partition("]")[0]
-    if exc.code != "untrusted_key" or not index.isdigit() or int(index) >= len(job.signatures):
+    if exc.code != "untrusted_key" or not index.isdigit() or int(index) >= len(signatures):
         return exc
-    key = job.signatures[int(index)].public_key.strip().lower()
+    key = signatures[int(index)].public_key.strip().lower()
     return JobRejected(exc.code, exc.field, f"{exc.reason}: add it with `horus keys add {key}`")
 
 
