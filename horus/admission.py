@@ -10,7 +10,7 @@ from nacl.signing import VerifyKey
 from pydantic import ValidationError
 
 from horus.errors import JobRejected
-from horus.models import Job
+from horus.models import Job, Signature
 from horus.signing import Signer, job_bytes
 from horus.trust import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S, TrustPolicy, check_algorithm, check_fresh, verify_with
 
@@ -62,10 +62,14 @@ def refuse_firing(job: Job) -> Job:
 
 def check_signatures(job: Job) -> None:
     """Every signature must verify against the content (trust is the runner's decision)."""
-    if not job.signatures:
-        raise JobRejected("unsigned", "signatures", "job is unsigned: sign it with `horus sign` or --key")
-    message = job_bytes(job)
-    for index, signature in enumerate(job.signatures):
+    check_each(job_bytes(job), job.signatures, "job is unsigned: sign it with `horus sign` or --key")
+
+
+def check_each(message: bytes, signatures: list[Signature], unsigned: str) -> None:
+    """Each signature is well formed and verifies ``message`` under its own public key."""
+    if not signatures:
+        raise JobRejected("unsigned", "signatures", unsigned)
+    for index, signature in enumerate(signatures):
         check_algorithm(index, signature)
         try:
             verify_key = VerifyKey(bytes.fromhex(signature.public_key))

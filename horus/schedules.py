@@ -10,19 +10,16 @@ from typing import Any
 
 import orjson
 import yaml
-from nacl.bindings import crypto_sign, crypto_sign_BYTES, crypto_sign_seed_keypair
-from nacl.exceptions import CryptoError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 from pydantic import BaseModel, Field, ValidationError
 
 from horus import scripts
-from horus.admission import rejection
+from horus.admission import check_each, rejection
 from horus.broker import Broker
-from horus.errors import ScheduleExists, ScheduleNotFound, ScheduleRejected
-from horus.models import Job, Signature
+from horus.errors import JobRejected, ScheduleExists, ScheduleNotFound, ScheduleRejected
+from horus.models import Job
 from horus.schedule import Schedule, firing_job
-from horus.signing import public_hex
-from horus.trust import check_algorithm, verify_with
+from horus.signing import Signer
 
 
 class ScheduleInfo(BaseModel):
@@ -104,29 +101,17 @@ def parse_schedule(entry: Any, where: str = "schedule") -> Schedule:
 # -- signatures ------------------------------------------------------------------------
 def sign(schedule: Schedule, key: SigningKey) -> Schedule:
     """``schedule`` with ``key``'s signature (replacing an earlier one by the same key)."""
-    public = public_hex(key)
-    _, secret = crypto_sign_seed_keypair(bytes(key))
-    signature = Signature(
-        public_key=public, signature=crypto_sign(schedule.signed_bytes(), secret)[:crypto_sign_BYTES].hex()
-    )
-    kept = [s for s in schedule.signatures if s.public_key != public]
-    return schedule.model_copy(update={"signatures": [*kept, signature]})
+    signer = Signer(key)
+    kept = [s for s in schedule.signatures if s.public_key != signer.public_key]
+    return schedule.model_copy(update={"signatures": [*kept, signer.signature_of(schedule.signed_bytes())]})
 
 
 def check_signed(schedule: Schedule) -> None:
     """Every signature must verify against the schedule (trust is each runner's decision)."""
-    if not schedule.signatures:
-        raise ScheduleRejected("unsigned", "signatures", "schedule is unsigned: add it with --key KEY")
-    message = schedule.signed_bytes()
-    for index, signature in enumerate(schedule.signatures):
-        check_algorithm(index, signature)
-        try:
-            verify_key = VerifyKey(bytes.fromhex(signature.public_key))
-        except (ValueError, TypeError, CryptoError):
-            raise ScheduleRejected(
-                "bad_signature", f"signatures[{index}].public_key", "not a 32-byte ed25519 public key in hex"
-            ) from None
-        verify_with(verify_key, index, signature, message)
+    try:
+        check_each(schedule.signed_bytes(), schedule.signatures, "schedule is unsigned: add it with --key KEY")
+    except JobRejected as exc:
+        raise ScheduleRejected(exc.code, exc.field, exc.reason) from None
 
 
 # -- the store -------------------------------------------------------------------------

@@ -131,7 +131,11 @@ class Signer:
         _, self._secret = crypto_sign_seed_keypair(bytes(key))
 
     def signature(self, job: Job) -> Signature:
-        sig = crypto_sign(job_bytes(job), self._secret)[:crypto_sign_BYTES].hex()
+        return self.signature_of(job_bytes(job))
+
+    def signature_of(self, message: bytes) -> Signature:
+        """This key's signature of canonical bytes (a job's, a schedule's)."""
+        sig = crypto_sign(message, self._secret)[:crypto_sign_BYTES].hex()
         return assemble(Signature, {"public_key": self.public_key, "signature": sig, "algorithm": "ed25519"})
 
     def sign(self, job: Job, in_place: bool = False) -> Job:
