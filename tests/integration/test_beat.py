@@ -183,6 +183,7 @@ class Cut:
         self.port = int(self.listener.getsockname()[1])
         self.open = True
         self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -191,11 +192,12 @@ class Cut:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            if not self.open:
-                client.close()
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self.sockets += [client, upstream]
+            with self.lock:
+                if not self.open:
+                    client.close()
+                    continue
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                self.sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -209,14 +211,19 @@ class Cut:
                 end.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
-        self.open = False
+        with self.lock:
+            self.open = False
         for end in self.sockets:
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
+        """Close every socket here: the pipe threads only shut them down, and a socket left to the
+        garbage collector warns in whichever test happens to run then."""
         self.cut()
         self.listener.close()
+        for end in self.sockets:
+            end.close()
 
 
 @pytest.mark.slow
