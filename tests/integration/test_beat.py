@@ -20,6 +20,7 @@ import pytest
 import redis
 from nacl.signing import SigningKey
 
+from horus import scripts
 from horus.broker import Broker
 from horus.keys import Keys
 from horus.schedule import Schedule
@@ -29,6 +30,8 @@ from tests.conftest import ROOT, StartWorker, horus_cmd, kill_tree
 WAIT = 30
 FIB = '{"task": "fib", "args": [10]}'
 StartBeat = Callable[..., subprocess.Popen[str]]
+#: What a process sends as it connects, before any work.
+CONNECTING = {b"HELLO", b"AUTH", b"SELECT", b"CLIENT", b"PING", b"SCRIPT"}
 
 
 def wait_for(condition: Callable[[], object], what: str, deadline_s: float = WAIT) -> Any:
@@ -184,6 +187,8 @@ class Cut:
         self.open = True
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
+        #: Every byte the processes behind the relay sent to Redis.
+        self.sent = bytearray()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -199,12 +204,14 @@ class Cut:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port))
                 self.sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(a, b, a is client), daemon=True).start()
 
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
+    def _pipe(self, a: socket.socket, b: socket.socket, record: bool) -> None:
         with contextlib.suppress(OSError):
             while data := a.recv(65536):
+                if record:
+                    with self.lock:
+                        self.sent += data
                 b.sendall(data)
         for end in (a, b):
             with contextlib.suppress(OSError):
@@ -216,6 +223,24 @@ class Cut:
         for end in self.sockets:
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
+
+    def commands(self) -> list[list[bytes]]:
+        """The commands sent through the relay so far (RESP arrays of bulk strings)."""
+        with self.lock:
+            data = bytes(self.sent)
+        found: list[list[bytes]] = []
+        at = 0
+        while data.startswith(b"*", at):
+            end = data.index(b"\r\n", at)
+            count, at = int(data[at + 1 : end]), end + 2
+            words: list[bytes] = []
+            for _ in range(count):
+                end = data.index(b"\r\n", at)
+                size = int(data[at + 1 : end])
+                words.append(data[end + 2 : end + 2 + size])
+                at = end + 2 + size + 2
+            found.append(words)
+        return found
 
     def close(self) -> None:
         """Close every socket here: the pipe threads only shut them down, and a socket left to the
@@ -247,6 +272,27 @@ def test_a_standby_takes_over_when_the_leader_loses_redis(
     fired = fired_occurrences(r, namespace)
     assert len(fired) == len(set(fired)), "an occurrence was queued twice"
     assert fired == list(range(fired[0], fired[-1] + 1)), fired
+
+
+def test_a_standby_only_watches_the_lease(
+    r: redis.Redis, redis_url: str, namespace: str, store: ScheduleStore, key: SigningKey, start_beat: StartBeat
+) -> None:
+    address = urlparse(redis_url)
+    relay = Cut(address.port or 6379)
+    try:
+        store.add([sign(one(), key)])
+        leader = start_beat()
+        wait_for(lambda: leader_pid(r, namespace) == leader.pid, "the first beat to lead")
+        start_beat("--redis-url", f"redis://127.0.0.1:{relay.port}{address.path}")
+        wait_for(lambda: len(fired_occurrences(r, namespace)) >= 3, "three firings by the leader")
+        wait_for(lambda: len(relay.commands()) >= 3, "the standby to try the lease a few times")
+        commands = relay.commands()
+    finally:
+        relay.close()
+    assert leader_pid(r, namespace) == leader.pid
+    lease = scripts.sha("beat_lease")
+    work = [c for c in commands if c[0].upper() not in CONNECTING and c[:2] != [b"EVALSHA", lease.encode()]]
+    assert work == [], "the standby did more than try the lease"
 
 
 # -- trust -----------------------------------------------------------------------------
