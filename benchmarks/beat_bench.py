@@ -11,13 +11,14 @@ import pstats
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import redis
 
 from benchmarks.peers.common import RUNS, percentile
 from horus.beat import Beat
 from horus.broker import Broker
+from horus.models import Job
 from horus.schedule import Schedule
 from horus.schedules import ScheduleStore, parse_schedules, sign
 from horus.signing import generate_key
@@ -34,6 +35,23 @@ ADD_BATCH = 1_000
 #: How long a BRPOP of the lateness measurement blocks before it looks at the stop flag.
 POP_BLOCK_S = 0.2
 
+#: The first pass's profile and the later pass's.
+Profiles = tuple[cProfile.Profile, cProfile.Profile]
+#: A pass's seconds until its last firing was queued, and until it returned.
+Timing = tuple[float, float]
+
+
+class TimedBroker(Broker):
+    """A broker that notes when a pass's last firings were sent: a pass goes on after that
+    (it records what it fired, and checks the signatures of schedules it has not seen)."""
+
+    last_sent = 0.0
+
+    def enqueue_each(self, jobs: Sequence[Job]) -> list[bool]:
+        queued = super().enqueue_each(jobs)
+        self.last_sent = time.perf_counter()
+        return queued
+
 
 def schedules(count: int, every: str, prefix: str) -> list[Schedule]:
     key = generate_key()
@@ -49,8 +67,9 @@ def store_all(store: ScheduleStore, signed: list[Schedule], now: float) -> None:
         store.add(signed[offset : offset + ADD_BATCH], now=now)
 
 
-def timed_pass(beat: Beat, occurrence: int, profile: cProfile.Profile | None = None) -> float:
-    """One leader pass at ``occurrence`` (its time given as the beat's clock): seconds taken."""
+def timed_pass(beat: Beat, broker: TimedBroker, occurrence: int, profile: cProfile.Profile | None) -> Timing:
+    """One leader pass at ``occurrence`` (its time given as the beat's clock): seconds until the
+    last firing was queued, and until the pass returned."""
     started = time.perf_counter()
     if profile is not None:
         profile.enable()
@@ -60,7 +79,7 @@ def timed_pass(beat: Beat, occurrence: int, profile: cProfile.Profile | None = N
     elapsed = time.perf_counter() - started
     if not held:
         raise SystemExit("beat: the beat lost its lease during the pass")
-    return elapsed
+    return broker.last_sent - started, elapsed
 
 
 def check_pass(r: redis.Redis, broker: Broker, count: int, passes: int, next_ms: int) -> None:
@@ -75,12 +94,13 @@ def check_pass(r: redis.Redis, broker: Broker, count: int, passes: int, next_ms:
         raise SystemExit("beat: not every schedule has a firing record")
 
 
-def one_round(url: str, count: int, profile: cProfile.Profile | None = None) -> tuple[float, float]:
+def one_round(url: str, count: int, profiles: Profiles | None = None) -> tuple[Timing, Timing]:
     """Store ``count`` schedules, then a fresh beat fires their first occurrence (parsing and
-    checking each) and the next one (parsed already): the two passes' seconds."""
+    checking each) and the next one (parsed already): the two passes' timings."""
     r = redis.Redis.from_url(url)
     r.flushdb()
-    with Broker(url, NAMESPACE) as broker:
+    broker = TimedBroker(url, NAMESPACE)
+    with broker:
         store = ScheduleStore(broker)
         # Stored just before an hour: each one's first occurrence is that hour.
         first = (int(time.time()) // STEP_S + 1) * STEP_S
@@ -88,13 +108,13 @@ def one_round(url: str, count: int, profile: cProfile.Profile | None = None) -> 
         beat = Beat(broker, beat_id="bench-beat")
         if not beat._lease():
             raise SystemExit("beat: the beat could not take the lease")
-        first_s = timed_pass(beat, first, profile)
+        first_pass = timed_pass(beat, broker, first, profiles[0] if profiles else None)
         check_pass(r, broker, count, 1, (first + STEP_S) * 1000)
-        later_s = timed_pass(beat, first + STEP_S)
+        later_pass = timed_pass(beat, broker, first + STEP_S, profiles[1] if profiles else None)
         check_pass(r, broker, count, 2, (first + 2 * STEP_S) * 1000)
         beat._release()
     r.flushdb()
-    return first_s, later_s
+    return first_pass, later_pass
 
 
 def warm_up(url: str) -> None:
@@ -107,14 +127,14 @@ def popped(r: redis.Redis, queue: str, stop: threading.Event) -> Iterator[tuple[
     while not stop.is_set():
         reply = r.brpop([queue], timeout=POP_BLOCK_S)
         if reply is not None:
-            yield reply[1].decode(), time.time()
+            yield str(reply[1]), time.time()
 
 
 def lateness(url: str, count: int, duration_s: float) -> list[float]:
     """A beat runs ``count`` ``every: 1s`` schedules for ``duration_s``: the ms from each
     occurrence until its firing was taken from the queue (Redis runs on this machine, so its
     clock and ours agree)."""
-    r = redis.Redis.from_url(url)
+    r = redis.Redis.from_url(url, decode_responses=True)
     r.flushdb()
     late: list[float] = []
     with Broker(url, NAMESPACE) as broker:
@@ -144,19 +164,21 @@ def lateness(url: str, count: int, duration_s: float) -> list[float]:
 
 
 def measure(
-    url: str, count: int, tick_schedules: int, duration_s: float, profile: cProfile.Profile | None = None
+    url: str, count: int, tick_schedules: int, duration_s: float, profiles: Profiles | None = None
 ) -> dict[str, float]:
     """``RUNS`` rounds of a ``count``-schedule pass (medians), then the lateness of
     ``tick_schedules`` every-1s schedules over ``duration_s``."""
     warm_up(url)
-    rounds = [one_round(url, count, profile if i == 0 else None) for i in range(RUNS)]
-    first_s = statistics.median(first for first, _ in rounds)
-    later_s = statistics.median(later for _, later in rounds)
+    rounds = [one_round(url, count, profiles if i == 0 else None) for i in range(RUNS)]
+    first_queued, first_s = (statistics.median(t[i] for t, _ in rounds) for i in (0, 1))
+    later_queued, later_s = (statistics.median(t[i] for _, t in rounds) for i in (0, 1))
     late = lateness(url, tick_schedules, duration_s)
     return {
         "schedules": count,
+        "first_queued_s": first_queued,
         "first_pass_s": first_s,
         "first_pass_rate": count / first_s,
+        "later_queued_s": later_queued,
         "later_pass_s": later_s,
         "later_pass_rate": count / later_s,
         "tick_schedules": tick_schedules,
@@ -178,10 +200,12 @@ if __name__ == "__main__":
     parser.add_argument("--schedules", type=int, default=10_000, help="schedules due in the same second")
     parser.add_argument("--ticks", type=int, default=3, help="every-1s schedules whose lateness is measured")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds the every-1s schedules run")
-    parser.add_argument("--profile", action="store_true", help="print the profile of the first round's first pass")
+    parser.add_argument("--profile", action="store_true", help="print the first round's profiles of both passes")
     args = parser.parse_args()
-    profiler = cProfile.Profile() if args.profile else None
+    profiles = (cProfile.Profile(), cProfile.Profile()) if args.profile else None
     with private_redis() as redis_url:
-        print(json.dumps(measure(redis_url, args.schedules, args.ticks, args.duration, profiler), indent=2))
-    if profiler is not None:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        print(json.dumps(measure(redis_url, args.schedules, args.ticks, args.duration, profiles), indent=2))
+    if profiles is not None:
+        for title, profile in zip(("first pass", "later pass"), profiles, strict=True):
+            print(f"--- {title}")
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
