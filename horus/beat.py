@@ -101,7 +101,8 @@ class Beat:
     def _idle_s(self) -> float:
         until_renew = self.renew_every_s - (time.monotonic() - self._renewed_at)
         next_ms = self.store.next_due_ms()
-        until_due = IDLE_POLL_S if next_ms is None else (next_ms - self.now_ms()) / 1000
+        # The clock unrounded: a whole ms less would wake it up to a ms after the due time.
+        until_due = IDLE_POLL_S if next_ms is None else (next_ms - self._clock_ms()) / 1000
         return max(0.0, min(IDLE_POLL_S, until_due, until_renew))
 
     def _lease(self) -> bool:
@@ -125,7 +126,10 @@ class Beat:
 
     def now_ms(self) -> int:
         """Redis's clock, read from ours: the clock every job's times are on."""
-        return int(time.time() * 1000 + self._offset_ms)
+        return int(self._clock_ms())
+
+    def _clock_ms(self) -> float:
+        return time.time() * 1000 + self._offset_ms
 
     # -- a pass ------------------------------------------------------------------------
     def fire_due(self, now_ms: int) -> bool:
