@@ -19,7 +19,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import app_bench, coordinator_bench, horus_bench, rhai_fib, scheduled_bench, supervisor_bench
+from benchmarks import (
+    app_bench,
+    beat_bench,
+    coordinator_bench,
+    horus_bench,
+    rhai_fib,
+    scheduled_bench,
+    supervisor_bench,
+)
 from benchmarks.peers import common
 from benchmarks.redis_server import private_redis, server_version
 
@@ -111,12 +119,15 @@ def main() -> None:
     parser.add_argument("--round-trips", type=int, default=300, help="sequential submit-and-wait calls")
     parser.add_argument("--scheduled-jobs", type=int, default=100_000, help="jobs enqueued with a not_before ahead")
     parser.add_argument("--due-jobs", type=int, default=10_000, help="scheduled jobs made due and released")
+    parser.add_argument("--schedules", type=int, default=10_000, help="beat schedules due in the same second")
+    parser.add_argument("--tick-seconds", type=float, default=10.0, help="how long the every-1s schedules run")
     parser.add_argument("--peers", nargs="*", default=None, help="peers to measure (default: all installed)")
     parser.add_argument("--no-peers", action="store_true", help="measure Horus only")
     args = parser.parse_args()
     if args.smoke:
         args.jobs, args.drain_jobs, args.round_trips = 300, 300, 50
         args.scheduled_jobs, args.due_jobs = 2_000, 1_200  # two release_due calls: the loop runs
+        args.schedules, args.tick_seconds = 1_200, 3.0  # three batches a pass: the loop runs
     console = Console()
 
     with private_redis() as url:
@@ -127,6 +138,7 @@ def main() -> None:
         api = app_bench.measure(url, args.jobs)
         http = supervisor_bench.measure(url, min(args.jobs, 2_000))
         workflows = coordinator_bench.measure(url, 20 if args.smoke else 50, 200 if args.smoke else 1_000)
+        beat = beat_bench.measure(url, args.schedules, 3, args.tick_seconds)
         for peer in [] if args.no_peers else peers(args.peers):
             console.print(f"[bold]{peer.NAME}[/] …")
             systems[peer.NAME] = peer.measure(url, args.jobs, args.drain_jobs, args.round_trips)
@@ -141,6 +153,7 @@ def main() -> None:
             "round_trips": args.round_trips,
             "scheduled_jobs": args.scheduled_jobs,
             "due_jobs": args.due_jobs,
+            "schedules": args.schedules,
             "runs_per_median": common.RUNS,
             "concurrency": 2,
             "task": "no-op",
@@ -152,6 +165,7 @@ def main() -> None:
         "python_api": api,
         "supervisor": http,
         "coordinator": workflows,
+        "beat": beat,
         "rhai_fib": rhai_fib.measure(20 if args.smoke else 25, 3 if args.smoke else 7),
     }
     console.print(table(systems, args.smoke))
@@ -174,6 +188,13 @@ def main() -> None:
     console.print(
         f"  coordinator: {workflows['overhead_per_step_ms']:.2f} ms overhead per chained step, "
         f"chord of {workflows['chord_width']:,} + callback in {workflows['chord_s']:.2f} s"
+    )
+    console.print(
+        f"  beat: {beat['schedules']:,} signed schedules due at once: all queued in {beat['first_queued_s']:.2f} s, "
+        f"pass done in {beat['first_pass_s']:.2f} s ({beat['first_pass_rate']:,.0f}/s) the first time; "
+        f"{beat['later_queued_s']:.2f} s and {beat['later_pass_s']:.2f} s ({beat['later_pass_rate']:,.0f}/s) "
+        f"once parsed; every-1s firings late by p50 {beat['lateness_p50_ms']:.1f} ms, "
+        f"p99 {beat['lateness_p99_ms']:.1f} ms, max {beat['lateness_max_ms']:.1f} ms"
     )
     fib = report["rhai_fib"]
     console.print(

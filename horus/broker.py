@@ -305,6 +305,11 @@ class Broker:
         job (False), the others are queued (True). A beat sends a pass's firings this way."""
         if self.cluster:
             return [self._enqueue_one(job) for job in jobs]
+        # First all in one call, as enqueue_many: a call per job costs Redis more than the job.
+        # A replayed id (a second leader for a moment, a crash between a pass's firings and its
+        # record) refuses that call whole, and the jobs are sent again one call each.
+        if not jobs or self._enqueue(jobs) == 0:
+            return [True] * len(jobs)
         commands = [scripts.command("enqueue", *self._enqueue_args([job])) for job in jobs]
         return [int(reply) == 0 for reply in _raise_errors(scripts.run(self.conn, commands))]
 

@@ -317,6 +317,20 @@ def test_batch_with_a_replayed_id_queues_nothing(client: RedisClient) -> None:
     client.submit({"runner_id": "r1", "payload": "y", "id": "fresh-1"})  # its id was released
 
 
+def test_enqueue_each_refuses_only_the_replayed_ids(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+    sent = job(key)
+    broker.enqueue(sent)
+    fresh = [job(key) for _ in range(3)]
+    assert broker.enqueue_each(fresh) == [True, True, True]
+    again = [job(key), job(key, id=sent.id, timeout=5), fresh[1], job(key)]
+    assert broker.enqueue_each(again) == [True, False, False, True]
+    queued = {sent.id, *(j.id for j in fresh), again[0].id, again[3].id}
+    assert set(r.lrange(broker.keys.queue("r1"), 0, -1)) == queued
+    assert broker.queue_length("r1") == len(queued)
+    assert broker.job(sent.id) == sent  # the replay left the job holding the id as it was
+    assert broker.enqueue_each([]) == []
+
+
 def test_a_batch_naming_one_id_twice_queues_nothing(client: RedisClient) -> None:
     twice = [{"runner_id": "r1", "payload": p, "id": "twice"} for p in ("a", "b")]
     with pytest.raises(JobRejected, match="'twice' was already submitted"):

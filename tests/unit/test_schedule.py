@@ -14,6 +14,7 @@ from nacl.signing import SigningKey
 
 from horus.broker import stored_json
 from horus.errors import JobRejected, ScheduleRejected
+from horus.models import Job
 from horus.schedule import MAX_CATCH_UP, Schedule, firing_job, plan
 from horus.schedules import check_signed, parse_schedules, sign
 from horus.signing import generate_key, public_hex
@@ -198,6 +199,25 @@ def fired(s: Schedule, occurrence: int, run_ms: int | None = None, **changes: An
     data: dict[str, Any] = orjson.loads(stored_json(firing_job(s, occurrence, s.stored(), run_ms)))
     data.update(changes)
     return data
+
+
+@pytest.mark.parametrize("run_ms", [None, 1_700_000_000_123])
+def test_a_firing_is_the_job_a_validated_template_makes(run_ms: int | None) -> None:
+    """firing_job assembles the job without pydantic: it must be the job validation would give."""
+    s = schedule(every="1m", job={**JOB, "env_vars": {"A": "1"}, "retries": 2, "priority": 3, "timeout": 5})
+    occurrence = s.next_after(1_700_000_000)
+    job = firing_job(s, occurrence, s.stored(), run_ms)
+    expected = Job.model_validate(
+        {
+            **s.job.model_dump(),
+            "id": job.id,
+            "created_at": occurrence,
+            "firing": {"schedule": s.stored(), "run": run_ms is not None},
+        }
+    )
+    assert job == expected
+    assert job.model_fields_set == set(Job.model_fields)
+    assert job.env_vars is not s.job.env_vars  # a firing's env_vars are its own
 
 
 def verified(data: dict[str, Any], policy: TrustPolicy) -> Any:
