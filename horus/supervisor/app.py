@@ -26,7 +26,7 @@ from horus.resp_async import AsyncPool
 from horus.supervisor.auth import Authenticator
 from horus.supervisor.context import Context, Settings
 from horus.supervisor.errors import RpcError
-from horus.supervisor.methods import dead, jobs, keys, runners, schedules
+from horus.supervisor.methods import dead, inspect, jobs, keys, runners, schedules
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
 from horus.supervisor.rpc import MAX_BATCH, MAX_RESPONSE_BYTES, Block, Caller, Dispatcher, Method, Reserve, Step
@@ -292,6 +292,7 @@ class Supervisor(JsonRpcApp):
             *keys.METHODS,
             *dead.METHODS,
             *schedules.METHODS,
+            *inspect.METHODS,
         ]
         self.dispatcher = self.make_dispatcher(methods)
         self.openrpc = document(methods)

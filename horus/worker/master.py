@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+import orjson
+
+from horus import __version__
 from horus.broker import Broker
 from horus.errors import TransportError
 from horus.middleware import Chain
@@ -85,6 +88,22 @@ class Master:
         self.respawn_at: list[float] = []
         self.quick_failures = 0
         self.unreaped: set[str] = set()
+        self.pruned = False
+        self.master_id = f"{self.host}:{os.getpid()}"
+        #: What the master's record in Redis says besides its heartbeat (docs/protocol.md):
+        #: built once, so a heartbeat only sends it along.
+        self.record = orjson.dumps(
+            {
+                "master_id": self.master_id,
+                "host": self.host,
+                "pid": os.getpid(),
+                "runner_id": config.runner_id,
+                "runner_type": config.runner_type,
+                "concurrency": config.concurrency,
+                "started_at": round(time.time(), 3),
+                "version": __version__,
+            }
+        ).decode()
 
     # -- lifecycle ---------------------------------------------------------------
     def run(self) -> int:
@@ -105,7 +124,7 @@ class Master:
             self._spawn()
         while self.children or self.shutdown_at is None:
             self._tick()
-        self._heartbeat()
+        self._heartbeat(final=True)
         log.info("worker %s stopped", os.getpid())
         return self.exit_code
 
@@ -445,21 +464,31 @@ class Master:
             self.next_release = fallback
 
     # -- heartbeats and reaping -------------------------------------------------------
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, final: bool = False) -> None:
+        """Refresh the children's deadlines and, in the same script call, the master's record;
+        the last one (``final``, on a clean stop) removes the record instead."""
         self.next_heartbeat = time.monotonic() + self.config.heartbeat_interval_s
-        if self.control is None:
+        if self.control is None and not final:
             self._connect_control()
         ids = [c.worker_id for c in self.children.values() if c.killed_for is None]
+        runner_id = self.config.runner_id
         try:
             for worker_id in list(self.unreaped):
                 self._reap_child(worker_id)
-            expired = self.broker.heartbeat(self.config.runner_id, ids, int(self.config.heartbeat_ttl_s * 1000))
+            master = None if final else (self.master_id, self.record)
+            expired = self.broker.heartbeat(runner_id, ids, int(self.config.heartbeat_ttl_s * 1000), master)
             for worker_id in expired:
-                moved = self.broker.reap(self.config.runner_id, worker_id)
+                moved = self.broker.reap(runner_id, worker_id)
                 if moved:
                     log.warning(
                         "worker %s stopped heartbeating; returned %d job(s) to the queue", worker_id, len(moved)
                     )
+            if expired or not self.pruned:
+                # A dead master's children expire with it: its record goes then (or at our start).
+                self.broker.prune_masters(runner_id)
+                self.pruned = True
+            if final:
+                self.broker.forget_master(runner_id, self.master_id)
         except TransportError as exc:
             log.warning("heartbeat failed: %s", exc)
 
