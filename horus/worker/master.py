@@ -26,6 +26,7 @@ from horus.retry import log_retry, plan
 from horus.worker.child import SETUP_FAILED, child_main
 from horus.worker.config import WorkerConfig
 from horus.worker.context import kill_groups_and_wait
+from horus.worker.metrics import MetricsServer, WorkerStats, worker_registry
 from horus.worker.slots import Slots
 from horus.worker.transcript import cut_middle
 
@@ -89,6 +90,7 @@ class Master:
         self.quick_failures = 0
         self.unreaped: set[str] = set()
         self.pruned = False
+        self.metrics: MetricsServer | None = None
         self.master_id = f"{self.host}:{os.getpid()}"
         #: What the master's record in Redis says besides its heartbeat (docs/protocol.md):
         #: built once, so a heartbeat only sends it along.
@@ -111,6 +113,8 @@ class Master:
         self.broker.register_runner(self.config.runner_id)
         self._install_signals()
         self.selector.register(self.wake_r, selectors.EVENT_READ)
+        if self.config.metrics_port is not None:
+            self._serve_metrics(self.config.metrics_host, self.config.metrics_port)
         # The master has no threads, so forking a child can never copy a lock some thread held.
         self._connect_control()
         log.info(
@@ -125,6 +129,8 @@ class Master:
         while self.children or self.shutdown_at is None:
             self._tick()
         self._heartbeat(final=True)
+        if self.metrics is not None:
+            self.metrics.shut()
         log.info("worker %s stopped", os.getpid())
         return self.exit_code
 
@@ -136,8 +142,12 @@ class Master:
                 self._drain_wake()
             elif self.control is not None and key.fd == self.control_fd:
                 self._read_control()
+            elif self.metrics is not None and self.metrics.owns(key.fd):
+                self.metrics.ready(key.fd)
             else:
                 self._read_child(key.fd)
+        if self.metrics is not None:
+            self.metrics.drop_idle()
         self._collect_exits()
         self._respawn_due()
         self._enforce_deadlines()
@@ -146,6 +156,19 @@ class Master:
             self._release()
         if time.monotonic() >= self.next_heartbeat:
             self._heartbeat()
+
+    def _serve_metrics(self, host: str, port: int) -> None:
+        self.metrics = MetricsServer(host, port, worker_registry(self._stats), self.selector)
+        bound_host, bound_port = self.metrics.address
+        log.info("metrics on http://%s:%d/metrics", bound_host, bound_port)
+
+    def _stats(self) -> WorkerStats:
+        return WorkerStats(
+            runner_id=self.config.runner_id,
+            children=len(self.children),
+            running=sum(1 for child in self.children.values() if self.slots.read(child.slot) is not None),
+            started=self.slots.started(),
+        )
 
     def _install_signals(self) -> None:
         signal.set_wakeup_fd(self.wake_w)
@@ -238,6 +261,8 @@ class Master:
         # Our copies of the master's sockets; the master's own stay open.
         if self.control is not None:
             self.control.close()
+        if self.metrics is not None:
+            self.metrics.shut()
         self.broker.close()
 
     def _read_child(self, fd: int) -> None:
