@@ -17,7 +17,7 @@ import orjson
 
 from horus import __version__
 from horus.broker import Broker
-from horus.errors import TransportError
+from horus.errors import ConfigError, TransportError
 from horus.middleware import Chain
 from horus.models import Job, JobResult, JobStatus
 from horus.plugin import BaseRunner
@@ -158,7 +158,10 @@ class Master:
             self._heartbeat()
 
     def _serve_metrics(self, host: str, port: int) -> None:
-        self.metrics = MetricsServer(host, port, worker_registry(self._stats), self.selector)
+        try:
+            self.metrics = MetricsServer(host, port, worker_registry(self._stats), self.selector)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
         bound_host, bound_port = self.metrics.address
         log.info("metrics on http://%s:%d/metrics", bound_host, bound_port)
 
