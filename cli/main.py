@@ -38,6 +38,7 @@ from . import waiting
 from .admin import keys_add, keys_list, keys_remove, runners_app
 from .coordinator import coordinator_command
 from .dead import dead_app
+from .inspect import inspect_app, top_command
 from .output import console, fail, for_terminal, result_panel
 from .rhai import rhai_app
 from .schedule import beat_command, schedule_app
@@ -67,6 +68,8 @@ keys_app.command("remove")(keys_remove)
 keys_app.command("list")(keys_list)
 app.add_typer(runners_app, name="runners")
 app.add_typer(dead_app, name="dead")
+app.add_typer(inspect_app, name="inspect")
+app.command("top")(top_command)
 app.command("worker")(worker_command)
 app.command("supervisor")(supervisor_command)
 app.command("coordinator")(coordinator_command)

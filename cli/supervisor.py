@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from horus.broker import Broker
-from horus.config import redacted, redis_url, setting
+from horus.config import flag_setting, redacted, redis_url, setting
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 
@@ -66,6 +66,14 @@ def supervisor_command(
     ] = DEFAULT_THREADS,
     max_batch: MaxBatchOpt = DEFAULT_MAX_BATCH,
     max_waiters: MaxWaitersOpt = DEFAULT_MAX_WAITERS,
+    metrics_token_required: Annotated[
+        bool,
+        typer.Option(
+            "--metrics-token-required",
+            help="GET /metrics needs a token from every client, loopback too (default: loopback "
+            "clients need none) [env: HORUS_METRICS_TOKEN_REQUIRED]",
+        ),
+    ] = False,
 ) -> None:
     """Serve the supervisor's JSON-RPC API; bootstrap admin token from HORUS_ADMIN_TOKEN."""
 
@@ -91,6 +99,7 @@ def supervisor_command(
         threads=threads,
         max_batch=max_batch,
         max_waiters=max_waiters,
+        metrics_token_required=flag_setting("metrics_token_required", metrics_token_required, section="supervisor"),
     )
     serve(app, host, listen_port, ssl_certfile, ssl_keyfile)
 

@@ -61,6 +61,18 @@ def _max_output(value: object) -> int:
     return size
 
 
+def _metrics_port(value: object) -> int | None:
+    if value is None:
+        return None
+    try:
+        port = int(str(value))
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--metrics-port / HORUS_METRICS_PORT must be a port number (0 to 65535), not {value!r}")
+    return port
+
+
 def int_setting(name: str, flag: int | None, default: int, unit: str, minimum: int = 0) -> int:
     """A whole-number worker setting from flag, ``HORUS_<NAME>`` or ``[worker] name``."""
     value = setting(name, flag, default, section="worker")
@@ -136,6 +148,19 @@ def worker_command(
             "[env: HORUS_MIDDLEWARE]",
         ),
     ] = [],  # noqa: B006
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="serve this worker's process metrics and job counts for Prometheus on PORT [env: HORUS_METRICS_PORT]",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-host", help="address the metrics port listens on [env: HORUS_METRICS_HOST; default 127.0.0.1]"
+        ),
+    ] = None,
 ) -> None:
     """Run a worker serving one runner id (horus worker runner1 --type python --app tasks --trusted-key HEX)."""
     runner_cls = plugin.load(runner_type)
@@ -173,6 +198,8 @@ def worker_command(
         ),
         rate_limit=limit,
         options=options,
+        metrics_port=_metrics_port(setting("metrics_port", metrics_port, section="worker")),
+        metrics_host=str(setting("metrics_host", metrics_host, "127.0.0.1", section="worker")),
     )
     runner = runner_cls(config=options)
     runner.prepare()

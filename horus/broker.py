@@ -838,12 +838,28 @@ class Broker:
             spec=None if spec is None else str(spec),
         )
 
-    def heartbeat(self, runner_id: str, worker_ids: list[str], ttl_ms: int) -> list[str]:
-        """Refresh these workers' deadlines; returns workers whose deadline has passed."""
-        if not worker_ids:
-            return []
-        expired = scripts.call(self.conn, "heartbeat", [self.keys.workers(runner_id)], [ttl_ms, *worker_ids])
+    def heartbeat(
+        self, runner_id: str, worker_ids: list[str], ttl_ms: int, master: tuple[str, str] | None = None
+    ) -> list[str]:
+        """Refresh these workers' deadlines, and with ``master`` (its id and its record, a JSON
+        object) the master's record in the same script call; returns workers whose deadline has
+        passed."""
+        if master is None:
+            if not worker_ids:
+                return []
+            expired = scripts.call(self.conn, "heartbeat", [self.keys.workers(runner_id)], [ttl_ms, *worker_ids])
+        else:
+            keys = [self.keys.workers(runner_id), self.keys.masters(runner_id)]
+            expired = scripts.call(self.conn, "heartbeat", keys, [ttl_ms, *master, *worker_ids])
         return [str(w) for w in expired]
+
+    def prune_masters(self, runner_id: str) -> list[str]:
+        """Forget the records of masters whose heartbeat stopped; returns their ids."""
+        return [str(m) for m in scripts.call(self.conn, "masters_prune", [self.keys.masters(runner_id)], [])]
+
+    def forget_master(self, runner_id: str, master_id: str) -> None:
+        """Remove a master's record (its clean stop)."""
+        self.call("HDEL", self.keys.masters(runner_id), master_id)
 
     def reap(self, runner_id: str, worker_id: str, force: bool = False) -> list[str] | None:
         """Return a dead worker's reserved jobs to the queue; None if it is still alive."""

@@ -8,10 +8,12 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
+from horus import inspect
 from horus.admission import admit, parse_job, prepare
 from horus.broker import Broker
 from horus.deadletter import DeadJob, DeadPurged, DeadRetried
 from horus.errors import WaitTimeout
+from horus.inspect import ActiveJob, QueueInfo, WorkerInfo
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job, JobResult, JobStatusInfo
 from horus.signing import Signer
@@ -87,6 +89,18 @@ class RedisClient:
     def delete(self, job_id: str) -> None:
         """Forget an ended job (a queued or running one raises JobActive: cancel it first)."""
         self.broker.delete(job_id)
+
+    def inspect_workers(self, runner_id: str | None = None) -> list[WorkerInfo]:
+        """Each live worker master with the jobs it runs now."""
+        return inspect.workers(self.broker, runner_id)
+
+    def inspect_active(self, runner_id: str | None = None) -> list[ActiveJob]:
+        """The jobs running now on live workers."""
+        return inspect.active(self.broker, runner_id)
+
+    def inspect_queues(self, runner_id: str | None = None) -> list[QueueInfo]:
+        """Each runner's queue depth, in flight, scheduled and dead counts, live workers."""
+        return inspect.queues(self.broker, runner_id)
 
     def dead_list(self, runner_id: str) -> list[DeadJob]:
         """The runner's dead-lettered jobs, the latest first."""

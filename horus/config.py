@@ -47,6 +47,9 @@ KNOWN_SETTINGS: dict[str, tuple[str, ...]] = {
     "middleware": ("worker",),
     "rate_limit": ("worker",),
     "port": ("supervisor", "coordinator"),
+    "metrics_token_required": ("supervisor",),
+    "metrics_port": ("worker",),
+    "metrics_host": ("worker",),
 }
 SECTIONS = sorted({section for sections in KNOWN_SETTINGS.values() for section in sections})
 
@@ -99,6 +102,20 @@ def setting(name: str, flag: Any = None, default: Any = None, section: str | Non
     if section and name in config.get(section, {}):
         return config[section][name]
     return config.get(name, default)
+
+
+def flag_setting(name: str, flag: bool, section: str | None = None) -> bool:
+    """A yes/no setting: the flag when given, else ``HORUS_<NAME>`` (1, true, yes, on) or the
+    ``horus.toml`` boolean."""
+    value = setting(name, True if flag else None, False, section=section)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no), not {value!r}")
 
 
 def redis_url(flag: str | None = None) -> str:

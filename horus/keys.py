@@ -95,6 +95,13 @@ class Keys:
         master serves, so a master of another type on the same runner id is refused."""
         return f"{self._runner(runner_id)}:types"
 
+    def masters(self, runner_id: str) -> str:
+        """Hash: worker master id (``host:pid``) -> JSON of what it is (host, pid, type,
+        concurrency, started_at, version) and its last heartbeat (``heartbeat_ms``, Redis clock,
+        with ``ttl_ms``): written by heartbeat.lua, removed on a clean stop; readers skip a
+        record whose heartbeat is older than its ttl (horus/inspect.py)."""
+        return f"{self._runner(runner_id)}:masters"
+
     def rate_limit(self, runner_id: str) -> str:
         """Sorted set: the runner's recent job starts under ``--rate-limit`` (member ``ms:worker
         id:counter``, score: when, ms on Redis's clock); entries past the window are dropped and

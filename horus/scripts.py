@@ -25,6 +25,7 @@ NAMES = (
     "reap",
     "requeued",
     "heartbeat",
+    "masters_prune",
     "claim_type",
     "dead_retry",
     "dead_purge",

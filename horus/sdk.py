@@ -34,6 +34,7 @@ from horus.errors import (
     ScheduleRejected,
     WaitTimeout,
 )
+from horus.inspect import ActiveJob, QueueInfo, WorkerInfo
 from horus.models import TERMINAL, Job, JobResult
 from horus.signing import Signer
 
@@ -210,6 +211,24 @@ class Client:
 
     def runner_health(self, runner_id: str) -> dict[str, Any]:
         return dict(self.call("runner.health", runner_id=runner_id))
+
+    # -- inspect: live workers and queues (horus/inspect.py) ----------------------------------
+    def _inspect(self, method: str, runner_id: str | None) -> list[dict[str, Any]]:
+        if runner_id is None:
+            return list(self.call(method))
+        return list(self.call(method, runner_id=runner_id))
+
+    def inspect_workers(self, runner_id: str | None = None) -> list[WorkerInfo]:
+        """Each live worker master with the jobs it runs now."""
+        return [WorkerInfo.model_validate(w) for w in self._inspect("inspect.workers", runner_id)]
+
+    def inspect_active(self, runner_id: str | None = None) -> list[ActiveJob]:
+        """The jobs running now on live workers."""
+        return [ActiveJob.model_validate(j) for j in self._inspect("inspect.active", runner_id)]
+
+    def inspect_queues(self, runner_id: str | None = None) -> list[QueueInfo]:
+        """Each runner's queue depth, in flight, scheduled and dead counts, live workers."""
+        return [QueueInfo.model_validate(q) for q in self._inspect("inspect.queues", runner_id)]
 
     def register_runner(self, runner_id: str, runner_type: str) -> dict[str, Any]:
         return dict(self.call("runner.register", runner_id=runner_id, runner_type=runner_type))

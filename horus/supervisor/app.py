@@ -1,4 +1,5 @@
-"""The Starlette application: JSON-RPC on ``POST /``, the OpenRPC document on ``GET /openrpc.json``."""
+"""The Starlette application: JSON-RPC on ``POST /``, the OpenRPC document on ``GET /openrpc.json``, and
+(the supervisor) Prometheus metrics on ``GET /metrics``."""
 
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from horus import metrics
 from horus.broker import Broker
 from horus.errors import WaitTimeout
 from horus.resp_async import AsyncPool
 from horus.supervisor.auth import Authenticator
 from horus.supervisor.context import Context, Settings
 from horus.supervisor.errors import RpcError
-from horus.supervisor.methods import dead, jobs, keys, runners, schedules
+from horus.supervisor.methods import dead, inspect, jobs, keys, runners, schedules
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
 from horus.supervisor.rpc import MAX_BATCH, MAX_RESPONSE_BYTES, Block, Caller, Dispatcher, Method, Reserve, Step
@@ -278,6 +280,7 @@ class Supervisor(JsonRpcApp):
         max_batch: int = MAX_BATCH,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_waiters: int = MAX_WAITERS,
+        metrics_token_required: bool = False,
     ) -> None:
         super().__init__(max_body_bytes, threads, max_batch, max_response_bytes, max_waiters)
         self.broker = broker
@@ -292,12 +295,37 @@ class Supervisor(JsonRpcApp):
             *keys.METHODS,
             *dead.METHODS,
             *schedules.METHODS,
+            *inspect.METHODS,
         ]
         self.dispatcher = self.make_dispatcher(methods)
         self.openrpc = document(methods)
+        self.metrics_token_required = metrics_token_required
+        self.metrics_registry = metrics.registry_for(broker)
 
     def _context(self, caller: Caller | None) -> Context:
         return Context(self.broker, self.registry, self.settings, caller)
+
+    def _scrape(self, client_host: str | None, authorization: str | None) -> Response:
+        """Check access (a token lookup reads Redis), then read the metrics: in a worker thread."""
+        if metrics.needs_token(client_host, self.metrics_token_required):
+            try:
+                self.auth.caller(authorization)
+            except RpcError as exc:
+                headers = {"WWW-Authenticate": 'Bearer realm="horus"'}
+                return Response(f"{exc}\n", status_code=401, media_type="text/plain", headers=headers)
+        return Response(metrics.render(self.metrics_registry), media_type=metrics.CONTENT_TYPE)
+
+    async def metrics(self, request: Request) -> Response:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.threads)
+        host = request.client.host if request.client is not None else None
+        authorization = request.headers.get("authorization")
+        return await anyio.to_thread.run_sync(self._scrape, host, authorization, limiter=self._limiter)
+
+    def app(self) -> Starlette:
+        app = super().app()
+        app.router.routes.append(Route("/metrics", self.metrics, methods=["GET"]))
+        return app
 
 
 def create_app(broker: Broker, **options: Any) -> Starlette:

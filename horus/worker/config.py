@@ -61,3 +61,6 @@ class WorkerConfig(BaseModel):
     #: None: jobs start as fast as the children take them (no permit is asked for).
     rate_limit: RateLimit | None = None
     options: dict[str, str] = Field(default_factory=dict)
+    #: ``--metrics-port``: the master serves its own metrics there (None: not at all).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"

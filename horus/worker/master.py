@@ -13,8 +13,11 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+import orjson
+
+from horus import __version__
 from horus.broker import Broker
-from horus.errors import TransportError
+from horus.errors import ConfigError, TransportError
 from horus.middleware import Chain
 from horus.models import Job, JobResult, JobStatus
 from horus.plugin import BaseRunner
@@ -23,6 +26,7 @@ from horus.retry import log_retry, plan
 from horus.worker.child import SETUP_FAILED, child_main
 from horus.worker.config import WorkerConfig
 from horus.worker.context import kill_groups_and_wait
+from horus.worker.metrics import MetricsServer, WorkerStats, worker_registry
 from horus.worker.slots import Slots
 from horus.worker.transcript import cut_middle
 
@@ -85,6 +89,23 @@ class Master:
         self.respawn_at: list[float] = []
         self.quick_failures = 0
         self.unreaped: set[str] = set()
+        self.pruned = False
+        self.metrics: MetricsServer | None = None
+        self.master_id = f"{self.host}:{os.getpid()}"
+        #: What the master's record in Redis says besides its heartbeat (docs/protocol.md):
+        #: built once, so a heartbeat only sends it along.
+        self.record = orjson.dumps(
+            {
+                "master_id": self.master_id,
+                "host": self.host,
+                "pid": os.getpid(),
+                "runner_id": config.runner_id,
+                "runner_type": config.runner_type,
+                "concurrency": config.concurrency,
+                "started_at": round(time.time(), 3),
+                "version": __version__,
+            }
+        ).decode()
 
     # -- lifecycle ---------------------------------------------------------------
     def run(self) -> int:
@@ -92,6 +113,8 @@ class Master:
         self.broker.register_runner(self.config.runner_id)
         self._install_signals()
         self.selector.register(self.wake_r, selectors.EVENT_READ)
+        if self.config.metrics_port is not None:
+            self._serve_metrics(self.config.metrics_host, self.config.metrics_port)
         # The master has no threads, so forking a child can never copy a lock some thread held.
         self._connect_control()
         log.info(
@@ -105,7 +128,9 @@ class Master:
             self._spawn()
         while self.children or self.shutdown_at is None:
             self._tick()
-        self._heartbeat()
+        self._heartbeat(final=True)
+        if self.metrics is not None:
+            self.metrics.shut()
         log.info("worker %s stopped", os.getpid())
         return self.exit_code
 
@@ -117,8 +142,12 @@ class Master:
                 self._drain_wake()
             elif self.control is not None and key.fd == self.control_fd:
                 self._read_control()
+            elif self.metrics is not None and self.metrics.owns(key.fd):
+                self.metrics.ready(key.fd)
             else:
                 self._read_child(key.fd)
+        if self.metrics is not None:
+            self.metrics.drop_idle()
         self._collect_exits()
         self._respawn_due()
         self._enforce_deadlines()
@@ -127,6 +156,22 @@ class Master:
             self._release()
         if time.monotonic() >= self.next_heartbeat:
             self._heartbeat()
+
+    def _serve_metrics(self, host: str, port: int) -> None:
+        try:
+            self.metrics = MetricsServer(host, port, worker_registry(self._stats), self.selector)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+        bound_host, bound_port = self.metrics.address
+        log.info("metrics on http://%s:%d/metrics", bound_host, bound_port)
+
+    def _stats(self) -> WorkerStats:
+        return WorkerStats(
+            runner_id=self.config.runner_id,
+            children=len(self.children),
+            running=sum(1 for child in self.children.values() if self.slots.read(child.slot) is not None),
+            started=self.slots.started(),
+        )
 
     def _install_signals(self) -> None:
         signal.set_wakeup_fd(self.wake_w)
@@ -219,6 +264,8 @@ class Master:
         # Our copies of the master's sockets; the master's own stay open.
         if self.control is not None:
             self.control.close()
+        if self.metrics is not None:
+            self.metrics.shut()
         self.broker.close()
 
     def _read_child(self, fd: int) -> None:
@@ -445,21 +492,31 @@ class Master:
             self.next_release = fallback
 
     # -- heartbeats and reaping -------------------------------------------------------
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, final: bool = False) -> None:
+        """Refresh the children's deadlines and, in the same script call, the master's record;
+        the last one (``final``, on a clean stop) removes the record instead."""
         self.next_heartbeat = time.monotonic() + self.config.heartbeat_interval_s
-        if self.control is None:
+        if self.control is None and not final:
             self._connect_control()
         ids = [c.worker_id for c in self.children.values() if c.killed_for is None]
+        runner_id = self.config.runner_id
         try:
             for worker_id in list(self.unreaped):
                 self._reap_child(worker_id)
-            expired = self.broker.heartbeat(self.config.runner_id, ids, int(self.config.heartbeat_ttl_s * 1000))
+            master = None if final else (self.master_id, self.record)
+            expired = self.broker.heartbeat(runner_id, ids, int(self.config.heartbeat_ttl_s * 1000), master)
             for worker_id in expired:
-                moved = self.broker.reap(self.config.runner_id, worker_id)
+                moved = self.broker.reap(runner_id, worker_id)
                 if moved:
                     log.warning(
                         "worker %s stopped heartbeating; returned %d job(s) to the queue", worker_id, len(moved)
                     )
+            if expired or not self.pruned:
+                # A dead master's children expire with it: its record goes then (or at our start).
+                self.broker.prune_masters(runner_id)
+                self.pruned = True
+            if final:
+                self.broker.forget_master(runner_id, self.master_id)
         except TransportError as exc:
             log.warning("heartbeat failed: %s", exc)
 

@@ -11,16 +11,24 @@ import mmap
 import struct
 
 _LAYOUT = struct.Struct("<QdB128s")  # sequence, deadline (monotonic), id length, id
+_COUNT = struct.Struct("<Q")  # jobs started in the slot, after the slots (one writer: its child)
 
 
 class Slots:
     def __init__(self, count: int) -> None:
         self.count = count
-        self._mm = mmap.mmap(-1, _LAYOUT.size * count)
+        self._mm = mmap.mmap(-1, _LAYOUT.size * count + _COUNT.size * count)
+        self._counts = _LAYOUT.size * count
 
     def publish(self, index: int, job_id: str, deadline: float) -> None:
         encoded = job_id.encode()[:128]
         self._write(index, deadline, encoded)
+        offset = self._counts + index * _COUNT.size
+        _COUNT.pack_into(self._mm, offset, _COUNT.unpack_from(self._mm, offset)[0] + 1)
+
+    def started(self) -> int:
+        """Jobs started in every slot since the master began (its metrics read it)."""
+        return sum(_COUNT.unpack_from(self._mm, self._counts + i * _COUNT.size)[0] for i in range(self.count))
 
     def clear(self, index: int) -> None:
         self._write(index, 0.0, b"")
