@@ -1,0 +1,51 @@
+-- Shared by the scripts that record job events and counters (pasted in where a script includes
+-- events_lib). A script is passed the events stream's cap as an argument: '0' means events and
+-- counters are off (HORUS_EVENTS=off), and then none of these is called.
+
+-- The duration histogram's upper bounds: microseconds and the label a stats field carries
+-- (seconds, as Prometheus writes a bucket's "le"). horus/events.py holds the same list.
+local EVENT_BUCKETS = {
+  {5000, '0.005'}, {10000, '0.01'}, {25000, '0.025'}, {50000, '0.05'}, {100000, '0.1'},
+  {250000, '0.25'}, {500000, '0.5'}, {1000000, '1'}, {2500000, '2.5'}, {5000000, '5'},
+  {10000000, '10'}, {30000000, '30'}, {60000000, '60'}, {120000000, '120'}, {300000000, '300'},
+}
+
+-- Redis's clock: the time in ms (a string, for an event's 'at') and in microseconds.
+local function event_clock()
+  local t = redis.call('TIME')
+  local ms = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+  return ms, tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- Append one event: the stream, its cap, then field, value, ... pairs.
+local function emit(stream, maxlen, ...)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', ...)
+end
+
+-- Microseconds from a job's started_at (Unix seconds with microseconds, Redis's clock) to now_us;
+-- nil for a job that never started.
+local function ran_us(started, now_us)
+  local at = tonumber(started)
+  if not at then
+    return nil
+  end
+  return math.max(now_us - math.floor(at * 1000000 + 0.5), 0)
+end
+
+-- Count an ended job by its final status and, when it ran, its duration in the histogram: one
+-- bucket per job (the first whose bound holds it; readers add them up into Prometheus's
+-- cumulative form), plus their sum.
+local function observe(stats, status, us)
+  redis.call('HINCRBY', stats, 'ended:' .. status, 1)
+  if us then
+    local le = '+Inf'
+    for _, bucket in ipairs(EVENT_BUCKETS) do
+      if us <= bucket[1] then
+        le = bucket[2]
+        break
+      end
+    end
+    redis.call('HINCRBY', stats, 'bucket:' .. le, 1)
+    redis.call('HINCRBY', stats, 'duration_sum_us', us)
+  end
+end
