@@ -233,6 +233,8 @@ class RunnerStats(BaseModel):
     dead_lettered: int = 0
     #: Ended jobs that ran, by duration: cumulative buckets, the last ``+Inf``.
     buckets: list[Bucket]
+    #: The same by final status (every ended status; a job cancelled before it ran is in none).
+    status_buckets: dict[str, list[Bucket]]
     #: Their durations added up, in seconds, and how many they are.
     duration_sum_s: float = 0.0
     duration_count: int = 0
@@ -242,22 +244,28 @@ def stats_of(runner_id: str, flat: Sequence[Any]) -> RunnerStats:
     fields = {str(k): str(v) for k, v in zip(flat[::2], flat[1::2], strict=False)}
 
     def number(name: str) -> int:
-        return _int(fields.get(name)) or 0
+        return max(_int(fields.get(name)) or 0, 0)
 
-    total = 0
-    buckets = []
-    for bound in (*BUCKETS, float("inf")):
-        label = bucket_label(bound)
-        total += number(f"bucket:{label}")
-        buckets.append(Bucket(le=label, count=total))
+    labels = [bucket_label(bound) for bound in (*BUCKETS, float("inf"))]
+    by_status: dict[str, list[Bucket]] = {}
+    for status in ENDED:
+        total, buckets = 0, []
+        for label in labels:
+            total += number(f"bucket:{status}:{label}")
+            buckets.append(Bucket(le=label, count=total))
+        by_status[status] = buckets
+    overall = [
+        Bucket(le=label, count=sum(by_status[status][i].count for status in ENDED)) for i, label in enumerate(labels)
+    ]
     return RunnerStats(
         runner_id=runner_id,
-        ended={status: number(f"ended:{status}") for status in ENDED},
+        ended={status: number(f"ended:{status}") + by_status[status][-1].count for status in ENDED},
         retried=number("retried"),
         dead_lettered=number("dead_lettered"),
-        buckets=buckets,
+        buckets=overall,
+        status_buckets=by_status,
         duration_sum_s=number("duration_sum_us") / 1_000_000,
-        duration_count=total,
+        duration_count=overall[-1].count,
     )
 
 

@@ -117,8 +117,8 @@ class Keys:
         return f"{self._runner(runner_id)}:events"
 
     def stats(self, runner_id: str) -> str:
-        """Hash of counters: ended jobs by final status (``ended:STATUS``) and a histogram of
-        their durations (``bucket:LE``, ``duration_sum_us``), kept by the same scripts."""
+        """Hash of counters: ended jobs by final status and duration (``bucket:STATUS:LE``,
+        ``duration_sum_us``; ``ended:STATUS`` for those that never ran), kept by the same scripts."""
         return f"{self._runner(runner_id)}:stats"
 
     # -- namespace-wide ----------------------------------------------------------

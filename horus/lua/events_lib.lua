@@ -32,20 +32,22 @@ local function ran_us(started, now_us)
   return math.max(now_us - math.floor(at * 1000000 + 0.5), 0)
 end
 
--- Count an ended job by its final status and, when it ran, its duration in the histogram: one
--- bucket per job (the first whose bound holds it; readers add them up into Prometheus's
--- cumulative form), plus their sum.
+-- Count an ended job by its final status: one that ran in its status's duration histogram, one
+-- bucket per job (the first whose bound holds it; readers add the buckets up into the status's
+-- count and Prometheus's cumulative form) and in the sum of durations; one that never ran in
+-- ended:STATUS. Two commands per job that ran: the cost is paid on every job of a drain.
 local function observe(stats, status, us)
-  redis.call('HINCRBY', stats, 'ended:' .. status, 1)
-  if us then
-    local le = '+Inf'
-    for _, bucket in ipairs(EVENT_BUCKETS) do
-      if us <= bucket[1] then
-        le = bucket[2]
-        break
-      end
-    end
-    redis.call('HINCRBY', stats, 'bucket:' .. le, 1)
-    redis.call('HINCRBY', stats, 'duration_sum_us', us)
+  if not us then
+    redis.call('HINCRBY', stats, 'ended:' .. status, 1)
+    return
   end
+  local le = '+Inf'
+  for _, bucket in ipairs(EVENT_BUCKETS) do
+    if us <= bucket[1] then
+      le = bucket[2]
+      break
+    end
+  end
+  redis.call('HINCRBY', stats, 'bucket:' .. status .. ':' .. le, 1)
+  redis.call('HINCRBY', stats, 'duration_sum_us', us)
 end

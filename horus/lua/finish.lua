@@ -52,7 +52,7 @@ for i = 0, (#KEYS - 4) / 4 - 1 do
       end
       if events then
         emit(KEYS[3], maxlen, 'event', 'retried', 'job_id', id, 'runner_id', ARGV[6], 'at', at,
-          'worker', ARGV[1], 'attempt', attempt, 'duration_ms', string.format('%.3f', (us or 0) / 1000),
+          'worker', ARGV[1], 'attempt', attempt, 'duration_ms', (us or 0) / 1000,
           'status', status, 'due_at', due)
         redis.call('HINCRBY', KEYS[4], 'retried', 1)
       end
@@ -72,7 +72,7 @@ for i = 0, (#KEYS - 4) / 4 - 1 do
       if events then
         if us then
           emit(KEYS[3], maxlen, 'event', status, 'job_id', id, 'runner_id', ARGV[6], 'at', at,
-            'worker', ARGV[1], 'attempt', attempt, 'duration_ms', string.format('%.3f', us / 1000))
+            'worker', ARGV[1], 'attempt', attempt, 'duration_ms', us / 1000)
         else
           emit(KEYS[3], maxlen, 'event', status, 'job_id', id, 'runner_id', ARGV[6], 'at', at,
             'worker', ARGV[1], 'attempt', attempt)

@@ -45,10 +45,12 @@ def test_an_event_without_a_time_takes_its_entry_id() -> None:
 
 
 def test_stats_are_cumulative() -> None:
-    flat = ["ended:completed", "3", "bucket:0.005", "2", "bucket:1", "1", "bucket:+Inf", "1"]
-    flat += ["duration_sum_us", "9500000"]
+    flat = ["bucket:completed:0.005", "2", "bucket:completed:1", "1", "bucket:timeout:+Inf", "1"]
+    flat += ["ended:cancelled", "2", "duration_sum_us", "9500000", "bucket:nonsense:1", "7"]
     stats = stats_of("r1", flat)
-    assert stats.ended == {"cancelled": 0, "completed": 3, "failed": 0, "timeout": 0}
+    assert stats.ended == {"cancelled": 2, "completed": 3, "failed": 0, "timeout": 1}
     counts = {b.le: b.count for b in stats.buckets}
     assert (counts["0.005"], counts["0.5"], counts["1"], counts["300"], counts["+Inf"]) == (2, 2, 3, 3, 4)
+    assert [b.count for b in stats.status_buckets["timeout"]] == [0] * 15 + [1]
+    assert stats.status_buckets["completed"][-1].count == 3
     assert (stats.duration_count, stats.duration_sum_s) == (4, 9.5)
