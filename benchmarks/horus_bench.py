@@ -27,7 +27,9 @@ def noop_job() -> dict[str, object]:
 
 
 @contextmanager
-def worker(url: str, public_key: str, concurrency: int = 2, events: bool = True) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    url: str, public_key: str, concurrency: int = 2, events: bool = True, runner_id: str = RUNNER
+) -> Iterator[subprocess.Popen[bytes]]:
     argv = [
         sys.executable,
         "-m",
@@ -35,7 +37,7 @@ def worker(url: str, public_key: str, concurrency: int = 2, events: bool = True)
         "--log-level",
         "WARNING",
         "worker",
-        RUNNER,
+        runner_id,
         "--type",
         "python",
         "--app",

@@ -19,7 +19,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import app_bench, coordinator_bench, horus_bench, rhai_fib, scheduled_bench, supervisor_bench
+from benchmarks import (
+    app_bench,
+    coordinator_bench,
+    events_bench,
+    horus_bench,
+    rhai_fib,
+    scheduled_bench,
+    supervisor_bench,
+)
 from benchmarks.peers import common
 from benchmarks.redis_server import private_redis, server_version
 
@@ -84,10 +92,11 @@ def targets(systems: dict[str, dict[str, float]]) -> dict[str, Any]:
     }
 
 
-def events_cost(systems: dict[str, dict[str, float]]) -> dict[str, float]:
-    """What the job events and counters cost: Horus with them on against off, in the same run."""
+def events_cost(systems: dict[str, dict[str, float]], paired: dict[str, float]) -> dict[str, Any]:
+    """What the job events and counters cost: Horus with them on against off, in the same run
+    (the two whole measurements, and the paired one of events_bench)."""
     on, off = systems["horus"], systems[EVENTS_OFF]
-    return {
+    return paired | {
         "drain_on_vs_off": on["drain_rate"] / off["drain_rate"],
         "p50_on_vs_off": on["p50_ms"] / off["p50_ms"],
         "p99_on_vs_off": on["p99_ms"] / off["p99_ms"],
@@ -146,6 +155,10 @@ def main() -> None:
         api = app_bench.measure(url, args.jobs)
         http = supervisor_bench.measure(url, min(args.jobs, 2_000))
         workflows = coordinator_bench.measure(url, 20 if args.smoke else 50, 200 if args.smoke else 1_000)
+        console.print("[bold]job events on and off, paired[/] …")
+        paired = events_bench.measure(
+            url, 300 if args.smoke else 5_000, 2 if args.smoke else 10, 50 if args.smoke else 1_000
+        )
         for peer in [] if args.no_peers else peers(args.peers):
             console.print(f"[bold]{peer.NAME}[/] …")
             systems[peer.NAME] = peer.measure(url, args.jobs, args.drain_jobs, args.round_trips)
@@ -167,7 +180,7 @@ def main() -> None:
         },
         "systems": systems,
         "targets": targets(systems),
-        "events_cost": events_cost(systems),
+        "events_cost": events_cost(systems, paired),
         "scheduled": scheduled,
         "python_api": api,
         "supervisor": http,
@@ -179,7 +192,14 @@ def main() -> None:
         console.print(f"  {name}: {goal['ratio']:.2f} vs {goal['peer']} (goal {goal['goal']})")
     cost = report["events_cost"]
     console.print(
-        f"  job events on vs off: drain {cost['drain_on_vs_off']:.3f}x, p50 {cost['p50_on_vs_off']:.3f}x, "
+        f"  job events on vs off, paired ({cost['paired_rounds']} alternating drains of "
+        f"{cost['paired_drain_jobs']:,} jobs, {cost['paired_round_trips']:,} alternating round trips each): "
+        f"drain {cost['paired_drain_on_vs_off']:.3f}x ({cost['paired_drain_on']:,.0f} vs "
+        f"{cost['paired_drain_off']:,.0f} jobs/s), p50 {cost['paired_p50_on_vs_off']:.3f}x "
+        f"({cost['paired_p50_on_ms']:.3f} vs {cost['paired_p50_off_ms']:.3f} ms)"
+    )
+    console.print(
+        f"  job events on vs off, whole runs: drain {cost['drain_on_vs_off']:.3f}x, p50 {cost['p50_on_vs_off']:.3f}x, "
         f"p99 {cost['p99_on_vs_off']:.3f}x, enqueue {cost['enqueue_on_vs_off']:.3f}x, "
         f"+{cost['bytes_per_job_on_minus_off']:,.0f} Redis bytes per queued job, Redis "
         f"{cost['redis_us_per_drained_job_on']:.1f} vs {cost['redis_us_per_drained_job_off']:.1f} µs per "
