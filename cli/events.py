@@ -15,7 +15,7 @@ from horus.events import JobEvent, follow_events, read_events
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import JobStatus
 
-from .output import STATUS_STYLE, console, for_terminal
+from .output import STATUS_STYLE, console, errors, for_terminal
 from .waiting import EXIT_INTERRUPTED
 
 RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="Redis URL [env: HORUS_REDIS_URL, REDIS_URL]")]
@@ -93,8 +93,12 @@ def events_command(
     runners = runner or None
     try:
         if not follow:
-            for event in read_events(broker, runners, count):
+            events = read_events(broker, runners, count)
+            for event in events:
                 _show(event, as_json)
+            if not events and count:
+                where = f"runner {', '.join(runner)}" if runner else f"namespace {broker.keys.namespace}"
+                errors.print(escape(f"no job events for {where} (they are kept while HORUS_EVENTS is on)"))
             return
         for event in follow_events(broker, runners, last=count):
             _show(event, as_json)

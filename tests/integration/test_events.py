@@ -184,6 +184,9 @@ def test_events_off_from_the_environment(redis_url: str, namespace: str, monkeyp
 def test_horus_events_prints_the_latest_oldest_first(
     client: RedisClient, start_worker: StartWorker, broker: Broker, redis_url: str, namespace: str
 ) -> None:
+    empty = horus("events", redis_url=redis_url, namespace=namespace)
+    assert (empty.returncode, empty.stdout) == (0, "")
+    assert f"no job events for namespace {namespace}" in empty.stderr
     start_worker()
     first = client.run(task("add", 1, 1), WAIT).job_id
     second = client.run(task("add", 2, 2), WAIT).job_id
