@@ -45,6 +45,6 @@ redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('EXPIRE', KEYS[4], ttl)
 if ARGV[6] ~= '0' then
   emit(KEYS[9], ARGV[6], 'event', 'cancelled', 'job_id', ARGV[1], 'runner_id', ARGV[7], 'at', (event_clock()))
-  observe(KEYS[10], 'cancelled', nil)
+  redis.call('HINCRBY', KEYS[10], 'ended:cancelled', 1)
 end
 return 'cancelled'

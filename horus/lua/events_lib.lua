@@ -32,22 +32,43 @@ local function ran_us(started, now_us)
   return math.max(now_us - math.floor(at * 1000000 + 0.5), 0)
 end
 
--- Count an ended job by its final status: one that ran in its status's duration histogram, one
--- bucket per job (the first whose bound holds it; readers add the buckets up into the status's
--- count and Prometheus's cumulative form) and in the sum of durations; one that never ran in
--- ended:STATUS. Two commands per job that ran: the cost is paid on every job of a drain.
-local function observe(stats, status, us)
-  if not us then
-    redis.call('HINCRBY', stats, 'ended:' .. status, 1)
-    return
-  end
-  local le = '+Inf'
-  for _, bucket in ipairs(EVENT_BUCKETS) do
-    if us <= bucket[1] then
-      le = bucket[2]
-      break
+-- Count an ended job by its final status in a tally of the call's counts (tally_flush writes
+-- them): one that ran in its status's duration histogram, one bucket per job (the first whose
+-- bound holds it; readers add the buckets up into the status's count and Prometheus's
+-- cumulative form) and in the sum of durations; one that never ran in ended:STATUS.
+-- Field names are built once per call and status (names: status -> bucket index -> field).
+local function tally_ended(tally, status, us, names)
+  local field
+  if us then
+    local i = #EVENT_BUCKETS + 1
+    for j, bucket in ipairs(EVENT_BUCKETS) do
+      if us <= bucket[1] then
+        i = j
+        break
+      end
     end
+    local mine = names[status]
+    if not mine then
+      mine = {}
+      names[status] = mine
+    end
+    field = mine[i]
+    if not field then
+      local bound = EVENT_BUCKETS[i]
+      field = 'bucket:' .. status .. ':' .. (bound and bound[2] or '+Inf')
+      mine[i] = field
+    end
+    tally['duration_sum_us'] = (tally['duration_sum_us'] or 0) + us
+  else
+    field = 'ended:' .. status
   end
-  redis.call('HINCRBY', stats, 'bucket:' .. status .. ':' .. le, 1)
-  redis.call('HINCRBY', stats, 'duration_sum_us', us)
+  tally[field] = (tally[field] or 0) + 1
+end
+
+-- Write a tally into the stats hash: one HINCRBY per field for the whole call, so a batch of
+-- jobs that end alike (a drain) costs two commands, not two per job.
+local function tally_flush(stats, tally)
+  for field, n in pairs(tally) do
+    redis.call('HINCRBY', stats, field, n)
+  end
 end

@@ -18,6 +18,7 @@ local ttl = tonumber(ARGV[2])
 local maxlen = ARGV[5]
 local events = maxlen ~= '0'
 local at, now_us
+local tally, names = {}, {}
 local out = {}
 for i = 0, (#KEYS - 4) / 4 - 1 do
   local hash, spec, results, log = KEYS[5 + i * 4], KEYS[6 + i * 4], KEYS[7 + i * 4], KEYS[8 + i * 4]
@@ -35,7 +36,8 @@ for i = 0, (#KEYS - 4) / 4 - 1 do
       end
       us = ran_us(state[3], now_us)
     end
-    local attempt = (tonumber(state[4]) or 0) + 1
+    -- A string for a first attempt: no number to format on the common path.
+    local attempt = state[4] and tonumber(state[4]) + 1 or '1'
     if delay ~= '' and redis.call('HGET', hash, 'cancel') ~= '1' then
       local t = redis.call('TIME')
       local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -54,7 +56,7 @@ for i = 0, (#KEYS - 4) / 4 - 1 do
         emit(KEYS[3], maxlen, 'event', 'retried', 'job_id', id, 'runner_id', ARGV[6], 'at', at,
           'worker', ARGV[1], 'attempt', attempt, 'duration_ms', (us or 0) / 1000,
           'status', status, 'due_at', due)
-        redis.call('HINCRBY', KEYS[4], 'retried', 1)
+        tally['retried'] = (tally['retried'] or 0) + 1
       end
       out[#out + 1] = 1
     else
@@ -77,10 +79,11 @@ for i = 0, (#KEYS - 4) / 4 - 1 do
           emit(KEYS[3], maxlen, 'event', status, 'job_id', id, 'runner_id', ARGV[6], 'at', at,
             'worker', ARGV[1], 'attempt', attempt)
         end
-        observe(KEYS[4], status, us)
+        tally_ended(tally, status, us, names)
       end
       out[#out + 1] = 1
     end
   end
 end
+tally_flush(KEYS[4], tally)
 return out

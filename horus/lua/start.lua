@@ -85,7 +85,7 @@ for i, id in ipairs(ids) do
       end
     elseif events then
       redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', 'event', 'started', 'job_id', id,
-        'runner_id', ARGV[7], 'at', at, 'worker', ARGV[1], 'attempt', ended + 1)
+        'runner_id', ARGV[7], 'at', at, 'worker', ARGV[1], 'attempt', ended == 0 and '1' or ended + 1)
     end
     out[#out + 1] = verdict
     out[#out + 1] = redis.call('GET', spec)

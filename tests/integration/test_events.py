@@ -14,6 +14,7 @@ from pathlib import Path
 
 import redis
 
+from horus import scripts
 from horus.broker import Broker
 from horus.client import RedisClient
 from horus.events import JobEvent, event_of, read_events, read_stats
@@ -267,3 +268,23 @@ def test_horus_events_follow(client: RedisClient, start_worker: StartWorker, red
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+def test_a_duration_past_the_last_bound_lands_in_inf(broker: Broker) -> None:
+    """events_lib.lua's tally, run on Redis: the bound a duration falls under, +Inf past 300 s."""
+    probe = scripts.source("events_lib") + (
+        "\nlocal tally, names = {}, {}"
+        "\nfor _, us in ipairs({5000, 5001, 299999999, 300000001, 900000000}) do"
+        " tally_ended(tally, 'completed', us, names) end"
+        "\ntally_ended(tally, 'cancelled', nil, names)"
+        "\nlocal out = {} for field, n in pairs(tally) do out[#out + 1] = field .. '=' .. n end return out"
+    )
+    tally = dict(str(item).split("=") for item in broker.call("EVAL", probe, 0))
+    assert tally == {
+        "bucket:completed:0.005": "1",
+        "bucket:completed:0.01": "1",
+        "bucket:completed:300": "1",
+        "bucket:completed:+Inf": "2",
+        "ended:cancelled": "1",
+        "duration_sum_us": str(5000 + 5001 + 299999999 + 300000001 + 900000000),
+    }
