@@ -27,7 +27,9 @@ def noop_job() -> dict[str, object]:
 
 
 @contextmanager
-def worker(url: str, public_key: str, concurrency: int = 2) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    url: str, public_key: str, concurrency: int = 2, events: bool = True, runner_id: str = RUNNER
+) -> Iterator[subprocess.Popen[bytes]]:
     argv = [
         sys.executable,
         "-m",
@@ -35,7 +37,7 @@ def worker(url: str, public_key: str, concurrency: int = 2) -> Iterator[subproce
         "--log-level",
         "WARNING",
         "worker",
-        RUNNER,
+        runner_id,
         "--type",
         "python",
         "--app",
@@ -46,6 +48,7 @@ def worker(url: str, public_key: str, concurrency: int = 2) -> Iterator[subproce
         url,
         "--trusted-key",
         public_key,
+        "--events" if events else "--no-events",
     ]
     proc = subprocess.Popen(argv, start_new_session=True)
     try:
@@ -81,11 +84,19 @@ def rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
-def measure(url: str, jobs: int, drain_jobs: int, round_trips: int) -> dict[str, float]:
+def command_us(r: redis.Redis) -> float:
+    """Microseconds Redis spent running commands since its stats were reset (INFO commandstats):
+    what the drain cost Redis itself, steadier than rates on a shared machine."""
+    stats = r.info("commandstats")
+    return float(sum(entry["usec"] for entry in stats.values()))
+
+
+def measure(url: str, jobs: int, drain_jobs: int, round_trips: int, events: bool = True) -> dict[str, float]:
+    """``events``: the job event stream and counters on (the default) or off, client and worker."""
     r = redis.Redis.from_url(url)
     r.flushdb()
     key = generate_key()
-    client = RedisClient(url, key=key)
+    client = RedisClient(url, key=key, events=events)
 
     enqueue_rate, bytes_per_job = common.timed_enqueue(r, lambda: client.submit(noop_job()), jobs)
     bulk_rate = common.timed_bulk(r, lambda n: client.submit_many(noop_job() for _ in range(n)), jobs)
@@ -93,10 +104,12 @@ def measure(url: str, jobs: int, drain_jobs: int, round_trips: int) -> dict[str,
     ids: list[str] = []
     for offset in range(0, drain_jobs, 1000):
         ids += client.submit_many(noop_job() for _ in range(min(1000, drain_jobs - offset)))
-    with worker(url, public_hex(key)) as proc:
+    r.config_resetstat()
+    with worker(url, public_hex(key), events=events) as proc:
         # Wait on the last job only, so the client does not compete with the worker for the
         # CPU during the drain; every result is read (and checked) once it is over.
         client.wait(ids[-1], 300)
+        redis_us = command_us(r) / len(ids)
         results = [client.wait(job_id, 300) for job_id in ids]
         worker_rss = rss_mb(proc.pid)
         bad = [res for res in results if res.status != JobStatus.COMPLETED]
@@ -118,4 +131,4 @@ def measure(url: str, jobs: int, drain_jobs: int, round_trips: int) -> dict[str,
         latencies=latencies,
         redis_bytes_per_job=bytes_per_job,
         worker_rss_mb=worker_rss,
-    )
+    ) | {"redis_us_per_drained_job": redis_us}

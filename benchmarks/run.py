@@ -23,6 +23,7 @@ from benchmarks import (
     app_bench,
     beat_bench,
     coordinator_bench,
+    events_bench,
     horus_bench,
     rhai_fib,
     scheduled_bench,
@@ -32,6 +33,8 @@ from benchmarks.peers import common
 from benchmarks.redis_server import private_redis, server_version
 
 RESULTS = Path(__file__).parent / "results"
+#: Horus measured again with its job events and counters off (docs/operations.md): not a peer.
+EVENTS_OFF = "horus (events off)"
 
 COLUMNS = [
     ("enqueue_rate", "enqueue jobs/s", "{:,.0f}"),
@@ -68,7 +71,7 @@ def peers(names: list[str] | None) -> list[Any]:
 
 def targets(systems: dict[str, dict[str, float]]) -> dict[str, Any]:
     """The performance goals as ratios against the best peer of this run (docs/performance.md)."""
-    others = {name: figures for name, figures in systems.items() if name != "horus"}
+    others = {name: figures for name, figures in systems.items() if not name.startswith("horus")}
     if not others:
         return {}
     horus = systems["horus"]
@@ -87,6 +90,22 @@ def targets(systems: dict[str, dict[str, float]]) -> dict[str, Any]:
         "signed_enqueue_vs_best": {"peer": enqueue_peer, "ratio": horus["enqueue_rate"] / enqueue, "goal": ">= 1"},
         "p50_vs_best": {"peer": p50_peer, "ratio": horus["p50_ms"] / p50, "goal": "<= 0.5"},
         "p99_vs_best": {"peer": p99_peer, "ratio": horus["p99_ms"] / p99, "goal": "<= 1"},
+    }
+
+
+def events_cost(systems: dict[str, dict[str, float]], paired: dict[str, float]) -> dict[str, Any]:
+    """What the job events and counters cost: Horus with them on against off, in the same run
+    (the two whole measurements, and the paired one of events_bench)."""
+    on, off = systems["horus"], systems[EVENTS_OFF]
+    return paired | {
+        "drain_on_vs_off": on["drain_rate"] / off["drain_rate"],
+        "p50_on_vs_off": on["p50_ms"] / off["p50_ms"],
+        "p99_on_vs_off": on["p99_ms"] / off["p99_ms"],
+        "enqueue_on_vs_off": on["enqueue_rate"] / off["enqueue_rate"],
+        "bytes_per_job_on_minus_off": on["redis_bytes_per_job"] - off["redis_bytes_per_job"],
+        "redis_us_per_drained_job_on": on["redis_us_per_drained_job"],
+        "redis_us_per_drained_job_off": off["redis_us_per_drained_job"],
+        "goal": "drain >= 0.95, p50 <= 1.05",
     }
 
 
@@ -134,11 +153,17 @@ def main() -> None:
         versions = {"horus": version("horus"), "redis-server": server_version(url), "redis-py": version("redis")}
         console.print(f"[bold]horus[/] on redis-server {versions['redis-server']} …")
         systems = {"horus": horus_bench.measure(url, args.jobs, args.drain_jobs, args.round_trips)}
+        console.print(f"[bold]{EVENTS_OFF}[/] …")
+        systems[EVENTS_OFF] = horus_bench.measure(url, args.jobs, args.drain_jobs, args.round_trips, events=False)
         scheduled = scheduled_bench.measure(url, args.scheduled_jobs, args.due_jobs)
         api = app_bench.measure(url, args.jobs)
         http = supervisor_bench.measure(url, min(args.jobs, 2_000))
         workflows = coordinator_bench.measure(url, 20 if args.smoke else 50, 200 if args.smoke else 1_000)
         beat = beat_bench.measure(url, args.schedules, 3, args.tick_seconds)
+        console.print("[bold]job events on and off, paired[/] …")
+        paired = events_bench.measure(
+            url, 300 if args.smoke else 5_000, 2 if args.smoke else 10, 50 if args.smoke else 1_000
+        )
         for peer in [] if args.no_peers else peers(args.peers):
             console.print(f"[bold]{peer.NAME}[/] …")
             systems[peer.NAME] = peer.measure(url, args.jobs, args.drain_jobs, args.round_trips)
@@ -161,6 +186,7 @@ def main() -> None:
         },
         "systems": systems,
         "targets": targets(systems),
+        "events_cost": events_cost(systems, paired),
         "scheduled": scheduled,
         "python_api": api,
         "supervisor": http,
@@ -171,6 +197,21 @@ def main() -> None:
     console.print(table(systems, args.smoke))
     for name, goal in report["targets"].items():
         console.print(f"  {name}: {goal['ratio']:.2f} vs {goal['peer']} (goal {goal['goal']})")
+    cost = report["events_cost"]
+    console.print(
+        f"  job events on vs off, paired ({cost['paired_rounds']} alternating drains of "
+        f"{cost['paired_drain_jobs']:,} jobs, {cost['paired_round_trips']:,} alternating round trips each): "
+        f"drain {cost['paired_drain_on_vs_off']:.3f}x ({cost['paired_drain_on']:,.0f} vs "
+        f"{cost['paired_drain_off']:,.0f} jobs/s), p50 {cost['paired_p50_on_vs_off']:.3f}x "
+        f"({cost['paired_p50_on_ms']:.3f} vs {cost['paired_p50_off_ms']:.3f} ms)"
+    )
+    console.print(
+        f"  job events on vs off, whole runs: drain {cost['drain_on_vs_off']:.3f}x, p50 {cost['p50_on_vs_off']:.3f}x, "
+        f"p99 {cost['p99_on_vs_off']:.3f}x, enqueue {cost['enqueue_on_vs_off']:.3f}x, "
+        f"+{cost['bytes_per_job_on_minus_off']:,.0f} Redis bytes per queued job, Redis "
+        f"{cost['redis_us_per_drained_job_on']:.1f} vs {cost['redis_us_per_drained_job_off']:.1f} µs per "
+        f"drained job (goal {cost['goal']})"
+    )
     console.print(
         f"  scheduled: {scheduled['scheduled_jobs']:,} signed jobs enqueued at "
         f"{scheduled['scheduled_enqueue_rate']:,.0f}/s, {scheduled['redis_bytes_per_scheduled_job']:,.0f} Redis "

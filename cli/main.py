@@ -38,6 +38,7 @@ from . import waiting
 from .admin import keys_add, keys_list, keys_remove, runners_app
 from .coordinator import coordinator_command
 from .dead import dead_app
+from .events import events_command
 from .inspect import inspect_app, top_command
 from .output import console, fail, for_terminal, result_panel
 from .rhai import rhai_app
@@ -77,6 +78,7 @@ app.add_typer(workflow_app, name="workflow")
 app.add_typer(rhai_app, name="rhai")
 app.add_typer(schedule_app, name="schedule")
 app.command("beat")(beat_command)
+app.command("events")(events_command)
 
 RedisOpt = Annotated[str | None, typer.Option("--redis-url", help="Redis URL [env: HORUS_REDIS_URL, REDIS_URL]")]
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", help="key namespace [env: HORUS_NAMESPACE]")]

@@ -12,7 +12,7 @@ import typer
 
 from horus import middleware, plugin, scripts
 from horus.broker import Broker
-from horus.config import redacted, redis_url, setting, split_list
+from horus.config import events_enabled, events_maxlen, redacted, redis_url, setting, split_list
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 from horus.signing import public_key_text
@@ -161,6 +161,14 @@ def worker_command(
             "--metrics-host", help="address the metrics port listens on [env: HORUS_METRICS_HOST; default 127.0.0.1]"
         ),
     ] = None,
+    events: Annotated[
+        bool | None,
+        typer.Option(
+            "--events/--no-events",
+            help="record job events and ended-job counters in Redis (docs/operations.md) [env: HORUS_EVENTS; "
+            "default: on]",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker serving one runner id (horus worker runner1 --type python --app tasks --trusted-key HEX)."""
     runner_cls = plugin.load(runner_type)
@@ -197,6 +205,8 @@ def worker_command(
             "max_job_memory", max_job_memory, getattr(runner_cls, "default_max_job_memory_mb", 0), "MiB"
         ),
         rate_limit=limit,
+        events=events_enabled(events, section="worker"),
+        events_maxlen=events_maxlen(section="worker"),
         options=options,
         metrics_port=_metrics_port(setting("metrics_port", metrics_port, section="worker")),
         metrics_host=str(setting("metrics_host", metrics_host, "127.0.0.1", section="worker")),

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from horus import scripts
+from horus import config, scripts
 from horus.deadletter import DeadJob, DeadPurged, DeadRetried, DeadSkipped
 from horus.errors import JobActive, JobNotFound, JobRejected, NotDeadLettered, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE, PRIORITY_TOKEN, Keys
@@ -222,6 +222,8 @@ class Broker:
         log_maxlen: int = DEFAULT_LOG_MAXLEN,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         cluster: bool = False,
+        events: bool | None = None,
+        events_maxlen: int | None = None,
     ) -> None:
         self.url = url
         self.address = Address.parse(url)
@@ -232,6 +234,9 @@ class Broker:
         self.log_maxlen = log_maxlen
         self.max_deliveries = max_deliveries
         self.cluster = cluster
+        #: The events stream's cap the scripts are passed; 0: no events nor counters (None:
+        #: HORUS_EVENTS / HORUS_EVENTS_MAXLEN, docs/operations.md).
+        self.events_cap = config.events_maxlen(events_maxlen) if config.events_enabled(events) else 0
         #: The longest result a finish sends (a worker sets it from the server's setting).
         self.max_arg_bytes = DEFAULT_MAX_ARG_BYTES
 
@@ -269,7 +274,7 @@ class Broker:
 
     def _enqueue_args(self, batch: Sequence[Job], owner: str = "") -> tuple[list[str], list[Arg]]:
         keys: list[str] = []
-        args: list[Arg] = [3 if self.cluster else 4, self.id_ttl_s]
+        args: list[Arg] = [3 if self.cluster else 4, self.id_ttl_s, self.events_cap]
         now = time.time()
         for job in batch:
             keys += [
@@ -281,6 +286,8 @@ class Broker:
                 keys.append(self.keys.job_index(job.id))
             options, _ = job_options(job, self.id_ttl_s, now)
             args += [job.id, stored_json(job), job.created_at, job.runner_id, owner, options]
+        if not self.cluster:
+            keys.append(self.keys.runners())
         return keys, args
 
     def enqueue_many(self, jobs: Iterable[Job]) -> list[str]:
@@ -325,7 +332,13 @@ class Broker:
     def _claim(self, job: Job) -> None:
         """Cluster: claim the job's id for its runner (a step of its own, in the id's slot)."""
         _, ttl = job_options(job, self.id_ttl_s, time.time())
-        claimed = scripts.call(self.conn, "claim", [self.keys.job_index(job.id)], [job.runner_id, ttl])
+        commands: list[tuple[Arg, ...]] = [
+            scripts.command("claim", [self.keys.job_index(job.id)], [job.runner_id, ttl])
+        ]
+        if self.events_cap:
+            # Readers find the runners' event streams here; the set is in a slot of its own.
+            commands.append(("SADD", self.keys.runners(), job.runner_id))
+        claimed = _raise_errors(scripts.run(self.conn, commands))[0]
         self._refuse_replay([job], 0 if claimed == 1 else 1)
 
     def enqueue_with(self, job: Job, commands: Sequence[Sequence[Arg]], owner: str = "") -> tuple[bool, list[Any]]:
@@ -518,8 +531,18 @@ class Broker:
                 self.keys.spec(runner_id, job_id),
                 self.keys.scheduled(runner_id),
                 self.keys.priority_queue(runner_id),
+                self.keys.events(runner_id),
+                self.keys.stats(runner_id),
             ],
-            [job_id, result_json(queued), self.result_ttl_s, self.log_maxlen, result_json(scheduled)],
+            [
+                job_id,
+                result_json(queued),
+                self.result_ttl_s,
+                self.log_maxlen,
+                result_json(scheduled),
+                self.events_cap,
+                runner_id,
+            ],
         )
         if reply is None:
             raise JobNotFound(job_id)
@@ -561,7 +584,10 @@ class Broker:
         (jobs moved, ms until the next is due; 0 when more are due, -1 when none is left)."""
         a, b, _ = self.keys.job_affixes(runner_id)
         moved, wait_ms = scripts.call(
-            self.conn, "release", [self.keys.scheduled(runner_id), self.keys.queue(runner_id)], [a, b, limit]
+            self.conn,
+            "release",
+            [self.keys.scheduled(runner_id), self.keys.queue(runner_id)],
+            [a, b, limit, self.events_cap, runner_id],
         )
         return int(moved), int(wait_ms)
 
@@ -606,7 +632,7 @@ class Broker:
         for job_id in ids:
             keys += self._job_keys(runner_id, job_id)
         mode = "ids" if job_ids is not None else "all"
-        retried, skipped = scripts.call(self.conn, "dead_retry", keys, [mode, *ids])
+        retried, skipped = scripts.call(self.conn, "dead_retry", keys, [mode, self.events_cap, runner_id, *ids])
         pairs = [(str(skipped[i]), str(skipped[i + 1])) for i in range(0, len(skipped), 2)]
         if job_ids is not None and pairs:
             raise NotDeadLettered(pairs[0][0], runner_id, pairs[0][1])
@@ -654,7 +680,8 @@ class Broker:
         its own; should the BLMOVE time out with one id in flight, that one is started.
         """
         queue, inflight = self.keys.queue(runner_id), self.keys.inflight(runner_id, worker_id)
-        args: list[Arg] = [worker_id, self.max_deliveries, *self.keys.job_affixes(runner_id)]
+        affixes = self.keys.job_affixes(runner_id)
+        args: list[Arg] = [worker_id, self.max_deliveries, *affixes, self.events_cap, runner_id]
         start = scripts.command("start", self._start_keys(runner_id, worker_id), args)
         conn = self.conn
         conn.send([("BLMOVE", queue, inflight, "RIGHT", "LEFT", block_s), start])
@@ -668,7 +695,13 @@ class Broker:
 
     def _start_keys(self, runner_id: str, worker_id: str) -> list[str]:
         keys = self.keys
-        return [keys.inflight(runner_id, worker_id), keys.dead(runner_id), keys.priority_queue(runner_id)]
+        return [
+            keys.inflight(runner_id, worker_id),
+            keys.dead(runner_id),
+            keys.priority_queue(runner_id),
+            keys.events(runner_id),
+            keys.stats(runner_id),
+        ]
 
     def take_priority(self, runner_id: str, worker_id: str) -> str | None:
         """Trade a reserved priority token for the job it stands for (None: none was left)."""
@@ -690,8 +723,20 @@ class Broker:
         results: Sequence[JobResult],
         retries: dict[str, Retry] | None = None,
     ) -> tuple[Arg, ...]:
-        keys = [self.keys.inflight(runner_id, worker_id), self.keys.scheduled(runner_id)]
-        args: list[Arg] = [worker_id, self.result_ttl_s, self.log_maxlen, self.keys.control(runner_id)]
+        keys = [
+            self.keys.inflight(runner_id, worker_id),
+            self.keys.scheduled(runner_id),
+            self.keys.events(runner_id),
+            self.keys.stats(runner_id),
+        ]
+        args: list[Arg] = [
+            worker_id,
+            self.result_ttl_s,
+            self.log_maxlen,
+            self.keys.control(runner_id),
+            self.events_cap,
+            runner_id,
+        ]
         for result in results:
             job_id = result.job_id
             keys += [
@@ -755,7 +800,8 @@ class Broker:
         keys = self._start_keys(runner_id, worker_id)
         for job_id in job_ids:
             keys += [self.keys.job(runner_id, job_id), self.keys.spec(runner_id, job_id)]
-        args: list[Arg] = [worker_id, self.max_deliveries, *self.keys.job_affixes(runner_id), *job_ids]
+        affixes = self.keys.job_affixes(runner_id)
+        args: list[Arg] = [worker_id, self.max_deliveries, *affixes, self.events_cap, runner_id, *job_ids]
         return [scripts.command("start", keys, args)]
 
     @staticmethod
@@ -871,7 +917,10 @@ class Broker:
         )
         if moved is None:
             return None
-        scripts.run(self.conn, [scripts.command("requeued", [self.keys.job(runner_id, j)], [worker_id]) for j in moved])
+        events = self.keys.events(runner_id)
+        args: list[Arg] = [worker_id, self.events_cap, runner_id]
+        requeued = [scripts.command("requeued", [self.keys.job(runner_id, j), events], [*args, j]) for j in moved]
+        scripts.run(self.conn, requeued)
         return [str(job_id) for job_id in moved]
 
     def register_runner(self, runner_id: str) -> None:

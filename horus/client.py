@@ -29,8 +29,10 @@ class RedisClient:
         namespace: str = DEFAULT_NAMESPACE,
         key: SigningKey | None = None,
         max_age_s: int = DEFAULT_MAX_AGE_S,
+        events: bool | None = None,
     ) -> None:
-        self.broker = Broker.from_url(redis_url, namespace)
+        #: ``events``: record job events and counters (None: HORUS_EVENTS, on by default).
+        self.broker = Broker.from_url(redis_url, namespace, events=events)
         self.key = key
         self.signer = Signer(key) if key is not None else None
         self.max_age_s = max_age_s

@@ -38,6 +38,8 @@ KNOWN_SETTINGS: dict[str, tuple[str, ...]] = {
     "coordinator_port": (),
     "coordinator_key_file": (),
     "hero_bin": (),
+    "events": ("worker",),
+    "events_maxlen": ("worker",),
     "trusted_keys": ("worker",),
     "app": ("worker",),
     "max_output": ("worker",),
@@ -116,6 +118,40 @@ def flag_setting(name: str, flag: bool, section: str | None = None) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise ConfigError(f"{name} must be true or false (1/0, yes/no), not {value!r}")
+
+
+#: Entries each runner's events stream keeps (about: ``XADD MAXLEN ~``), docs/operations.md.
+DEFAULT_EVENTS_MAXLEN = 10_000
+_ON = {"on", "true", "1", "yes"}
+_OFF = {"off", "false", "0", "no"}
+
+
+def events_enabled(flag: bool | None = None, section: str | None = None) -> bool:
+    """Whether the scripts record job events and counters: ``--events/--no-events``, then
+    ``HORUS_EVENTS`` (``on``/``off``), then ``events`` in horus.toml; on by default."""
+    value = setting("events", flag, True, section=section)
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _ON | _OFF:
+        return word in _ON
+    raise ConfigError(f"events must be on or off, not {value!r}: set --events/--no-events, HORUS_EVENTS or events")
+
+
+def events_maxlen(flag: int | None = None, section: str | None = None) -> int:
+    """About how many events each runner's stream keeps: ``HORUS_EVENTS_MAXLEN`` or
+    ``events_maxlen`` in horus.toml (10 000)."""
+    value = setting("events_maxlen", flag, DEFAULT_EVENTS_MAXLEN, section=section)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or isinstance(value, bool | float):
+        raise ConfigError(
+            f"events_maxlen must be a whole number of entries (1 or more), not {value!r}: "
+            "set HORUS_EVENTS_MAXLEN or events_maxlen in horus.toml"
+        )
+    return number
 
 
 def redis_url(flag: str | None = None) -> str:

@@ -117,9 +117,21 @@ class Keys:
         (a job becomes due in MS ms: the masters set their release timers)."""
         return f"{self._runner(runner_id)}:control"
 
+    def events(self, runner_id: str) -> str:
+        """Capped stream of the runner's job events (``dispatched``, ``started``, ``completed``,
+        ...), appended by the script that makes each change (docs/operations.md, "Events").
+        Per runner, so it stays in the runner's slot; readers find the runners in :meth:`runners`."""
+        return f"{self._runner(runner_id)}:events"
+
+    def stats(self, runner_id: str) -> str:
+        """Hash of counters: ended jobs by final status and duration (``bucket:STATUS:LE``,
+        ``duration_sum_us``; ``ended:STATUS`` for those that never ran), kept by the same scripts."""
+        return f"{self._runner(runner_id)}:stats"
+
     # -- namespace-wide ----------------------------------------------------------
     def runners(self) -> str:
-        """Set of runner ids that have had workers or jobs."""
+        """Set of runner ids that have had workers or jobs (enqueue.lua adds a job's runner
+        while events are on)."""
         return f"{self.namespace}:runners"
 
     # -- supervisor (namespace-wide; each command touches one key) ---------------

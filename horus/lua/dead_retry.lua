@@ -2,16 +2,19 @@
 -- KEYS[1] dead-letter list   KEYS[2] runner queue, then for each job: its hash, spec, result
 --         list, log stream
 -- ARGV[1] 'ids': every job must be retriable, else nothing changes; 'all': a job that is not
---         is skipped   ARGV[2..] the job ids (same order as their keys)
+--         is skipped   ARGV[2] the events stream's cap ('0': events off)   ARGV[3] the runner id
+--         ARGV[4..] the job ids (same order as their keys)
+-- Each job queued again is a 'dispatched' event in the runner's events stream.
 -- A job is retriable when its id is in the dead-letter list, its records are still there and
 -- its failure has been stored. Why one is not: 'not_dead' (not in the list), 'expired' (its
 -- records expired) or 'ending' (dead-lettered, its failure not stored yet).
 -- Returns {retried ids, skipped (id, why) pairs flat}; in 'ids' mode a refusal returns no
 -- retried id and the first refused pair, having changed nothing.
 --! include queue_lib
+--! include events_lib
 local retriable, skipped = {}, {}
-for i = 2, #ARGV do
-  local id, base = ARGV[i], 3 + (i - 2) * 4
+for i = 4, #ARGV do
+  local id, base = ARGV[i], 3 + (i - 4) * 4
   local why = nil
   if not redis.call('LPOS', KEYS[1], id) then
     why = 'not_dead'
@@ -34,8 +37,13 @@ for i = 2, #ARGV do
   end
 end
 local retried = {}
+local maxlen = ARGV[2]
+local stream, at = maxlen ~= '0' and runner_key(KEYS[2], 'events'), nil
+if stream and #retriable > 0 then
+  at = event_clock()
+end
 for _, i in ipairs(retriable) do
-  local id, base = ARGV[i], 3 + (i - 2) * 4
+  local id, base = ARGV[i], 3 + (i - 4) * 4
   local hash, spec = KEYS[base], KEYS[base + 1]
   redis.call('LREM', KEYS[1], 0, id)
   redis.call('HSET', hash, 'status', 'dispatched', 'deliveries', 0)
@@ -47,5 +55,8 @@ for _, i in ipairs(retriable) do
   redis.call('DEL', KEYS[base + 2], KEYS[base + 3])
   queue_job(KEYS[2], id, tonumber(redis.call('HGET', hash, 'priority')) or 0)
   retried[#retried + 1] = id
+  if stream then
+    emit(stream, maxlen, 'event', 'dispatched', 'job_id', id, 'runner_id', ARGV[3], 'at', at)
+  end
 end
 return {retried, skipped}

@@ -1,10 +1,11 @@
 -- A worker takes reserved jobs: count each delivery, mark it running, hand out the job.
--- KEYS[1] worker in-flight list   KEYS[2] dead-letter list   KEYS[3] the runner's priority set,
--- then for each job its hash and spec
+-- KEYS[1] worker in-flight list   KEYS[2] dead-letter list   KEYS[3] the runner's priority set
+-- KEYS[4] the runner's events stream   KEYS[5] its stats hash, then for each job its hash and spec
 -- ARGV[1] worker id   ARGV[2] max deliveries   ARGV[3], ARGV[4]: what goes before and after a
--- job id in its hash key, ARGV[5]: what follows the hash key in its spec key   ARGV[6..] the
--- job ids (same order)
--- Head mode (KEYS[1] to KEYS[3] only): the job is the in-flight list's only id, sent right
+-- job id in its hash key, ARGV[5]: what follows the hash key in its spec key   ARGV[6] the
+-- events stream's cap ('0': events off)   ARGV[7] the runner id   ARGV[8..] the job ids (same
+-- order)
+-- Head mode (KEYS[1] to KEYS[5] only): the job is the in-flight list's only id, sent right
 -- after a BLMOVE into an empty list, the one it moved. With no id or several there, it starts
 -- nothing and returns {}.
 -- A priority token (an id of '!priority') is traded for the best job of the priority set (the
@@ -15,19 +16,24 @@
 -- already ended, scheduled or unknown, which is acknowledged here.
 -- A job is dead-lettered when delivered more than max deliveries times in one attempt: the
 -- deliveries of ended attempts (its hash's deliveries_before) do not count against it.
+-- A job marked running is a 'started' event, one dead-lettered a 'dead-lettered' event (and
+-- counted in the stats' dead_lettered); a cancelled one's event comes from its finish.
 local ids, hashes, specs = {}, {}, {}
-if #KEYS == 3 then
+if #KEYS == 5 then
   if redis.call('LLEN', KEYS[1]) ~= 1 then
     return {}
   end
   ids[1] = redis.call('LINDEX', KEYS[1], 0)
 else
-  for i = 0, (#KEYS - 3) / 2 - 1 do
-    ids[i + 1], hashes[i + 1], specs[i + 1] = ARGV[6 + i], KEYS[4 + i * 2], KEYS[5 + i * 2]
+  for i = 0, (#KEYS - 5) / 2 - 1 do
+    ids[i + 1], hashes[i + 1], specs[i + 1] = ARGV[8 + i], KEYS[6 + i * 2], KEYS[7 + i * 2]
   end
 end
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+local maxlen = ARGV[6]
+local events = maxlen ~= '0'
+local at = events and t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
 local out = {}
 for i, id in ipairs(ids) do
   if id == '!priority' then
@@ -72,6 +78,14 @@ for i, id in ipairs(ids) do
       redis.call('LPUSH', KEYS[2], id)
       redis.call('HSET', hash, 'dead_at', now)
       verdict = 'dead'
+      if events then
+        redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', 'event', 'dead-lettered', 'job_id', id,
+          'runner_id', ARGV[7], 'at', at, 'worker', ARGV[1], 'attempt', ended + 1, 'deliveries', deliveries)
+        redis.call('HINCRBY', KEYS[5], 'dead_lettered', 1)
+      end
+    elseif events then
+      redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', 'event', 'started', 'job_id', id,
+        'runner_id', ARGV[7], 'at', at, 'worker', ARGV[1], 'attempt', ended == 0 and '1' or ended + 1)
     end
     out[#out + 1] = verdict
     out[#out + 1] = redis.call('GET', spec)

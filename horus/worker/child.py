@@ -93,7 +93,12 @@ class Child:
         self.slot = slot
         self.policy = TrustPolicy(config.trusted_keys, config.signature_threshold)
         self.broker = Broker.from_url(
-            config.redis_url, config.namespace, result_ttl_s=config.result_ttl_s, max_deliveries=config.max_deliveries
+            config.redis_url,
+            config.namespace,
+            result_ttl_s=config.result_ttl_s,
+            max_deliveries=config.max_deliveries,
+            events=config.events,
+            events_maxlen=config.events_maxlen,
         )
         #: None without a rate limit: the idle reserve then pays one ``is None`` test for it.
         self.rate = config.rate_limit
@@ -500,7 +505,7 @@ class Child:
         """A workflow step signed by its submitter: its upstream results wait at the job's inputs
         key (data from Redis, as trusted as the results they come from; docs/workflows.md)."""
         if self._side is None:  # the main connection has pipelined replies in flight
-            self._side = Broker.from_url(self.config.redis_url, self.config.namespace)
+            self._side = Broker.from_url(self.config.redis_url, self.config.namespace, events=self.config.events)
         raw = self._side.call("GET", self._side.keys.inputs(self.config.runner_id, job.id))
         if raw is not None:
             job.env_vars[INPUTS_ENV] = str(raw)

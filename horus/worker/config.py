@@ -60,6 +60,9 @@ class WorkerConfig(BaseModel):
     max_output_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     #: None: jobs start as fast as the children take them (no permit is asked for).
     rate_limit: RateLimit | None = None
+    #: Job events and counters kept by the scripts (docs/operations.md); the stream's cap.
+    events: bool = True
+    events_maxlen: int = Field(default=10_000, ge=1)
     options: dict[str, str] = Field(default_factory=dict)
     #: ``--metrics-port``: the master serves its own metrics there (None: not at all).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)

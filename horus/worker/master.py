@@ -67,6 +67,8 @@ class Master:
             config.namespace,
             result_ttl_s=config.result_ttl_s,
             max_deliveries=config.max_deliveries,
+            events=config.events,
+            events_maxlen=config.events_maxlen,
         )
         self.host = socket.gethostname()
         self.children: dict[int, ChildState] = {}

@@ -22,6 +22,8 @@ def test_runner_keys_share_one_cluster_slot() -> None:
         keys.scheduled("r1"),
         keys.priority_queue("r1"),
         keys.priority_seq("r1"),
+        keys.events("r1"),
+        keys.stats("r1"),
     ]
     assert len({key_slot(k.encode()) for k in runner_keys}) == 1
     assert all(k.startswith("tenant-a:") for k in runner_keys)
@@ -51,6 +53,7 @@ def test_scripts_name_a_runners_keys_from_its_queue_key() -> None:
     assert stem + "priority" == keys.priority_queue("r1")
     assert stem + "priority_seq" == keys.priority_seq("r1")
     assert stem + "control" == keys.control("r1")
+    assert stem + "events" == keys.events("r1")
     assert "string.sub(queue, 1, -5)" in scripts.source("queue_lib")
 
 
