@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from horus import inspect
+from horus import events, inspect
 
 if TYPE_CHECKING:
     from horus.broker import Broker
@@ -38,12 +38,37 @@ def queue_gauges(_broker: Broker, snapshot: inspect.Snapshot) -> Iterator[Metric
         yield family
 
 
+def job_counters(broker: Broker, snapshot: inspect.Snapshot) -> Iterator[Metric]:
+    """Ended jobs by final status and their durations, from the runners' stats hashes.
+
+    The scripts that end a job count it in the same call (one count per job, whichever worker or
+    supervisor ended it), so every supervisor reports the same totals.
+    """
+    stats = events.read_all_stats(broker, [queue.runner_id for queue in snapshot.queues])
+    jobs = CounterMetricFamily("horus_jobs", "Jobs ended, by final status.", labels=["runner", "status"])
+    retried = CounterMetricFamily(
+        "horus_job_retries", "Attempts that failed or timed out and were scheduled again.", labels=["runner"]
+    )
+    dead = CounterMetricFamily(
+        "horus_jobs_dead_lettered", "Jobs given up after too many deliveries.", labels=["runner"]
+    )
+    durations = HistogramMetricFamily(
+        "horus_job_duration_seconds", "How long ended jobs ran, their start to their end.", labels=["runner"]
+    )
+    for runner in stats:
+        for status, count in runner.ended.items():
+            jobs.add_metric([runner.runner_id, status], float(count))
+        retried.add_metric([runner.runner_id], float(runner.retried))
+        dead.add_metric([runner.runner_id], float(runner.dead_lettered))
+        buckets = [(bucket.le, float(bucket.count)) for bucket in runner.buckets]
+        durations.add_metric([runner.runner_id], buckets, runner.duration_sum_s)
+    yield from (jobs, retried, dead, durations)
+
+
 #: What a scrape reports: each function gets the broker and one snapshot of the runners (read
-#: once per scrape) and yields metric families. Counters read from Redis go here too, e.g.
-#: ``horus_jobs_total{runner,status}`` and the histogram ``horus_job_duration_seconds{runner}``
-#: once the workers keep ended-job counts.
+#: once per scrape) and yields metric families.
 Family = Callable[["Broker", inspect.Snapshot], Iterable[Metric]]
-FAMILIES: list[Family] = [queue_gauges]
+FAMILIES: list[Family] = [queue_gauges, job_counters]
 
 
 class RedisCollector(Collector):

@@ -21,6 +21,7 @@ from nacl.signing import SigningKey
 from prometheus_client.parser import text_string_to_metric_families
 
 from horus import inspect
+from horus.events import ENDED
 from horus.broker import Broker
 from horus.client import RedisClient
 from horus.keys import Keys
@@ -277,3 +278,32 @@ def test_worker_metrics_port_serves_process_metrics(client: RedisClient, start_w
     assert values[("horus_worker_jobs_started_total", (("runner", "r1"),))] == 1
     assert values[("horus_worker_children", (("runner", "r1"),))] == 1
     assert scrape(f"http://127.0.0.1:{port}/other")[0] == 404
+
+
+def test_job_counters_from_two_workers_agree_on_two_supervisors(
+    client: RedisClient, start_worker: StartWorker, serve: Serve
+) -> None:
+    """3 completed, 2 failed, 1 timed out across two workers, 1 cancelled before it ran: the ended
+    counts and the duration histogram, the same from either supervisor."""
+    start_worker("r3", concurrency=2)
+    start_worker("r3", concurrency=2)
+    jobs = [client.submit(task("r3", "add", i, 1)) for i in range(3)]
+    jobs += [client.submit(task("r3", "boom")) for _ in range(2)]
+    jobs.append(client.submit(task("r3", "sleep", 30, timeout=1)))
+    statuses = sorted(str(client.wait(job_id, WAIT).status) for job_id in jobs)
+    assert statuses == ["completed"] * 3 + ["failed"] * 2 + ["timeout"]
+    later = client.submit(task("r3", "add", 1, 1, not_before=time.time() + 3600))
+    client.cancel(later)
+    first, second = serve(), serve()
+    values = samples(scrape(metrics_url(first))[1])
+    ended = {s: values[("horus_jobs_total", (("runner", "r3"), ("status", s)))] for s in ENDED}
+    assert ended == {"cancelled": 1, "completed": 3, "failed": 2, "timeout": 1}
+    runner = (("runner", "r3"),)
+    assert values[("horus_job_duration_seconds_count", runner)] == 6  # the cancelled job never ran
+    assert values[("horus_job_duration_seconds_bucket", (("le", "+Inf"), *runner))] == 6
+    # The timed-out job ran its full second: never in a bucket below it; everything within WAIT.
+    assert values[("horus_job_duration_seconds_bucket", (("le", "0.5"), *runner))] <= 5
+    assert values[("horus_job_duration_seconds_bucket", (("le", "60"), *runner))] == 6
+    assert values[("horus_job_duration_seconds_sum", runner)] >= 1.0  # the timeout ran its second
+    assert values[("horus_job_retries_total", runner)] == 0
+    assert samples(scrape(metrics_url(second))[1]) == values
