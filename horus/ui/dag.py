@@ -31,6 +31,8 @@ MARGIN = 12
 MAX_ROWS = 25
 #: Characters of a step id that fit in a node; a longer id is cut, the node's title has it whole.
 LABEL_CHARS = 22
+#: Placeholders kept for long edges, at most this many per step (see _split_long_edges).
+MAX_PLACEHOLDERS_PER_STEP = 4
 #: Barycenter passes (down and up) that order each layer to shorten and uncross the edges.
 ORDER_PASSES = 4
 
@@ -181,11 +183,56 @@ def _label(step_id: str) -> str:
     return step_id if len(step_id) <= LABEL_CHARS else step_id[: LABEL_CHARS - 1] + "…"
 
 
-def _edge_path(source: Node, target: Node) -> str:
-    x1, y1 = source.x + source.width, source.y + source.height // 2
-    x2, y2 = target.x, target.y + target.height // 2
+def _curve(x1: int, y1: int, x2: int, y2: int) -> str:
     bend = max(COL_GAP // 2, (x2 - x1) // 2)
-    return f"M{x1},{y1} C{x1 + bend},{y1} {x2 - bend},{y2} {x2},{y2}"
+    return f"C{x1 + bend},{y1} {x2 - bend},{y2} {x2},{y2}"
+
+
+def _edge_path(source: Node, target: Node, via: Sequence[Node] = ()) -> str:
+    """From the source's right side to the target's left, through the slots kept for it in the
+    layers it crosses (``via``), so a long edge passes beside the steps between, not over them."""
+    x, y = source.x + source.width, source.y + source.height // 2
+    parts = [f"M{x},{y}"]
+    for slot in via:
+        slot_y = slot.y + slot.height // 2
+        parts.append(_curve(x, y, slot.x, slot_y))
+        x, y = slot.x + slot.width, slot_y
+        parts.append(f"L{x},{y}")
+    parts.append(_curve(x, y, target.x, target.y + target.height // 2))
+    return " ".join(parts)
+
+
+def _split_long_edges(
+    order: Sequence[str], deps: Mapping[str, Sequence[str]], layer_of: Mapping[str, int]
+) -> tuple[list[str], dict[str, list[str]], dict[str, int], dict[tuple[str, str], list[str]]]:
+    """The graph with a placeholder in every layer a long edge crosses (Sugiyama's dummy nodes):
+    the ordering then keeps a row free for the edge there. Past a budget of placeholders (a
+    dense graph of long edges), the remaining long edges are drawn straight across."""
+    budget = MAX_PLACEHOLDERS_PER_STEP * len(order)
+    all_order, all_deps, all_layers = list(order), {k: list(v) for k, v in deps.items()}, dict(layer_of)
+    routes: dict[tuple[str, str], list[str]] = {}
+    count = 0
+    for step_id in order:
+        for position, dep in enumerate(deps[step_id]):
+            span = layer_of[step_id] - layer_of[dep]
+            if span < 2 or span - 1 > budget:
+                continue
+            budget -= span - 1
+            chain = []
+            previous = dep
+            for layer in range(layer_of[dep] + 1, layer_of[step_id]):
+                name = f"\0{count}"
+                while name in deps:  # no step id has a NUL, but make sure
+                    name += "\0"
+                count += 1
+                all_order.append(name)
+                all_deps[name] = [previous]
+                all_layers[name] = layer
+                chain.append(name)
+                previous = name
+            all_deps[step_id][position] = previous
+            routes[(dep, step_id)] = chain
+    return all_order, all_deps, all_layers, routes
 
 
 def layout(steps: Iterable[StepLike]) -> Layout:
@@ -193,28 +240,34 @@ def layout(steps: Iterable[StepLike]) -> Layout:
     MAX_ROWS), each layer centred vertically against the tallest."""
     order, deps = _graph(steps)
     layer_of, stuck = assign_layers(order, deps)
-    layers = _order(order, deps, layer_of)
+    all_order, all_deps, all_layers, routes = _split_long_edges(order, deps, layer_of)
+    layers = _order(all_order, all_deps, all_layers)
     shapes = []  # (columns, rows per column) per layer
     for members in layers:
         columns = math.ceil(len(members) / max(MAX_ROWS, math.isqrt(len(members))))
         shapes.append((columns, math.ceil(len(members) / columns)))
     tallest = max((rows for _, rows in shapes), default=0)
     full_height = tallest * (NODE_H + ROW_GAP) - ROW_GAP
-    nodes: dict[str, Node] = {}
+    placed: dict[str, Node] = {}
     x = MARGIN
     for number, (members, (columns, rows)) in enumerate(zip(layers, shapes, strict=True)):
         top = MARGIN + (full_height - (rows * (NODE_H + ROW_GAP) - ROW_GAP)) // 2
         for index, step_id in enumerate(members):
             column, row = divmod(index, rows)
             node_x = x + column * (NODE_W + COL_GAP)
-            nodes[step_id] = Node(step_id, _label(step_id), number, index, node_x, top + row * (NODE_H + ROW_GAP))
+            placed[step_id] = Node(step_id, _label(step_id), number, index, node_x, top + row * (NODE_H + ROW_GAP))
         x += columns * (NODE_W + COL_GAP)
     edges = tuple(
-        Edge(dep, step_id, _edge_path(nodes[dep], nodes[step_id])) for step_id in order for dep in deps[step_id]
+        Edge(
+            dep, step_id, _edge_path(placed[dep], placed[step_id], [placed[p] for p in routes.get((dep, step_id), ())])
+        )
+        for step_id in order
+        for dep in deps[step_id]
     )
     width = x - COL_GAP + MARGIN if order else 2 * MARGIN
     height = full_height + 2 * MARGIN if order else 2 * MARGIN
-    return Layout(width, height, tuple(nodes[s] for members in layers for s in members), edges, tuple(stuck))
+    nodes = tuple(placed[s] for members in layers for s in members if s in deps)
+    return Layout(width, height, nodes, edges, tuple(stuck))
 
 
 def _attr(value: object) -> str:

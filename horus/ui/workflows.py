@@ -41,6 +41,7 @@ _HEADERS = {
 STATIC_TYPES = {
     "workflows.js": "text/javascript; charset=utf-8",
     "workflows.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 #: JSON-RPC error reasons as HTTP statuses for the DAG endpoints (a script reads them; so may curl).
 _HTTP_STATUS = {

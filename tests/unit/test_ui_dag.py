@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from itertools import combinations, pairwise
@@ -205,3 +206,48 @@ def test_any_dag_is_laid_out_soundly(steps: list[S]) -> None:
     assert drawing.cyclic == ()
     assert_sound(steps, drawing)
     assert len(drawing.edges) == sum(len(s.depends_on) for s in steps)
+
+
+def path_points(path: str) -> list[tuple[int, int]]:
+    """Every point a path's commands end on, control points left out."""
+    points = []
+    for command in re.findall(r"[MLC][^MLC]*", path):
+        pairs = command[1:].split()
+        x, y = pairs[-1].split(",")
+        points.append((int(x), int(y)))
+    return points
+
+
+def test_a_long_edge_passes_beside_the_steps_it_skips() -> None:
+    steps = [
+        S("fetch"),
+        S("compile", ["fetch"]),
+        S("lint", ["fetch"]),
+        S("docs", ["fetch"]),
+        S("package", ["compile", "lint"]),
+        S("publish", ["package", "docs"]),
+        S("announce", ["fetch", "publish"]),  # spans four layers
+    ]
+    drawing = dag.layout(steps)
+    assert_sound(steps, drawing)
+    nodes = by_id(drawing)
+    for edge in drawing.edges:
+        points = path_points(edge.path)
+        assert len(points) == 2 * (nodes[edge.target].layer - nodes[edge.source].layer)
+        for node in drawing.nodes:
+            if node.id in (edge.source, edge.target):
+                continue
+            for x, y in points:
+                inside = node.x <= x <= node.x + node.width and node.y <= y <= node.y + node.height
+                assert not inside, (edge, node)
+    docs_to_publish = next(e for e in drawing.edges if (e.source, e.target) == ("docs", "publish"))
+    assert " L" in docs_to_publish.path
+
+
+def test_past_the_budget_long_edges_are_drawn_straight_across() -> None:
+    count = 40  # a chain where each step also depends on the first: about count²/2 crossings
+    steps = [S("s0"), *(S(f"s{i}", [f"s{i - 1}", "s0"]) for i in range(1, count))]
+    drawing = dag.layout(steps)
+    assert_sound(steps, drawing)
+    crossings = sum(e.path.count(" L") for e in drawing.edges)
+    assert 0 < crossings <= dag.MAX_PLACEHOLDERS_PER_STEP * count

@@ -17,6 +17,7 @@
     generation: 0, // bumped at each navigation: answers for an older view are dropped
     nodes: new Map(), // step id -> {group, title, status} of the drawn DAG
     rpcId: 0,
+    shown: "", // the JSON last rendered: an unchanged answer leaves the page as it is
   };
 
   const $ = (id) => document.getElementById(id);
@@ -164,7 +165,15 @@
   }
 
   // -- the list ---------------------------------------------------------------------------
+  function unchanged(data) {
+    const text = JSON.stringify(data);
+    if (text === state.shown) return true;
+    state.shown = text;
+    return false;
+  }
+
   function renderList(page) {
+    if (unchanged(page)) return;
     const rows = $("workflow-rows");
     rows.replaceChildren();
     for (const wf of page.workflows) {
@@ -274,6 +283,7 @@
   }
 
   function paint(info) {
+    if (unchanged(info)) return;
     $("wf-name").textContent = info.name || "(no name)";
     badge($("wf-status"), info.status);
     $("wf-id").textContent = info.workflow_id;
@@ -299,7 +309,7 @@
       }
       const row = document.createElement("tr");
       row.dataset.step = step.id;
-      cell(row, step.id, "mono");
+      cell(row, step.id, "mono nowrap");
       cell(row, step.runner_id);
       const status = cell(row, "");
       const span = document.createElement("span");
@@ -371,6 +381,7 @@
   function route() {
     stopPolling();
     state.generation += 1;
+    state.shown = "";
     if (!state.token || !state.role) {
       show("login");
       return;
