@@ -95,3 +95,50 @@ def test_a_running_workflow_is_drawn_and_its_steps_turn_completed_without_a_relo
     wait_for(driver, lambda d: "completed" in d.find_element(By.CSS_SELECTOR, row).text, "the list, it completed")
     with stack.client() as client:
         assert client.status(workflow_id).status == "completed"
+
+
+def test_a_user_token_cancels_a_running_workflow_and_a_bad_token_is_refused(stack: Stack, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    stack.start_worker()
+    coordinator = stack.start_coordinator()
+    gate = f"{stack.namespace}:gate"
+    flow = {
+        "name": "held",
+        "steps": [
+            python_step("hold", "gated", stack.redis_url, gate),
+            python_step("after", "wf_value", 1, depends_on=["hold"]),
+        ],
+    }
+    with stack.client() as client:
+        workflow_id = client.submit(flow)
+    user = stack.supervisor.call("token.create", {"name": "operator", "role": "user"})["token"]
+
+    driver = browser
+    driver.get(coordinator.url + f"ui#/workflow/{workflow_id}")
+    wait_for(driver, lambda d: d.find_element(By.ID, "token").is_displayed(), "the login form")
+    driver.find_element(By.ID, "token").send_keys("not-a-token")
+    driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    wait_for(driver, lambda d: "Token refused" in d.find_element(By.ID, "notice").text, "the refusal")
+    assert driver.execute_script("return sessionStorage.getItem('horus.coordinator.token')") is None
+
+    driver.find_element(By.ID, "token").send_keys(user)
+    driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    wait_for(driver, lambda d: node_status(d, "hold") == "dispatched", "the held step to be dispatched")
+    assert driver.find_element(By.ID, "who").text == "token:operator (user)"
+    # A user may call workflow.cancel (its x-role): the page offers it.
+    wait_for(driver, lambda d: d.find_element(By.ID, "wf-cancel").is_displayed(), "the cancel button")
+    driver.find_element(By.ID, "wf-cancel").click()
+    wait_for(driver, lambda d: d.switch_to.alert, "the confirmation").accept()
+    wait_for(driver, lambda d: d.find_element(By.ID, "wf-status").text == "cancelled", "the workflow to be cancelled")
+    wait_for(driver, lambda d: node_status(d, "after") == "cancelled", "the step not started to be cancelled")
+    assert not driver.find_element(By.ID, "wf-cancel").is_displayed()
+    with stack.client() as client:
+        assert client.status(workflow_id).status == "cancelled"
+
+    # The refused login's 401 is logged by the browser; nothing else may have failed.
+    assert [e for e in console_errors(driver) if "/ui/api/session" not in e] == []
+
+    driver.find_element(By.ID, "logout").click()
+    wait_for(driver, lambda d: d.find_element(By.ID, "token").is_displayed(), "the login form again")
+    assert driver.execute_script("return sessionStorage.getItem('horus.coordinator.token')") is None

@@ -186,8 +186,8 @@
       const span = document.createElement("span");
       badge(span, wf.status);
       status.appendChild(span);
-      cell(row, when(wf.created_at));
-      cell(row, when(wf.ended_at));
+      cell(row, when(wf.created_at), "nowrap");
+      cell(row, when(wf.ended_at), "nowrap");
       cell(row, wf.steps, "num");
       row.addEventListener("click", () => {
         location.hash = "#/workflow/" + encodeURIComponent(wf.workflow_id);
@@ -317,8 +317,8 @@
       status.appendChild(span);
       cell(row, step.attempt, "num");
       cell(row, step.job_status ? step.job_id + " (" + step.job_status + ")" : step.job_id, "mono");
-      cell(row, when(step.started_at));
-      cell(row, when(step.ended_at));
+      cell(row, when(step.started_at), "nowrap");
+      cell(row, when(step.ended_at), "nowrap");
       cell(row, step.error, "error");
       rows.appendChild(row);
     }
