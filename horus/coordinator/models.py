@@ -190,6 +190,7 @@ class WorkflowSummary(BaseModel):
     name: str
     status: WorkflowStatus
     created_at: int
+    ended_at: float | None = Field(default=None, description="when it ended (unix seconds); null while running")
     steps: int
 
 

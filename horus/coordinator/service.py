@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
 
 from horus.broker import Broker
 from horus.coordinator import dag
@@ -42,6 +43,7 @@ from horus.supervisor.errors import CODES, RpcError
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
 from horus.supervisor.rpc import MAX_BATCH, MAX_RESPONSE_BYTES, Caller, Method, Role, Step, Waiting, rotation
+from horus.ui.workflows import WorkflowsUi
 
 #: The coordinator's own error reasons; signature, replay and runner refusals reuse the job codes.
 WORKFLOW_CODES: dict[str, tuple[int, str]] = {
@@ -292,10 +294,10 @@ def list_workflows(ctx: Context, params: ListParams) -> WorkflowPage:
         if not page:
             return WorkflowPage(workflows=found, next_cursor=None)
         metas = ctx.store.broker.conn.pipeline(
-            [("HMGET", keys.workflow(w), "name", "status", "created_at", "steps") for w in page]
+            [("HMGET", keys.workflow(w), "name", "status", "created_at", "steps", "ended_ms") for w in page]
         )
         gone = []
-        for workflow_id, (name, state, created_at, count) in zip(page, metas, strict=True):
+        for workflow_id, (name, state, created_at, count, ended_ms) in zip(page, metas, strict=True):
             position += 1
             examined += 1
             if state is None:  # expired: the index forgets it too
@@ -309,6 +311,7 @@ def list_workflows(ctx: Context, params: ListParams) -> WorkflowPage:
                     name=name or "",
                     status=WorkflowStatus(state),
                     created_at=int(created_at),
+                    ended_at=_ms(ended_ms),
                     steps=int(count),
                 )
             )
@@ -397,3 +400,8 @@ class Coordinator(JsonRpcApp):
     def _context(self, caller: Caller | None) -> Context:
         role = caller.role if caller else None
         return Context(self.store, self.registry, self.link, self.settings, self.coordinator_key, role, self.engine)
+
+    def app(self) -> Starlette:
+        app = super().app()
+        app.router.routes.extend(WorkflowsUi(self).routes())  # the workflows page, GET /ui
+        return app
