@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 import orjson
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
@@ -99,12 +99,17 @@ class Dashboard:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/ui", self.page, methods=["GET"]),
+            Route("/ui", self.to_page, methods=["GET"]),
             Route("/ui/", self.page, methods=["GET"]),
             Route("/ui/config.json", self.config, methods=["GET"]),
             Route("/ui/static/{name}", self.static, methods=["GET"]),
             Route("/ui/jobs/{job_id}/log", self.log, methods=["GET"]),
         ]
+
+    async def to_page(self, _request: Request) -> Response:
+        """``/ui`` to ``/ui/``, so the page's relative links (static/app.js) resolve under it;
+        the target is relative too, so the dashboard works behind a proxy's path prefix."""
+        return RedirectResponse("ui/", status_code=308, headers=SECURITY_HEADERS)
 
     async def page(self, _request: Request) -> Response:
         return Response(self._files["index.html"], media_type="text/html", headers=SECURITY_HEADERS)

@@ -60,10 +60,13 @@ function el(tag, attrs, ...children) {
     else if (name === "on") for (const [event, fn] of Object.entries(value)) node.addEventListener(event, fn);
     else node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
+  return fill(node, ...children);
+}
+
+// Replaces the node's children: nested lists flattened, null left out, anything else as text.
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined)
+    .map((c) => (c instanceof Node ? c : document.createTextNode(String(c)))));
   return node;
 }
 
@@ -137,7 +140,7 @@ async function runnersView(view) {
       el("td", { class: "num" }, before ? perMinute(failed, before.failed) : "…"),
     );
   });
-  view.replaceChildren(
+  fill(view, 
     el("h1", {}, "Runners"),
     table(
       ["runner", "type", "health", "workers", "queued", "in flight", "scheduled", "dead", "completed", "failed",
@@ -184,7 +187,7 @@ async function jobsView(view) {
   for (const r of runners) runnerOptions[r.runner_id] = r.runner_id;
   const statusOptions = { "": "any status" };
   for (const s of STATUSES) statusOptions[s] = s;
-  view.replaceChildren(
+  fill(view, 
     el("h1", {}, "Jobs"),
     el("div", { class: "filters" },
       select("filter-runner", runnerOptions, filters.runner, (v) => setFilter("runner", v)),
@@ -217,7 +220,7 @@ async function jobView(view, jobId) {
     log = el("pre", { id: "log", "data-job-id": jobId });
     followLog(jobId, log);
   }
-  view.replaceChildren(
+  fill(view, 
     el("h1", {}, "Job ", el("code", { id: "job-id" }, jobId), " ", el("span", { id: "job-status" }, statusBadge(info.status))),
     el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
     ENDED.has(info.status) ? null : button("Cancel", () => act(() => rpc("job.cancel", { job_id: jobId })), { id: "cancel" }),
@@ -303,7 +306,7 @@ function pause(ms) {
 
 async function deadView(view) {
   if (!isAdmin()) {
-    view.replaceChildren(el("h1", {}, "Dead letters"), el("p", {}, "Dead letters need an admin token."));
+    fill(view, el("h1", {}, "Dead letters"), el("p", {}, "Dead letters need an admin token."));
     return;
   }
   const runners = await rpc("runner.list");
@@ -329,7 +332,7 @@ async function deadView(view) {
         }, { class: "purge danger" }),
       ] : el("p", {}, "None."));
   });
-  view.replaceChildren(el("h1", {}, "Dead letters"), sections);
+  fill(view, el("h1", {}, "Dead letters"), sections);
 }
 
 async function schedulesView(view) {
@@ -346,7 +349,7 @@ async function schedulesView(view) {
       el("td", {}, s.last_job_id ? el("a", { href: "#/job/" + encodeURIComponent(s.last_job_id) }, s.last_status || "?") : "—"),
       el("td", {}, actions));
   });
-  view.replaceChildren(
+  fill(view, 
     el("h1", {}, "Schedules"),
     table(["name", "when", "zone", "runner", "state", "next", "last", "last job", ""], rows, "schedules"),
     schedules.length ? null : el("p", {}, "No schedule is stored."),
@@ -381,7 +384,7 @@ function route() {
   if (state.abort) state.abort.abort();
   state.abort = null;
   if (!state.token) return showLogin("");
-  document.getElementById("view").replaceChildren();
+  fill(document.getElementById("view"));
   for (const link of document.querySelectorAll("#nav a")) {
     link.classList.toggle("active", link.getAttribute("href") && location.hash.startsWith(link.getAttribute("href")));
   }
