@@ -20,9 +20,11 @@ import redis
 from nacl.signing import SigningKey
 
 from horus.broker import Broker
+from horus.schedules import sign
 from tests.conftest import ROOT, StartWorker
 from tests.integration import test_supervisor
 from tests.integration.test_dead_letter import dead_letter, job
+from tests.integration.test_schedules_supervisor import schedule, wire
 from tests.integration.test_supervisor import ADMIN, Server, signed
 
 serve = test_supervisor.serve  # the fixture: real supervisors on loopback ports
@@ -163,13 +165,14 @@ def test_a_submitted_job_appears_runs_and_logs_live(
     assert text_of(browser, "#error") == ""
 
 
-def test_a_dead_letter_is_retried_by_a_click(
+def test_a_dead_letter_is_retried_by_a_click_and_the_rest_purged(
     api: Server, key: SigningKey, start_worker: StartWorker, browser: WebDriver, redis_url: str, namespace: str
 ) -> None:
     dead_broker = Broker.from_url(redis_url, namespace, max_deliveries=1)
     try:
-        dead = job(key)
-        dead_letter(dead_broker, dead)  # before any worker runs: no real worker takes it first
+        dead, other = job(key), job(key)
+        for j in (dead, other):
+            dead_letter(dead_broker, j)  # before any worker runs: no real worker takes them first
     finally:
         dead_broker.close()
     start_worker()
@@ -181,12 +184,31 @@ def test_a_dead_letter_is_retried_by_a_click(
     wait_for(browser, lambda d: click(d, f"{row} button.retry"), "a click on Retry")
     wait_for(browser, lambda d: text_of(d, row) is None, "the dead letter gone from the list")
     assert api.call("job.result", {"job_id": dead.id, "wait_s": WAIT})["status"] == "completed"
+    assert [d["job_id"] for d in api.call("dead.list", {"runner_id": "r1"})] == [other.id]
+
+    wait_for(browser, lambda d: click(d, 'section[data-runner-id="r1"] button.purge'), "a click on Purge")
+    wait_for(browser, lambda d: d.switch_to.alert, "the confirmation").accept()
+    wait_for(browser, lambda d: "None." in (text_of(d, 'section[data-runner-id="r1"]') or ""), "an empty list")
     assert api.call("dead.list", {"runner_id": "r1"}) == []
     assert not_reloaded(browser)
 
 
+def test_an_admin_pauses_and_resumes_a_schedule(api: Server, key: SigningKey, browser: WebDriver) -> None:
+    api.call("schedule.add", {"schedules": [wire(sign(schedule(), key))]})
+    login(browser, api, ADMIN)
+    go(browser, "#/schedules")
+    row = 'tr[data-schedule="nightly"]'
+    wait_for(browser, lambda d: text_of(d, f"{row} .state") == "active", "the schedule listed")
+    wait_for(browser, lambda d: click(d, f"{row} button.pause"), "a click on Pause")
+    wait_for(browser, lambda d: text_of(d, f"{row} .state") == "paused", "the schedule paused")
+    assert api.call("schedule.list")[0]["paused"] is True
+    wait_for(browser, lambda d: click(d, f"{row} button.resume"), "a click on Resume")
+    wait_for(browser, lambda d: text_of(d, f"{row} .state") == "active", "the schedule resumed")
+
+
 def test_a_user_token_gets_no_admin_buttons(api: Server, key: SigningKey, browser: WebDriver) -> None:
     user = api.call("token.create", {"name": "alice", "role": "user"})["token"]
+    api.call("schedule.add", {"schedules": [wire(sign(schedule(), key))]})
     mine = api.call("job.create", {"job": signed(key, "add", 1, 2)}, token=user)
     theirs = api.call("job.create", {"job": signed(key, "add", 2, 3)})
     login(browser, api, user)
@@ -195,11 +217,15 @@ def test_a_user_token_gets_no_admin_buttons(api: Server, key: SigningKey, browse
     go(browser, "#/jobs")
     wait_for(browser, lambda d: text_of(d, f'tr[data-job-id="{mine}"]') is not None, "the user's own job")
     assert text_of(browser, f'tr[data-job-id="{theirs}"]') is None, "another's job is not listed"
+    go(browser, "#/schedules")
+    wait_for(browser, lambda d: text_of(d, 'tr[data-schedule="nightly"] .state') == "active", "the schedule")
+    assert browser.find_elements(By.CSS_SELECTOR, "#view button") == [], "no pause, resume or run for a user"
     go(browser, "#/dead")
     assert browser.find_elements(By.CSS_SELECTOR, "button.retry, button.purge") == []
     assert "admin token" in (text_of(browser, "#view") or "")
     # The page hides the buttons; the server refuses the calls anyway.
-    assert api.error("dead.retry", {"runner_id": "r1", "all": True}, token=user)["data"]["reason"] == "forbidden"
+    for method, params in (("dead.retry", {"runner_id": "r1", "all": True}), ("schedule.pause", {"name": "nightly"})):
+        assert api.error(method, params, token=user)["data"]["reason"] == "forbidden", method
 
 
 def test_a_wrong_token_is_refused_at_login(api: Server, browser: WebDriver) -> None:

@@ -339,13 +339,13 @@ async function schedulesView(view) {
   const schedules = await rpc("schedule.list");
   const rows = schedules.map((s) => {
     const actions = isAdmin() ? [
-      s.paused ? button("Resume", () => act(() => rpc("schedule.resume", { name: s.name })))
-        : button("Pause", () => act(() => rpc("schedule.pause", { name: s.name }))),
-      s.allow_run ? button("Run now", () => act(() => rpc("schedule.run", { name: s.name }))) : null,
+      s.paused ? button("Resume", () => act(() => rpc("schedule.resume", { name: s.name })), { class: "resume" })
+        : button("Pause", () => act(() => rpc("schedule.pause", { name: s.name })), { class: "pause" }),
+      s.allow_run ? button("Run now", () => act(() => rpc("schedule.run", { name: s.name })), { class: "run" }) : null,
     ] : [];
     return el("tr", { "data-schedule": s.name },
       el("td", {}, s.name), el("td", {}, s.expression), el("td", {}, s.timezone), el("td", {}, s.runner_id),
-      el("td", {}, s.paused ? "paused" : "active"), el("td", {}, when(s.next_at)), el("td", {}, when(s.last_at)),
+      el("td", { class: "state" }, s.paused ? "paused" : "active"), el("td", {}, when(s.next_at)), el("td", {}, when(s.last_at)),
       el("td", {}, s.last_job_id ? el("a", { href: "#/job/" + encodeURIComponent(s.last_job_id) }, s.last_status || "?") : "—"),
       el("td", {}, actions));
   });
