@@ -74,8 +74,15 @@ def supervisor_command(
             "clients need none) [env: HORUS_METRICS_TOKEN_REQUIRED]",
         ),
     ] = False,
+    coordinator_url: Annotated[
+        str | None,
+        typer.Option(
+            "--coordinator-url",
+            help="the coordinator's workflows page, linked as Workflows from /ui (an http or https URL)",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the supervisor's JSON-RPC API; bootstrap admin token from HORUS_ADMIN_TOKEN."""
+    """Serve the supervisor's JSON-RPC API and its dashboard at /ui; bootstrap admin token from HORUS_ADMIN_TOKEN."""
 
     from horus.supervisor.app import create_app
 
@@ -100,6 +107,7 @@ def supervisor_command(
         max_batch=max_batch,
         max_waiters=max_waiters,
         metrics_token_required=flag_setting("metrics_token_required", metrics_token_required, section="supervisor"),
+        coordinator_url=coordinator_url,
     )
     serve(app, host, listen_port, ssl_certfile, ssl_keyfile)
 

@@ -1,5 +1,5 @@
 """The Starlette application: JSON-RPC on ``POST /``, the OpenRPC document on ``GET /openrpc.json``, and
-(the supervisor) Prometheus metrics on ``GET /metrics``."""
+(the supervisor) Prometheus metrics on ``GET /metrics`` and the dashboard under ``/ui`` (horus/ui)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from horus.supervisor.methods import dead, inspect, jobs, keys, runners, schedul
 from horus.supervisor.openrpc import document
 from horus.supervisor.registry import Registry
 from horus.supervisor.rpc import MAX_BATCH, MAX_RESPONSE_BYTES, Block, Caller, Dispatcher, Method, Reserve, Step
+from horus.ui.routes import Dashboard
 
 log = logging.getLogger("horus.supervisor")
 
@@ -173,6 +174,19 @@ class JsonRpcApp:
     def _context(self, caller: Caller | None) -> Any:
         raise NotImplementedError
 
+    def limiter(self) -> anyio.CapacityLimiter:
+        """The thread pool's limit: our own, not anyio's default 40 shared with everything else."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.threads)
+        return self._limiter
+
+    def take_waiter(self) -> bool:
+        """Take a waiter slot for a wait outside the dispatcher (the dashboard's log stream)."""
+        return self._slots.take()
+
+    def give_back_waiter(self) -> None:
+        self._slots.give_back()
+
     def openrpc_bytes(self) -> bytes:
         """The OpenRPC document serialized once: rpc.discover and GET /openrpc.json send these bytes."""
         if self._openrpc_bytes is None:
@@ -216,12 +230,11 @@ class JsonRpcApp:
         last at most ``settings.max_wait_s``: past that, each later wait ends at once, as a
         wait_s that ran out does.
         """
-        if self._limiter is None:  # our own pool, not anyio's default 40 shared with everything else
-            self._limiter = anyio.CapacityLimiter(self.threads)
+        limiter = self.limiter()
         turn = _Turn(steps, self._slots)
         try:
             while True:
-                done, step = await anyio.to_thread.run_sync(turn.advance, limiter=self._limiter)
+                done, step = await anyio.to_thread.run_sync(turn.advance, limiter=limiter)
                 if done:
                     answer: bytes | None = step
                     return answer
@@ -281,6 +294,7 @@ class Supervisor(JsonRpcApp):
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_waiters: int = MAX_WAITERS,
         metrics_token_required: bool = False,
+        coordinator_url: str | None = None,
     ) -> None:
         super().__init__(max_body_bytes, threads, max_batch, max_response_bytes, max_waiters)
         self.broker = broker
@@ -301,9 +315,13 @@ class Supervisor(JsonRpcApp):
         self.openrpc = document(methods)
         self.metrics_token_required = metrics_token_required
         self.metrics_registry = metrics.registry_for(broker)
+        self.dashboard = Dashboard(self, coordinator_url)
 
     def _context(self, caller: Caller | None) -> Context:
         return Context(self.broker, self.registry, self.settings, caller)
+
+    def context_for(self, caller: Caller) -> Context:
+        return self._context(caller)
 
     def _scrape(self, client_host: str | None, authorization: str | None) -> Response:
         """Check access (a token lookup reads Redis), then read the metrics: in a worker thread."""
@@ -316,15 +334,14 @@ class Supervisor(JsonRpcApp):
         return Response(metrics.render(self.metrics_registry), media_type=metrics.CONTENT_TYPE)
 
     async def metrics(self, request: Request) -> Response:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.threads)
         host = request.client.host if request.client is not None else None
         authorization = request.headers.get("authorization")
-        return await anyio.to_thread.run_sync(self._scrape, host, authorization, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(self._scrape, host, authorization, limiter=self.limiter())
 
     def app(self) -> Starlette:
         app = super().app()
         app.router.routes.append(Route("/metrics", self.metrics, methods=["GET"]))
+        app.router.routes.extend(self.dashboard.routes())
         return app
 
 

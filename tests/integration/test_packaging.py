@@ -32,6 +32,8 @@ def test_wheel_contents(tmp_path: Path) -> None:
     packages = {name.rsplit("/", 1)[0] for name in names if name.endswith("/__init__.py")}
     assert packages == source_packages()
     assert {f"horus/lua/{p.name}" for p in (ROOT / "horus" / "lua").glob("*.lua")} <= set(names)
+    # The dashboard's page, script and style are package data: the supervisor serves them from there.
+    assert {f"horus/ui/static/{p.name}" for p in (ROOT / "horus" / "ui" / "static").iterdir()} <= set(names)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "python = horus.workers.python:PythonRunner" in entry_points
     assert "horus = horus.cli.main:run" in entry_points

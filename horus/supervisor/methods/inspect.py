@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from horus import inspect
+from horus import events, inspect
+from horus.events import RunnerStats
 from horus.inspect import ActiveJob, QueueInfo, WorkerInfo
 from horus.models import check_id
 from horus.supervisor.context import Context
@@ -38,6 +39,10 @@ def queues(ctx: Context, params: InspectParams) -> list[QueueInfo]:
     return inspect.queues(ctx.broker, params.runner_id)
 
 
+def stats(ctx: Context, params: InspectParams) -> list[RunnerStats]:
+    return events.read_all_stats(ctx.broker, None if params.runner_id is None else [params.runner_id])
+
+
 METHODS = [
     Method(
         "inspect.workers",
@@ -59,5 +64,12 @@ METHODS = [
         InspectParams,
         list[QueueInfo],
         queues,
+    ),
+    Method(
+        "inspect.stats",
+        "Each runner's counters since they began: ended jobs by status, retries, dead letters and durations.",
+        InspectParams,
+        list[RunnerStats],
+        stats,
     ),
 ]

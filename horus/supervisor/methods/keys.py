@@ -54,6 +54,11 @@ class NewToken(BaseModel):
     token: str = Field(description="shown once: only its sha256 is stored")
 
 
+class Whoami(BaseModel):
+    role: Role
+    identity: str = Field(description="owner of the jobs this token submits: token:NAME, or bootstrap-admin")
+
+
 def add(ctx: Context, params: AddKeyParams) -> KeyInfo:
     try:
         TrustPolicy({params.public_key: params.runners})
@@ -76,6 +81,11 @@ def create_token(ctx: Context, params: TokenCreateParams) -> NewToken:
     token = new_token()
     ctx.registry.add_token(token, params.name, params.role)
     return NewToken(name=params.name, role=params.role, token=token)
+
+
+def whoami(ctx: Context, _params: EmptyParams) -> Whoami:
+    assert ctx.caller is not None  # the method needs a token
+    return Whoami(role=ctx.caller.role, identity=ctx.caller.identity)
 
 
 def revoke_token(ctx: Context, params: TokenRevokeParams) -> int:
@@ -113,5 +123,13 @@ METHODS = [
         revoke_token,
         Role.ADMIN,
         ("token_not_found",),
+    ),
+    Method(
+        "token.whoami",
+        "The calling token's role and identity (what a client may offer before it calls).",
+        EmptyParams,
+        Whoami,
+        whoami,
+        Role.USER,
     ),
 ]
