@@ -6,11 +6,12 @@ locally, failed without them in CI. Selenium talks to the system chromedriver on
 downloads a driver or a browser.
 """
 
+# ruff: noqa: F811 - fixtures are imported by name.
+
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from horus.broker import Broker
 from horus.schedules import sign
 from tests.conftest import ROOT, StartWorker
 from tests.integration import test_supervisor
+from tests.integration.browser import SCREENSHOT_ENV, browser, missing  # noqa: F401 - a fixture
 from tests.integration.test_dead_letter import dead_letter, job
 from tests.integration.test_schedules_supervisor import schedule, wire
 from tests.integration.test_supervisor import ADMIN, Server, signed
@@ -30,51 +32,19 @@ from tests.integration.test_supervisor import ADMIN, Server, signed
 serve = test_supervisor.serve  # the fixture: real supervisors on loopback ports
 api = test_supervisor.api  # runner r1 registered, the test key trusted
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 #: Generous: a busy 2-core machine runs the browser, the supervisor and a worker at once.
 WAIT = 60
 SCREENSHOT = ROOT / "docs" / "images" / "dashboard.png"
 
-if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+if (why := missing()) is not None:
     if os.environ.get("CI"):
-        raise RuntimeError(f"the dashboard's browser test needs {CHROMIUM} and {CHROMEDRIVER} (.ci/run installs them)")
-    pytest.skip(f"no {CHROMIUM} or {CHROMEDRIVER}: apt-get install chromium chromium-driver", allow_module_level=True)
+        raise RuntimeError(f"CI needs the dashboard's browser test: {why}")
+    pytest.skip(why, allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402 - only once the browser is known to be there
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402 - only once it is there
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1200,520",
-)
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look for downloads
-    profile = tempfile.mkdtemp(prefix="horus-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture
@@ -128,7 +98,7 @@ def click(driver: WebDriver, selector: str) -> bool:
 
 def test_a_submitted_job_appears_runs_and_logs_live(
     api: Server, key: SigningKey, start_worker: StartWorker, browser: WebDriver, redis_url: str, r: redis.Redis,
-    gate: str,
+    gate: str, tmp_path: Path,
 ) -> None:  # fmt: skip
     start_worker()
     login(browser, api, ADMIN)
@@ -148,8 +118,11 @@ def test_a_submitted_job_appears_runs_and_logs_live(
         wait_for(browser, lambda d, j=job_id, e=ended: text_of(d, f'tr[data-job-id="{j}"] .job-status') == e, ended)
     followed = api.call("job.create", {"job": signed(key, "gated", redis_url, gate)})
     wait_for(browser, lambda d: text_of(d, f'tr[data-job-id="{followed}"] .job-status') == "running", "one running")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOT))
+    browser.set_window_size(1200, 520)
+    shot = tmp_path / "dashboard.png"
+    assert browser.save_screenshot(str(shot))
+    if os.environ.get(SCREENSHOT_ENV):
+        shutil.copyfile(shot, SCREENSHOT)
 
     wait_for(browser, lambda d: click(d, f'tr[data-job-id="{followed}"] a'), "a click on the job")
     wait_for(browser, lambda d: text_of(d, "#job-id") == followed, "the job's page")

@@ -12,11 +12,8 @@ from typing import Any
 import redis
 
 from tests.conftest import ROOT
-from tests.integration.browser_dag import browser, click, console_errors, wait_for  # noqa: F401
+from tests.integration.browser import SCREENSHOT_ENV, browser, click, console_errors, wait_for  # noqa: F401
 from tests.integration.coordinator_fixtures import ADMIN, Stack, python_step, serve, stack  # noqa: F401
-
-#: Set to refresh the screenshot in the docs from this test's run.
-SCREENSHOT_ENV = "HORUS_UPDATE_SCREENSHOTS"
 
 
 def node_status(driver: Any, step_id: str) -> str | None:

@@ -13,6 +13,8 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+#: Set to refresh the screenshots in docs/images/ from the browser tests' runs.
+SCREENSHOT_ENV = "HORUS_UPDATE_SCREENSHOTS"
 #: Generous: the machine running the tests may be loaded, and every wait ends on an event anyway.
 BROWSER_WAIT_S = 60
 FLAGS = (
@@ -28,7 +30,8 @@ FLAGS = (
 )
 
 
-def _missing() -> str | None:
+def missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
     for path in (CHROMIUM, CHROMEDRIVER):
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             return f"{path} is not installed (apt-get install chromium chromium-driver)"
@@ -40,7 +43,7 @@ def _missing() -> str | None:
 
 
 def require_chromium() -> None:
-    why = _missing()
+    why = missing()
     if why is None:
         return
     if os.environ.get("CI"):
@@ -49,9 +52,10 @@ def require_chromium() -> None:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A fresh headless Chromium (its own profile directory) that records the page's console."""
     require_chromium()
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never look for downloads
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
