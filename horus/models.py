@@ -19,7 +19,7 @@ DEFAULT_TIMEOUT_S = 60
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 #: A W3C trace context ``traceparent``, version 00 (https://www.w3.org/TR/trace-context/).
-_TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
+_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 #: The fields covered by a signature; see docs/protocol.md.
 CONTENT_FIELDS = (
@@ -133,7 +133,7 @@ def check_id(value: str) -> str:
 def check_traceparent(value: str) -> str:
     """Strict W3C version 00: lowercase hex, ids not all zeros, nothing after the flags (a
     lenient reader would sign one value and let tracers read another)."""
-    if not isinstance(value, str) or not _TRACEPARENT.match(value):
+    if not isinstance(value, str) or not _TRACEPARENT.fullmatch(value):  # fullmatch: no trailing newline
         raise ValueError(
             "must be a W3C traceparent: 00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>, "
             f"lowercase, ids not all zeros (got {value!r})"
