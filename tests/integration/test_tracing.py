@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util._once import Once
 
+from horus.admission import check_signatures
 from horus.broker import Broker
 from horus.client import RedisClient
 from horus.errors import JobRejected
@@ -27,6 +28,7 @@ from horus.sdk import Client
 from horus.signing import generate_key, public_hex
 from horus.tracing import traceparent_of
 from tests.conftest import StartWorker
+from tests.integration.test_cli import horus, write_job
 from tests.integration.test_supervisor import ADMIN, Server, api, serve
 from tests.integration.test_worker import WAIT, task
 
@@ -200,3 +202,28 @@ def test_submit_many_stamps_each_job_with_its_own_span(spans: InMemorySpanExport
     assert len(submits) == 3
     stamped = {client.job(job_id).traceparent for job_id in ids}
     assert stamped == {traceparent_of(s.get_span_context()) for s in submits}
+
+
+# -- the command line -------------------------------------------------------------------------
+def test_submit_traceparent_flag_signs_it_into_the_job(
+    tmp_path: Path, key_file: Path, redis_url: str, namespace: str, broker: Broker, r: redis.Redis
+) -> None:
+    env = {"redis_url": redis_url, "namespace": namespace}
+    done = horus("submit", str(write_job(tmp_path)), "--key", str(key_file), "--traceparent", FOREIGN, **env)
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip().splitlines()[-1]
+    job = broker.job(job_id)
+    assert job.traceparent == FOREIGN
+    check_signatures(job)
+
+
+def test_submit_refuses_a_bad_traceparent_flag(
+    tmp_path: Path, key_file: Path, redis_url: str, namespace: str, r: redis.Redis
+) -> None:
+    flag = ("--traceparent", FOREIGN.upper())
+    done = horus(
+        "submit", str(write_job(tmp_path)), "--key", str(key_file), *flag, redis_url=redis_url, namespace=namespace
+    )
+    assert done.returncode != 0
+    assert "traceparent: must be a W3C traceparent" in done.stderr, done.stderr
+    assert r.dbsize() == 0
