@@ -182,6 +182,12 @@ def submit(
     retries: Annotated[
         int | None, typer.Option("--retries", help="attempts after a failed or timed-out one, 0-100")
     ] = None,
+    traceparent: Annotated[
+        str | None,
+        typer.Option(
+            "--traceparent", help="W3C trace context the job joins: 00-TRACE_ID-SPAN_ID-FLAGS (docs/tracing.md)"
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     redis: RedisOpt = None,
     namespace: NamespaceOpt = None,
@@ -189,13 +195,14 @@ def submit(
 ) -> None:
     """Submit a job (signed with --key unless already signed); prints the job id last.
 
-    --delay, --priority and --retries set the job's not_before, priority and retries before it
-    is signed, over what the file says. With --wait --json, prints the JobResult as JSON instead.
+    --delay, --priority, --retries and --traceparent set the job's not_before, priority, retries
+    and traceparent before it is signed, over what the file says. With --wait --json, prints the
+    JobResult as JSON instead.
     Warns on stderr when no worker serves the job's runner (with --wait, once it has waited a
     second unanswered); with --wait, the job id goes to stderr before the wait.
     """
     client = _client(redis, namespace, supervisor, _key(key))
-    job = with_options(parse_job(_read_job_file(job_file)), delay, priority, retries)
+    job = with_options(parse_job(_read_job_file(job_file)), delay, priority, retries, traceparent)
     job_id = client.submit(job)
     if wait:
         waiting.note(f"job {job_id} submitted; waiting for its result (Ctrl-C stops the wait, not the job)")
@@ -212,7 +219,9 @@ def submit(
         raise typer.Exit(EXIT_JOB_FAILED)
 
 
-def with_options(job: Job, delay: float | None, priority: int | None, retries: int | None) -> Job:
+def with_options(
+    job: Job, delay: float | None, priority: int | None, retries: int | None, traceparent: str | None = None
+) -> Job:
     """The job with the options given on the command line; a signed job cannot take any."""
     options: dict[str, Any] = {}
     if delay is not None:
@@ -223,6 +232,8 @@ def with_options(job: Job, delay: float | None, priority: int | None, retries: i
         options["priority"] = priority
     if retries is not None:
         options["retries"] = retries
+    if traceparent is not None:
+        options["traceparent"] = traceparent
     if not options:
         return job
     if job.signatures:

@@ -28,6 +28,7 @@ from nacl.signing import SigningKey
 from pydantic import ValidationError
 
 from horus import eager as eager_mode
+from horus import tracing
 from horus.admission import admit, prepare, rejection
 from horus.client import RedisClient
 from horus.config import redis_url, setting
@@ -35,7 +36,7 @@ from horus.errors import ConfigError
 from horus.handle import EagerHandle, Handle
 from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job, JobResult, check_id
-from horus.sdk import Client
+from horus.sdk import Client, wire
 from horus.signing import Signer, load_key
 from horus.tasks import TaskSpec, current_job, encode_call, register
 from horus.wait_async import wait_redis, wait_supervisor
@@ -225,11 +226,12 @@ class Horus:
             raise ConfigError(
                 "no signing key: give Horus(key=PATH or SigningKey), or set HORUS_KEY_FILE or key_file in horus.toml"
             )
-        signed = prepare(job, signer, owned=True)
-        if isinstance(client, RedisClient):
-            client.broker.enqueue(admit(signed, max_age_s=client.max_age_s))
-        else:
-            client.call("job.create", job=signed.model_dump(exclude={"status"}))
+        with tracing.submit_span() as span:
+            signed = prepare(tracing.stamp(job, span, owned=True), signer, owned=True)
+            if isinstance(client, RedisClient):
+                client.broker.enqueue(admit(signed, max_age_s=client.max_age_s))
+            else:
+                client.call("job.create", job=wire(signed))
         return Handle(self, job.id, job.runner_id)
 
     def _run_eager(self, job: Job, spec: TaskSpec | None) -> EagerHandle:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nacl.signing import SigningKey
 
-from horus import inspect
+from horus import inspect, tracing
 from horus.admission import admit, parse_job, prepare
 from horus.broker import Broker
 from horus.deadletter import DeadJob, DeadPurged, DeadRetried
@@ -18,6 +18,9 @@ from horus.keys import DEFAULT_NAMESPACE
 from horus.models import Job, JobResult, JobStatusInfo
 from horus.signing import Signer
 from horus.trust import DEFAULT_MAX_AGE_S
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 
 class RedisClient:
@@ -37,22 +40,41 @@ class RedisClient:
         self.signer = Signer(key) if key is not None else None
         self.max_age_s = max_age_s
 
-    def build(self, job: Job | dict[str, Any] | str | bytes) -> Job:
-        """Parse, sign with the client's key when needed, and run the admission checks."""
+    def build(self, job: Job | dict[str, Any] | str | bytes, span: Span | None = None) -> Job:
+        """Parse, take the trace context (``span``'s, else the current one's) unless the job has
+        one, sign with the client's key when needed, and run the admission checks."""
         owned = not isinstance(job, Job)
-        parsed = job if isinstance(job, Job) else parse_job(job)
+        parsed = tracing.stamp(job if isinstance(job, Job) else parse_job(job), span, owned)
         return admit(prepare(parsed, self.signer, owned), max_age_s=self.max_age_s)
 
     def submit(self, job: Job | dict[str, Any] | str | bytes) -> str:
-        return self.broker.enqueue(self.build(job))
+        with tracing.submit_span() as span:
+            return self.broker.enqueue(self.build(job, span))
 
     def submit_many(self, jobs: Iterable[Job | dict[str, Any] | str | bytes]) -> list[str]:
         """Sign and queue many jobs in two pipelined round trips."""
-        return self.broker.enqueue_many([self.build(job) for job in jobs])
+        if not tracing.AVAILABLE:
+            return self.broker.enqueue_many([self.build(job) for job in jobs])
+        given = list(jobs)
+        parsed = [job if isinstance(job, Job) else parse_job(job) for job in given]
+        owned = [not isinstance(job, Job) for job in given]
+        return tracing.submit_spans(
+            parsed, owned, lambda stamped: self.broker.enqueue_many(self._built(stamped, owned))
+        )
+
+    def _built(self, jobs: list[Job], owned: list[bool]) -> list[Job]:
+        return [
+            admit(prepare(job, self.signer, own), max_age_s=self.max_age_s)
+            for job, own in zip(jobs, owned, strict=True)
+        ]
 
     def run(self, job: Job | dict[str, Any] | str | bytes, wait_s: float | None = None) -> JobResult:
         """Submit and wait for the result; raises WaitTimeout naming the time really waited."""
-        built, started = self.build(job), time.monotonic()
+        with tracing.submit_span() as span:
+            return self._run(self.build(job, span), wait_s)
+
+    def _run(self, built: Job, wait_s: float | None) -> JobResult:
+        started = time.monotonic()
         try:
             return self.broker.run(built, wait_s)
         except WaitTimeout:

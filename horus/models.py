@@ -18,6 +18,8 @@ DEFAULT_TIMEOUT_S = 60
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+#: A W3C trace context ``traceparent``, version 00 (https://www.w3.org/TR/trace-context/).
+_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 #: The fields covered by a signature; see docs/protocol.md.
 CONTENT_FIELDS = (
@@ -41,6 +43,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "retry_backoff_max_s": 3600,
     "not_before": None,
     "priority": 0,
+    "traceparent": None,
 }
 _DEFAULT_BACKOFF = (OPTION_DEFAULTS["retry_backoff_s"], OPTION_DEFAULTS["retry_backoff_max_s"])
 MAX_RETRIES = 100
@@ -123,6 +126,17 @@ def check_id(value: str) -> str:
         raise ValueError(
             "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', "
             f"starting with a letter or digit (got {value!r})"
+        )
+    return value
+
+
+def check_traceparent(value: str) -> str:
+    """Strict W3C version 00: lowercase hex, ids not all zeros, nothing after the flags (a
+    lenient reader would sign one value and let tracers read another)."""
+    if not isinstance(value, str) or not _TRACEPARENT.fullmatch(value):  # fullmatch: no trailing newline
+        raise ValueError(
+            "must be a W3C traceparent: 00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>, "
+            f"lowercase, ids not all zeros (got {value!r})"
         )
     return value
 
@@ -213,6 +227,7 @@ Id = Annotated[str, AfterValidator(check_id)]
 Payload = Annotated[str, AfterValidator(check_payload)]
 Timeout = Annotated[int, AfterValidator(check_timeout)]
 EnvVars = Annotated[dict[str, str], AfterValidator(check_env_names)]
+Traceparent = Annotated[str, AfterValidator(check_traceparent)]
 
 
 class Firing(BaseModel):
@@ -246,6 +261,8 @@ class Job(BaseModel):
     retry_backoff_max_s: Backoff = 3600
     not_before: NotBefore | None = None
     priority: Priority = 0
+    #: The W3C trace context the job belongs to (docs/tracing.md); signed when set.
+    traceparent: Traceparent | None = None
     signatures: list[Signature] = Field(default_factory=list)
     status: JobStatus = JobStatus.PENDING
     #: Set on a schedule's firings only, by the beat; not signed content.
@@ -257,7 +274,12 @@ class Job(BaseModel):
         checked)."""
         fields = self.__dict__
         data = {name: fields[name] for name in CONTENT_FIELDS}
-        if (fields["retries"] or fields["priority"] or fields["not_before"] is not None) or (
+        if (
+            fields["retries"]
+            or fields["priority"]
+            or fields["not_before"] is not None
+            or fields["traceparent"] is not None
+        ) or (
             fields["retry_backoff_s"],
             fields["retry_backoff_max_s"],
         ) != _DEFAULT_BACKOFF:

@@ -296,6 +296,7 @@ def firing_job(schedule: Schedule, occurrence: int, stored: dict[str, Any], run_
             "retry_backoff_max_s": template["retry_backoff_max_s"],
             "not_before": None,
             "priority": template["priority"],
+            "traceparent": None,
             "signatures": [],
             "status": JobStatus.PENDING,
             "firing": assemble(Firing, {"schedule": stored, "run": run_ms is not None}),

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import orjson
 from nacl.signing import SigningKey
 
+from horus import tracing
 from horus.admission import parse_job, prepare
 from horus.deadletter import DeadJob, DeadPurged, DeadRetried
 from horus.errors import (
@@ -39,6 +40,8 @@ from horus.models import TERMINAL, Job, JobResult
 from horus.signing import Signer
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from horus.schedule import Schedule
     from horus.schedules import ScheduleInfo
 
@@ -132,24 +135,27 @@ class Client:
         self.close()
 
     # -- jobs -------------------------------------------------------------------------
-    def build(self, job: Job | dict[str, Any] | str | bytes) -> Job:
-        """Parse and sign with the client's key when needed (the supervisor checks the rest)."""
+    def build(self, job: Job | dict[str, Any] | str | bytes, span: Span | None = None) -> Job:
+        """Parse, take the trace context (``span``'s, else the current one's) unless the job has
+        one, and sign with the client's key when needed (the supervisor checks the rest)."""
         owned = not isinstance(job, Job)
-        parsed = job if isinstance(job, Job) else parse_job(job)
+        parsed = tracing.stamp(job if isinstance(job, Job) else parse_job(job), span, owned)
         return prepare(parsed, self.signer, owned)
 
     def _wire(self, job: Job) -> dict[str, Any]:
-        return job.model_dump(exclude={"status"})
+        return wire(job)
 
     def submit(self, job: Job | dict[str, Any] | str | bytes) -> str:
-        return str(self.call("job.create", job=self._wire(self.build(job))))
+        with tracing.submit_span() as span:
+            return str(self.call("job.create", job=self._wire(self.build(job, span))))
 
     def run(self, job: Job | dict[str, Any] | str | bytes, wait_s: float | None = None) -> JobResult:
-        params: dict[str, Any] = {"job": self._wire(self.build(job))}
-        if wait_s is not None:
-            params["wait_s"] = wait_s
-        timeout = (wait_s or self.timeout_s) + 10
-        return JobResult.model_validate(self.call("job.run", timeout_s=timeout, **params))
+        with tracing.submit_span() as span:
+            params: dict[str, Any] = {"job": self._wire(self.build(job, span))}
+            if wait_s is not None:
+                params["wait_s"] = wait_s
+            timeout = (wait_s or self.timeout_s) + 10
+            return JobResult.model_validate(self.call("job.run", timeout_s=timeout, **params))
 
     def status(self, job_id: str) -> dict[str, Any]:
         return dict(self.call("job.status", job_id=job_id))
@@ -271,6 +277,12 @@ class Client:
 
     def dead_purge(self, runner_id: str) -> DeadPurged:
         return DeadPurged.model_validate(self.call("dead.purge", runner_id=runner_id))
+
+
+def wire(job: Job) -> dict[str, Any]:
+    """The job as ``job.create`` takes it: without its status, and without a traceparent it
+    does not have, so a supervisor that predates the field still admits it."""
+    return job.model_dump(exclude={"status"} if job.traceparent is not None else {"status", "traceparent"})
 
 
 def result_of(raw: bytes, url: str) -> Any:

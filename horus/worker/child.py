@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from horus import scripts
+from horus import scripts, tracing
 from horus.broker import Broker, Started, progress_value
 from horus.errors import JobRejected, TransportError
 from horus.middleware import Chain, WorkerInfo
@@ -440,12 +440,14 @@ class Child:
             redis_url=self.config.redis_url,
             namespace=self.config.namespace,
         )
-        ran = True
-        if self.hooks is not None:
-            result, ran = self._run_hooked(self.hooks, job, ctx, sink, began, started)
+        # Only now, the job verified, may its traceparent parent a span.
+        traced = (
+            tracing.start_execution(job, self.config.runner_id, self.worker_id, attempt) if tracing.AVAILABLE else None
+        )
+        if traced is None:
+            result, ran = self._run(job, ctx, sink, began, started)
         else:
-            result = self._end(job, ctx, sink, self.execute(job, ctx, sink), began, started)
-            self.slots.clear(self.slot)
+            result, ran = self._run_traced(traced, job, ctx, sink, began, started)
         if job.retries and ran:  # a job a middleware refused (SkipJob) is not retried
             retry = plan(job.__dict__, result)
             if retry is not None:
@@ -463,6 +465,24 @@ class Child:
                 self.broker.append_log(runner, job_id, lines, report, worker)
 
         return send
+
+    def _run(self, job: Job, ctx: JobContext, sink: LogSink, began: float, started: Started) -> tuple[JobResult, bool]:
+        if self.hooks is not None:
+            return self._run_hooked(self.hooks, job, ctx, sink, began, started)
+        result = self._end(job, ctx, sink, self.execute(job, ctx, sink), began, started)
+        self.slots.clear(self.slot)
+        return result, True
+
+    def _run_traced(
+        self, traced: tracing.Execution, job: Job, ctx: JobContext, sink: LogSink, began: float, started: Started
+    ) -> tuple[JobResult, bool]:
+        try:
+            result, ran = self._run(job, ctx, sink, began, started)
+        except BaseException as exc:
+            tracing.end_execution(traced, None, exc)
+            raise
+        tracing.end_execution(traced, result)
+        return result, ran
 
     def _run_hooked(
         self, hooks: Chain, job: Job, ctx: JobContext, sink: LogSink, began: float, started: Started

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
+from functools import partial
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from horus import tracing
 from horus.admission import parse_job
 from horus.broker import log_page_of
 from horus.errors import JOB_REFUSALS, JobNotFound, JobRejected, WaitTimeout
@@ -132,7 +134,10 @@ def _running_workflow_step(ctx: Context, job: Job) -> bool:
 
 
 def _enqueue(ctx: Context, raw: dict[str, Any]) -> Job:
-    job = admit(ctx, raw)
+    return tracing.admission(lambda: admit(ctx, raw), partial(_queue, ctx), ctx.identity)
+
+
+def _queue(ctx: Context, job: Job) -> Job:
     # The job and its index entry in one round trip; a refused (replayed) id takes back the entry.
     index = ctx.registry.index_command(job.runner_id, job.id, job.created_at)
     accepted, (added,) = ctx.broker.enqueue_with(job, [index], owner=ctx.identity)
