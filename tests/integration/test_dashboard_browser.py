@@ -103,6 +103,8 @@ def test_a_submitted_job_appears_runs_and_logs_live(
     start_worker()
     login(browser, api, ADMIN)
     wait_for(browser, lambda d: text_of(d, 'tr[data-runner-id="r1"] td:nth-child(3)') == "alive", "r1 alive")
+    workers = 'tr[data-runner-id="r1"] td:nth-child(4)'
+    wait_for(browser, lambda d: (text_of(d, workers) or "").startswith("1 ("), "one worker master")
 
     go(browser, "#/jobs")
     listed = api.call("job.create", {"job": signed(key, "gated", redis_url, gate)})

@@ -129,7 +129,8 @@ async function runnersView(view) {
       el("td", {}, runner.runner_id),
       el("td", {}, runner.runner_type),
       el("td", {}, h ? el("span", { class: h.alive ? "ok" : "bad" }, h.alive ? "alive" : "down") : "?"),
-      el("td", {}, h ? h.workers.filter((w) => w.alive).length : "?"),
+      // Worker masters (each with its children), as horus inspect and horus_workers count them.
+      el("td", { class: "num" }, q.workers === undefined ? "?" : `${q.workers} (${q.children} children)`),
       el("td", { class: "num" }, h ? h.queue_depth : q.queued),
       el("td", { class: "num" }, h ? h.in_flight : q.in_flight),
       el("td", { class: "num" }, h ? h.scheduled : q.scheduled),
