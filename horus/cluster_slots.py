@@ -112,9 +112,11 @@ class SlotMap:
     # -- reading the cluster's replies -------------------------------------------------------
     @classmethod
     def from_shards(cls, reply: Sequence[Any], asked_host: str) -> SlotMap:
-        """From ``CLUSTER SHARDS`` (RESP2: each shard and node a flat field/value list). Only
-        nodes whose health is ``online`` are kept; a shard without one online master serves
-        nothing."""
+        """From ``CLUSTER SHARDS`` (RESP2: each shard and node a flat field/value list). Nodes
+        whose health is ``failed`` are left out, so a shard whose master failed serves nothing
+        until the map is read again. ``loading`` ones are kept: Redis 7.0 reports a replica
+        ``loading`` for as long as its replication offset is 0, which on a new cluster lasts
+        until the first write."""
         shards = []
         for raw_shard in reply:
             fields = _pairs(raw_shard)
@@ -124,7 +126,7 @@ class SlotMap:
             replicas = []
             for raw_node in fields.get("nodes", []):
                 info = _pairs(raw_node)
-                if info.get("health") != "online":
+                if info.get("health") == "failed":
                     continue
                 node = Node(_endpoint(info, asked_host), int(info["port"]), str(info.get("id", "")))
                 if info.get("role") == "master":

@@ -61,7 +61,7 @@ def _shards_reply() -> list[object]:
                 "replication-offset", 1, "health", health]  # fmt: skip
 
     return [
-        ["slots", [0, 99, 200, 299], "nodes", [node(7000, "master"), node(7003, "replica")]],
+        ["slots", [0, 99, 200, 299], "nodes", [node(7000, "master"), node(7003, "replica", "loading")]],
         ["slots", [100, 199], "nodes", [node(7001, "master", endpoint="?"), node(7004, "replica", "failed")]],
         ["slots", [300, SLOTS - 1], "nodes", [node(7002, "master", "failed"), node(7005, "replica")]],
     ]
