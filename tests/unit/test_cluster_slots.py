@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from horus.cluster_slots import (
@@ -112,3 +114,60 @@ def test_redirections_are_read() -> None:
     assert Redirect.parse("ERR unknown command", "seed") is None
     with pytest.raises(BadClusterReply, match="cannot read the redirection"):
         Redirect.parse("MOVED x y", "seed")
+
+
+# Every key builder whose keys carry no hash tag: each is one key for the whole namespace, in a
+# slot of its own, so no script may touch it together with a runner's or a workflow's keys on a
+# Cluster. docs/scaling.md says what each is for and how it is to be redesigned; a new one must
+# be added there and here.
+NAMESPACE_WIDE = {
+    "runners",
+    "supervisor_runners",
+    "supervisor_keys",
+    "supervisor_tokens",
+    "supervisor_jobs",
+    "workflows_active",
+    "workflows_index",
+    "workflow_events",
+}
+SAMPLES = {
+    "runner_id": "runner-a",
+    "job_id": "job-1",
+    "worker_id": "w-1",
+    "workflow_id": "wf-1",
+    "collection": "people",
+    "doc_id": "p1",
+    "field": "email",
+}
+
+
+def _built() -> dict[str, str]:
+    """Every key builder of Keys, called with the sample ids."""
+    keys = Keys("ns")
+    built = {}
+    for name, method in inspect.getmembers(keys, inspect.ismethod):
+        if name.startswith("_") or name in ("job_affixes", "osiris_prefix"):
+            continue
+        params = list(inspect.signature(method).parameters)
+        built[name] = method(*(SAMPLES[p] for p in params))
+    return built
+
+
+def test_every_key_is_in_the_slot_of_its_owner_or_namespace_wide() -> None:
+    owners = {"runner-a", "job-1", "wf-1", "people", "schedules"}
+    untagged = set()
+    for name, key in _built().items():
+        tag = hash_tag(key.encode()).decode()
+        if tag == key:
+            untagged.add(name)
+        else:
+            assert tag in owners, f"{name} is tagged {{{tag}}}, not by the id it belongs to"
+    assert untagged == NAMESPACE_WIDE
+
+
+def test_keys_of_one_owner_share_a_slot() -> None:
+    by_tag: dict[str, set[int]] = {}
+    for key in _built().values():
+        by_tag.setdefault(hash_tag(key.encode()).decode(), set()).add(key_slot(key))
+    for tag in ("runner-a", "wf-1", "people", "schedules"):
+        assert len(by_tag[tag]) == 1
