@@ -21,9 +21,9 @@ from nacl.signing import SigningKey
 from prometheus_client.parser import text_string_to_metric_families
 
 from horus import inspect
-from horus.events import ENDED
 from horus.broker import Broker
 from horus.client import RedisClient
+from horus.events import ENDED
 from horus.keys import Keys
 from horus.models import Job, JobResult, JobStatus
 from horus.signing import sign_job
