@@ -7,9 +7,9 @@ import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from horus.errors import ConfigError
+from horus.redis_url import redact
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -159,13 +159,8 @@ def redis_url(flag: str | None = None) -> str:
 
 
 def redacted(url: str) -> str:
-    """A Redis URL fit for a log line: its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """A Redis URL fit for a log line: its password (and a sentinel's) replaced by ``***``."""
+    return redact(url)
 
 
 def split_list(value: Any) -> list[str]:

@@ -20,15 +20,16 @@ import ssl
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 import hiredis
 
 from horus.errors import ConfigError, ConnectionFailed, TransportError
+from horus.redis_url import Address
 
 Arg = str | bytes | int | float
+
+__all__ = ["Address", "Arg", "Connection", "ReplyError", "ThreadLocalConnections", "spin_window_us"]
 
 #: Polling window for replies expected at once, unless HORUS_REDIS_SPIN_US says otherwise (0: off).
 SPIN_US = 200
@@ -55,48 +56,6 @@ def spin_window_us() -> int:
 
 class ReplyError(TransportError):
     """Redis answered a command with an error."""
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    host: str = "127.0.0.1"
-    port: int = 6379
-    path: str | None = None
-    db: int = 0
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-
-    @classmethod
-    def parse(cls, url: str) -> Address:
-        parts = urlparse(url)
-        query = parse_qs(parts.query)
-        if parts.scheme not in ("redis", "rediss", "unix"):
-            raise ConnectionFailed(f"bad Redis URL {url!r}: the scheme must be redis://, rediss:// or unix://")
-        try:
-            db = (
-                int(query["db"][0])
-                if "db" in query
-                else int(parts.path.strip("/") or 0)
-                if parts.scheme != "unix"
-                else 0
-            )
-            port = parts.port or 6379
-        except ValueError:
-            raise ConnectionFailed(f"bad Redis URL {url!r}: the database and port must be numbers") from None
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=port,
-            path=parts.path if parts.scheme == "unix" else None,
-            db=db,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=parts.scheme == "rediss",
-        )
-
-    def __str__(self) -> str:
-        where = f"unix://{self.path}" if self.path else f"{self.host}:{self.port}"
-        return f"{where}/{self.db}"
 
 
 class Connection:

@@ -1,0 +1,244 @@
+"""A connection to a Redis Cluster: each command goes to the master that serves its keys' slot.
+
+Built on :class:`horus.resp.Connection` (one socket per node, opened when first needed) and the
+slot map of :mod:`horus.cluster_slots`. A ``MOVED`` reply corrects the map and the command is
+sent again to the node named (and the whole map is read again before the next command: slots
+seldom move alone); an ``ASK`` reply sends that one command to the node named, after
+``ASKING``, without touching the map (the slot is being migrated). A command whose keys are in
+several slots is refused before it is sent, naming them: on a cluster that is always an error.
+
+A command that was sent when its node's connection broke is not sent again (it may have run);
+the error is raised as on a single Redis, and the map is read again so the next command finds
+the master that took over. Not thread-safe: one per thread, as :class:`Connection`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from horus.cluster_slots import BadClusterReply, Node, Redirect, SlotMap, key_slot
+from horus.errors import ConnectionFailed, TransportError
+from horus.redis_url import Address, ClusterTarget
+from horus.resp import Arg, Connection, ReplyError
+
+#: Redirections followed for one command before giving up (a map changing under us).
+MAX_REDIRECTS = 5
+#: TRYAGAIN (a multi-key command during a slot's migration) and CLUSTERDOWN are retried for
+#: this long, with a short pause between tries.
+RETRY_WINDOW_S = 2.0
+RETRY_PAUSE_S = 0.05
+
+# Commands that name no key: sent to any master (SCRIPT, FUNCTION: to every master).
+_KEYLESS = {
+    "PING", "TIME", "INFO", "HELLO", "AUTH", "SELECT", "CLUSTER", "COMMAND", "ROLE", "ECHO",
+    "CONFIG", "CLIENT", "PUBLISH", "SCRIPT", "FUNCTION", "DBSIZE", "READONLY", "READWRITE",
+}  # fmt: skip
+_TO_EVERY_MASTER = {"SCRIPT", "FUNCTION"}
+_ALL_ARGS = {"DEL", "UNLINK", "EXISTS", "MGET", "TOUCH", "WATCH", "SINTER", "SUNION", "SDIFF", "PFCOUNT"}
+_ALL_BUT_LAST = {"BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"}
+_TWO = {"BLMOVE", "LMOVE", "RPOPLPUSH", "BRPOPLPUSH", "SMOVE", "RENAME", "RENAMENX", "COPY"}
+_SCRIPTS = {"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"}
+
+
+class CrossSlot(TransportError):
+    """A command's keys are in several hash slots, which a cluster refuses."""
+
+
+def command_keys(args: Sequence[Arg]) -> list[str]:
+    """The keys a command names (the commands Horus sends; any other: its first argument)."""
+    name = str(args[0]).upper()
+    if name in _KEYLESS or len(args) < 2:
+        return []
+    if name in _SCRIPTS:
+        count = int(args[2])
+        return [_text(a) for a in args[3 : 3 + count]]
+    if name in ("XREAD", "XREADGROUP"):
+        upper = [str(a).upper() if isinstance(a, str) else "" for a in args]
+        if "STREAMS" not in upper:
+            return []
+        rest = args[upper.index("STREAMS") + 1 :]
+        return [_text(a) for a in rest[: len(rest) // 2]]
+    if name in _ALL_ARGS:
+        return [_text(a) for a in args[1:]]
+    if name in _ALL_BUT_LAST:
+        return [_text(a) for a in args[1:-1]]
+    if name in _TWO:
+        return [_text(a) for a in args[1:3]]
+    if name == "MSET":
+        return [_text(a) for a in args[1::2]]
+    return [_text(args[1])]
+
+
+def command_slot(args: Sequence[Arg]) -> int | None:
+    """The one slot a command's keys are in; None for a command without keys."""
+    keys = command_keys(args)
+    if not keys:
+        return None
+    slots = {key_slot(k) for k in keys}
+    if len(slots) > 1:
+        shown = ", ".join(f"{k} (slot {key_slot(k)})" for k in keys[:6])
+        raise CrossSlot(
+            f"{str(args[0]).upper()} names keys in {len(slots)} hash slots, which a Redis Cluster refuses: "
+            f"{shown}{' ...' if len(keys) > 6 else ''}; keys used together need one hash tag (horus/keys.py)"
+        )
+    return slots.pop()
+
+
+def _text(arg: Arg) -> str:
+    return arg.decode("utf-8", "surrogateescape") if isinstance(arg, bytes) else str(arg)
+
+
+class ClusterConnection:
+    """The cluster's masters as one connection: :meth:`call` and :meth:`pipeline` as on
+    :class:`Connection`, routed by slot."""
+
+    def __init__(self, target: ClusterTarget, connect_timeout_s: float = 5.0) -> None:
+        self.target = target
+        self.connect_timeout_s = connect_timeout_s
+        self._conns: dict[tuple[str, int], Connection] = {}
+        self._stale = False
+        #: Redirections followed (by kind), for tests and metrics.
+        self.redirects = {"MOVED": 0, "ASK": 0}
+        self.slots = self._read_map()
+
+    # -- nodes and the map -------------------------------------------------------------------
+    def node(self, node: Node | Address) -> Connection:
+        """The (open) connection to ``node``."""
+        where = (node.host, node.port)
+        conn = self._conns.get(where)
+        if conn is None or conn.broken:
+            conn = Connection(self.target.node(*where), self.connect_timeout_s)
+            self._conns[where] = conn
+        return conn
+
+    def _read_map(self, known: Sequence[Node] = ()) -> SlotMap:
+        """The slot map from the first node that answers with every slot served: the masters
+        known, then the seeds; failing that, the first map read, however partial."""
+        candidates = dict.fromkeys([*((n.host, n.port) for n in known), *((s.host, s.port) for s in self.target.seeds)])
+        failures = []
+        partial: SlotMap | None = None
+        for host, port in candidates:
+            try:
+                slots = self._ask_map(host, port)
+            except (ConnectionFailed, ReplyError, BadClusterReply) as exc:
+                failures.append(f"{host}:{port}: {exc}")
+                continue
+            if slots.uncovered() == 0:
+                return slots
+            partial = partial or slots
+            failures.append(f"{host}:{port}: {slots.uncovered()} slots have no master")
+        if partial is not None:
+            return partial
+        raise ConnectionFailed(f"cannot read the slot map of the cluster {self.target}: " + "; ".join(failures))
+
+    def _ask_map(self, host: str, port: int) -> SlotMap:
+        conn = self.node(Node(host, port))
+        try:
+            return SlotMap.from_shards(conn.call("CLUSTER", "SHARDS"), host)
+        except ReplyError as exc:
+            if "unknown subcommand" not in str(exc).lower():
+                raise
+        return SlotMap.from_slots(conn.call("CLUSTER", "SLOTS"), host)  # Redis before 7
+
+    def refresh(self) -> None:
+        """Read the slot map again (after a MOVED, or a node lost)."""
+        self.slots = self._read_map(self.slots.masters())
+        self._stale = False
+
+    def _master_for(self, slot: int | None) -> Node:
+        if self._stale:
+            self.refresh()
+        if slot is None:
+            return self.slots.masters()[0]
+        return self.slots.master_for(slot)
+
+    # -- commands ----------------------------------------------------------------------------
+    def call(self, *args: Arg, timeout_s: float | None = None) -> Any:
+        """Send one command to the master of its slot and return its reply; error replies raise
+        :class:`ReplyError`."""
+        reply = self._run(args, timeout_s)
+        if isinstance(reply, ReplyError):
+            raise reply
+        return reply
+
+    def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        """Many commands, one write per master; replies in the commands' order, error replies as
+        :class:`ReplyError` instances. Commands to different masters are not ordered with
+        respect to each other; a redirected one is sent again on its own."""
+        replies: list[Any] = [None] * len(commands)
+        groups: dict[Node, list[int]] = {}
+        everywhere = []
+        for i, command in enumerate(commands):
+            if str(command[0]).upper() in _TO_EVERY_MASTER:
+                everywhere.append(i)
+                continue
+            groups.setdefault(self._master_for(command_slot(command)), []).append(i)
+        for node, indexes in groups.items():
+            try:
+                sent = self.node(node).pipeline([commands[i] for i in indexes])
+            except ConnectionFailed:
+                self._stale = True
+                raise
+            for i, reply in zip(indexes, sent, strict=True):
+                replies[i] = self._follow(commands[i], node, reply, None)
+        for i in everywhere:
+            replies[i] = self._everywhere(commands[i])
+        return replies
+
+    def _everywhere(self, command: Sequence[Arg]) -> Any:
+        """SCRIPT LOAD and the like: every master needs it; the first master's reply."""
+        replies = [self.node(master).pipeline([command])[0] for master in self.slots.masters()]
+        return replies[0]
+
+    def _run(self, args: Sequence[Arg], timeout_s: float | None) -> Any:
+        if str(args[0]).upper() in _TO_EVERY_MASTER:
+            return self._everywhere(args)
+        node = self._master_for(command_slot(args))
+        return self._follow(args, node, self._send(node, args, timeout_s), timeout_s)
+
+    def _send(self, node: Node, args: Sequence[Arg], timeout_s: float | None, asking: bool = False) -> Any:
+        try:
+            conn = self.node(node)
+            if asking:
+                return conn.pipeline([("ASKING",), args])[1]
+            return conn.pipeline([args])[0] if timeout_s is None else self._reply(conn, args, timeout_s)
+        except ConnectionFailed:
+            self._stale = True  # the next command reads the map again: a failover may be under way
+            raise
+
+    @staticmethod
+    def _reply(conn: Connection, args: Sequence[Arg], timeout_s: float) -> Any:
+        conn.send([args])
+        return conn.reply(timeout_s)
+
+    def _follow(self, args: Sequence[Arg], node: Node, reply: Any, timeout_s: float | None) -> Any:
+        """The final reply to ``args`` (sent to ``node``) once redirections and TRYAGAIN are
+        followed."""
+        deadline = time.monotonic() + RETRY_WINDOW_S
+        for _ in range(MAX_REDIRECTS + int(RETRY_WINDOW_S / RETRY_PAUSE_S)):
+            if not isinstance(reply, ReplyError):
+                return reply
+            message = str(reply)
+            if message.startswith(("TRYAGAIN", "CLUSTERDOWN")) and time.monotonic() < deadline:
+                time.sleep(RETRY_PAUSE_S)
+                self._stale = message.startswith("CLUSTERDOWN")
+                node = self._master_for(command_slot(args))
+                reply = self._send(node, args, timeout_s)
+                continue
+            redirect = Redirect.parse(message, node.host)
+            if redirect is None:
+                return reply
+            node = redirect.node
+            self.redirects[redirect.kind] += 1
+            if redirect.kind == "MOVED":
+                self.slots.moved(redirect.slot, node)
+                self._stale = True
+            reply = self._send(node, args, timeout_s, asking=redirect.kind == "ASK")
+        raise TransportError(f"{str(args[0]).upper()} was redirected more than {MAX_REDIRECTS} times; last: {reply}")
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
