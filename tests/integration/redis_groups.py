@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from horus.redis_url import ClusterTarget, SentinelTarget, parse_target
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "redis-group"
 START_TIMEOUT_S = 120
@@ -75,3 +77,25 @@ def redis_group(kind: str, workdir: Path) -> Iterator[str]:
         yield started.stdout.strip()
     finally:
         run_script(kind, "stop", "--dir", str(workdir))
+
+
+@pytest.fixture(scope="module")
+def group_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("redis-group")
+
+
+@pytest.fixture(scope="module")
+def cluster(group_dir: Path) -> Iterator[ClusterTarget]:
+    """A cluster of the test module's own (a module may kill its nodes)."""
+    with redis_group("cluster", group_dir) as url:
+        target = parse_target(url)
+        assert isinstance(target, ClusterTarget)
+        yield target
+
+
+@pytest.fixture(scope="module")
+def sentinel(group_dir: Path) -> Iterator[SentinelTarget]:
+    with redis_group("sentinel", group_dir) as url:
+        target = parse_target(url)
+        assert isinstance(target, SentinelTarget)
+        yield target

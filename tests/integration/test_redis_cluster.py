@@ -1,6 +1,8 @@
 """A real Redis Cluster (3 masters, 3 replicas) and Sentinel group from scripts/redis-group:
 the URLs it prints, key slots as the cluster computes them, the slot map a client reads."""
 
+# ruff: noqa: F811 - fixtures are imported by name.
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -13,30 +15,9 @@ from horus.keys import Keys
 from horus.redis_url import Address, ClusterTarget, SentinelTarget, parse_target
 from horus.resp import Connection, ReplyError
 
-from .redis_groups import redis_group, run_script
+from .redis_groups import cluster, group_dir, redis_group, run_script, sentinel  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def group_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("redis-group")
-
-
-@pytest.fixture(scope="module")
-def cluster(group_dir: Path) -> Iterator[ClusterTarget]:
-    with redis_group("cluster", group_dir) as url:
-        target = parse_target(url)
-        assert isinstance(target, ClusterTarget)
-        yield target
-
-
-@pytest.fixture(scope="module")
-def sentinel(group_dir: Path) -> Iterator[SentinelTarget]:
-    with redis_group("sentinel", group_dir) as url:
-        target = parse_target(url)
-        assert isinstance(target, SentinelTarget)
-        yield target
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 is corrected by MOVED, a slot being migrated is followed by ASK, a resharding and a failover
 are lived through."""
 
+# ruff: noqa: F811 - fixtures are imported by name.
+
 from __future__ import annotations
 
 import os
@@ -15,29 +17,16 @@ import pytest
 from horus import scripts
 from horus.cluster_slots import Node, SlotMap, key_slot
 from horus.errors import ConnectionFailed
-from horus.redis_url import ClusterTarget, parse_target
+from horus.redis_url import ClusterTarget
 from horus.resp import Connection, ReplyError
 from horus.resp_cluster import ClusterConnection, CrossSlot, command_keys, command_slot
 
-from .redis_groups import redis_group
+from .redis_groups import cluster, group_dir, redis_group  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
 #: How long the cluster gets to promote a replica (cluster-node-timeout is 2 s in the script).
 FAILOVER_DEADLINE_S = 60
-
-
-@pytest.fixture(scope="module")
-def group_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("redis-group")
-
-
-@pytest.fixture(scope="module")
-def cluster(group_dir: Path) -> Iterator[ClusterTarget]:
-    with redis_group("cluster", group_dir) as url:
-        target = parse_target(url)
-        assert isinstance(target, ClusterTarget)
-        yield target
 
 
 @pytest.fixture
