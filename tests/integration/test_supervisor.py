@@ -221,6 +221,21 @@ def test_job_list_filters_and_pages(api: Server, key: SigningKey) -> None:
     assert api.call("job.list", {"runner_id": "r2"})["jobs"][0]["job_id"] == other
 
 
+def test_job_list_filters_by_creation_time(api: Server, key: SigningKey) -> None:
+    now = int(time.time())
+    ids = [api.call("job.create", {"job": signed(key, created_at=now - 40 + 10 * i)}) for i in range(4)]
+
+    def listed(**params: float) -> list[str]:
+        page = api.call("job.list", params)
+        return [job["job_id"] for job in page["jobs"]]
+
+    assert listed(created_after=now - 20) == [ids[3], ids[2]]
+    assert listed(created_before=now - 30) == [ids[1], ids[0]]
+    assert listed(created_after=now - 30, created_before=now - 20) == [ids[2], ids[1]]
+    assert listed(created_after=now + 60) == []
+    assert api.call("job.list", {"created_after": now - 20, "limit": 1})["next_cursor"] is not None
+
+
 def test_job_list_filters_by_caller_and_context(api: Server, key: SigningKey) -> None:
     made = {
         (caller, context): api.call("job.create", {"job": signed(key, caller_id=caller, context_id=context)})

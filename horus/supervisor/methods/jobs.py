@@ -68,6 +68,12 @@ class ListParams(Params):
     status: JobStatus | None = Field(default=None, description="only jobs in this status")
     caller_id: str | None = Field(default=None, max_length=256, description="only jobs with this caller_id")
     context_id: str | None = Field(default=None, max_length=256, description="only jobs with this context_id")
+    created_after: float | None = Field(
+        default=None, ge=0, description="only jobs created at or after this time (Unix seconds)"
+    )
+    created_before: float | None = Field(
+        default=None, ge=0, description="only jobs created at or before this time (Unix seconds)"
+    )
     limit: int = Field(default=50, ge=1, le=500)
     cursor: int = Field(default=0, ge=0, le=2**53, description="next_cursor of the previous page; 0 for the first")
 
@@ -283,12 +289,18 @@ def list_jobs(ctx: Context, params: ListParams) -> JobPage:
         if not page:
             return JobPage(jobs=found, next_cursor=None)
         statuses, specs = _states(ctx, page, bool(wanted))
-        gone = []
+        gone: list[tuple[str, str]] = []
         for (runner_id, job_id, created_at), (state, owner), spec in zip(page, statuses, specs, strict=True):
             position += 1
             examined += 1
+            if params.created_after is not None and created_at < params.created_after:
+                # The index is newest first: every job from here on is older.
+                ctx.registry.unindex_jobs(gone)
+                return JobPage(jobs=found, next_cursor=None)
             if state is None:  # expired with its results: the index forgets it too
                 gone.append((runner_id, job_id))
+                continue
+            if params.created_before is not None and created_at > params.created_before:
                 continue
             if not ctx.may_see(owner):
                 continue

@@ -175,9 +175,9 @@ async function jobsView(view) {
   const params = { limit: 100 };
   if (filters.runner) params.runner_id = filters.runner;
   if (filters.status) params.status = filters.status;
+  if (filters.since) params.created_after = Math.floor(Date.now() / 1000 - Number(filters.since));
   const [runners, page] = await Promise.all([rpc("runner.list"), rpc("job.list", params)]);
-  const oldest = filters.since ? Date.now() / 1000 - Number(filters.since) : 0;
-  const jobs = page.jobs.filter((job) => job.created_at >= oldest);
+  const jobs = page.jobs;
   const rows = jobs.map((job) =>
     el("tr", { "data-job-id": job.job_id },
       el("td", {}, el("a", { href: "#/job/" + encodeURIComponent(job.job_id) }, job.job_id)),
