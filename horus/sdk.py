@@ -203,12 +203,23 @@ class Client:
         """Forget an ended job (a queued or running one raises: cancel it first)."""
         self.call("job.delete", job_id=job_id)
 
-    def jobs(self, runner_id: str | None = None, status: str | None = None, limit: int = 100) -> dict[str, Any]:
+    def jobs(
+        self,
+        runner_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}
         if runner_id:
             params["runner_id"] = runner_id
         if status:
             params["status"] = status
+        if created_after is not None:
+            params["created_after"] = created_after
+        if created_before is not None:
+            params["created_before"] = created_before
         return dict(self.call("job.list", **params))
 
     # -- runners and keys -----------------------------------------------------------------
