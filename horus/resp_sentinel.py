@@ -11,10 +11,12 @@ Once connected, the connection is a :class:`horus.resp.Connection` to the master
 ends it: sentinels close the demoted master's clients (and a dead master's socket breaks), so
 the next command raises :class:`ConnectionFailed` as a lost single Redis does, and whoever
 owns the connection opens a new one (``ThreadLocalConnections``: on its next use), which
-discovers again. A ``READONLY``, ``LOADING`` or ``MASTERDOWN`` reply (the server is no longer,
+discovers again. A ``READONLY``, ``LOADING``, ``MASTERDOWN`` or ``NOREPLICAS`` reply (the server is no longer,
 or not yet, a usable master) is turned into the same lost connection: the command did not
 run, and every caller already treats a lost connection as transient, while a plain error
-reply is final for them.
+reply is final for them. Every ``RECHECK_S`` a connection also asks a sentinel whether its
+server is still the master, so a master the sentinels replaced while it kept running (a
+forced failover) is left within that time, not when the sentinels get round to demoting it.
 
 Only this path pays for these checks: a single Redis gets a plain :class:`Connection`
 (:mod:`horus.connect` decides once, when connecting).
@@ -38,8 +40,16 @@ DISCOVER_TIMEOUT_S = 30.0
 #: Pause between rounds over every sentinel: doubles from the first to the last.
 FIRST_PAUSE_S = 0.05
 MAX_PAUSE_S = 1.0
-#: Replies meaning "not a master you can write to now": the command did not run.
-NOT_MASTER = ("READONLY", "LOADING", "MASTERDOWN")
+#: How often a connection asks a sentinel whether its server is still the master. A failover
+#: the sentinels force (SENTINEL FAILOVER, or a master they lost touch with that still runs)
+#: leaves the old master taking writes until they demote it, which can take their INFO period
+#: (10 s): writes sent there meanwhile are lost. Asking bounds that window to about this long.
+RECHECK_S = 0.5
+RECHECK_TIMEOUT_S = 1.0
+#: Replies meaning "not a master you can write to now": the command did not run. NOREPLICAS
+#: comes from a master set with ``min-replicas-to-write`` whose replica left, as it does when
+#: the sentinels promote it: then the writes refused are those a failover would have lost.
+NOT_MASTER = ("READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS")
 
 _lock = threading.Lock()
 #: Per group, the index of the sentinel that answered last: asked first next time.
@@ -107,8 +117,13 @@ class SentinelConnection(Connection):
         connect_timeout_s: float = 5.0,
         spin_us: int | None = None,
         discover_timeout_s: float = DISCOVER_TIMEOUT_S,
+        recheck_s: float = RECHECK_S,
     ) -> None:
         self.target = target
+        self.recheck_s = recheck_s
+        self._recheck_at = float("inf")  # not while discovering
+        self._asker: Connection | None = None
+        self._asker_index = -1
         started = time.monotonic()
         pause = FIRST_PAUSE_S
         tried: dict[str, str] = {}
@@ -116,6 +131,7 @@ class SentinelConnection(Connection):
             for index in _order(target):
                 if self._try(index, connect_timeout_s, spin_us, tried):
                     _answered(target, index)
+                    self._recheck_at = time.monotonic() + recheck_s
                     return
             waited = time.monotonic() - started
             if waited + pause > discover_timeout_s:
@@ -161,7 +177,44 @@ class SentinelConnection(Connection):
             "the next connection asks the sentinels again"
         )
 
+    def close(self) -> None:
+        super().close()
+        if self._asker is not None:
+            self._asker.close()
+            self._asker = None
+
+    def _recheck(self) -> None:
+        """Ask a sentinel whether this is still the master; if they name another, end this
+        connection before the command is sent (it has not run: the caller sends it again)."""
+        self._recheck_at = time.monotonic() + self.recheck_s
+        named = self._ask_again()
+        if named is None or (named.host, named.port) == (self.address.host, self.address.port):
+            return  # no sentinel answered: the master we have is the best we know
+        self.close()
+        raise ConnectionFailed(
+            f"the sentinels moved the master of {self.target.master_name!r} from {_where(self.address)} "
+            f"to {_where(named)}; the next connection goes there"
+        )
+
+    def _ask_again(self) -> Address | None:
+        ask = ("SENTINEL", "get-master-addr-by-name", self.target.master_name)
+        for index in _order(self.target):
+            try:
+                if self._asker is None or self._asker.broken or self._asker_index != index:
+                    if self._asker is not None:
+                        self._asker.close()
+                    self._asker = Connection(self.target.sentinels[index], RECHECK_TIMEOUT_S, spin_us=0)
+                    self._asker_index = index
+                return master_address(self._asker.call(*ask, timeout_s=RECHECK_TIMEOUT_S), self.target)
+            except (ConnectionFailed, ReplyError):
+                if self._asker is not None:
+                    self._asker.close()
+                self._asker = None
+        return None
+
     def call(self, *args: Any, timeout_s: float | None = None) -> Any:
+        if time.monotonic() >= self._recheck_at:
+            self._recheck()
         try:
             return super().call(*args, timeout_s=timeout_s)
         except ReplyError as exc:
@@ -175,7 +228,14 @@ class SentinelConnection(Connection):
             raise self._lost(reply)
         return reply
 
+    def send(self, commands: Any) -> None:
+        if time.monotonic() >= self._recheck_at:
+            self._recheck()
+        super().send(commands)
+
     def pipeline(self, commands: Any) -> list[Any]:
+        if time.monotonic() >= self._recheck_at:
+            self._recheck()
         replies = super().pipeline(commands)
         for reply in replies:
             if not_master(reply):
@@ -187,6 +247,7 @@ class AsyncSentinelConnection(AsyncConnection):
     """An :class:`AsyncConnection` to the master the sentinels name, as :class:`SentinelConnection`."""
 
     target: SentinelTarget
+    _recheck_at = float("inf")
 
     @classmethod
     async def discover(
@@ -200,6 +261,7 @@ class AsyncSentinelConnection(AsyncConnection):
                 conn = await cls._try(target, index, connect_timeout_s, tried)
                 if conn is not None:
                     _answered(target, index)
+                    conn._recheck_at = time.monotonic() + RECHECK_S
                     return conn
             waited = time.monotonic() - started
             if waited + pause > discover_timeout_s:
@@ -244,7 +306,30 @@ class AsyncSentinelConnection(AsyncConnection):
             return None
         return conn
 
+    async def _recheck(self) -> None:
+        """As :meth:`SentinelConnection._recheck`."""
+        self._recheck_at = time.monotonic() + RECHECK_S
+        ask = ("SENTINEL", "get-master-addr-by-name", self.target.master_name)
+        for index in _order(self.target):
+            try:
+                asker = await AsyncConnection.open(self.target.sentinels[index], RECHECK_TIMEOUT_S)
+                try:
+                    named = master_address(await asker.call(*ask, timeout_s=RECHECK_TIMEOUT_S), self.target)
+                finally:
+                    await asker.aclose()
+            except (ConnectionFailed, ReplyError):
+                continue
+            if named is not None and (named.host, named.port) != (self.address.host, self.address.port):
+                self.close()
+                raise ConnectionFailed(
+                    f"the sentinels moved the master of {self.target.master_name!r} from {_where(self.address)} "
+                    f"to {_where(named)}; the next connection goes there"
+                )
+            return
+
     async def call(self, *args: Any, timeout_s: float) -> Any:
+        if time.monotonic() >= self._recheck_at:
+            await self._recheck()
         try:
             return await super().call(*args, timeout_s=timeout_s)
         except ReplyError as exc:
