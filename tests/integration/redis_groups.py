@@ -22,6 +22,8 @@ START_TIMEOUT_S = 120
 
 def _free(port: int) -> bool:
     with socket.socket() as s:
+        # As redis-server binds: a port whose last connections linger in TIME_WAIT is free to it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
