@@ -229,3 +229,22 @@ def test_a_broker_takes_a_sentinel_url() -> None:
     assert isinstance(broker.target, SentinelTarget) and broker.target.db == 4
     with pytest.raises(ConfigError, match="Sentinel group"):
         _ = broker.address
+
+
+def test_a_connection_leaves_a_master_the_sentinels_replaced(servers: Callable[[Handler], FakeServer]) -> None:
+    """A forced failover leaves the old master running and taking writes: the connection asks
+    a sentinel again before a command once its last answer is older than ``recheck_s``."""
+    old, new = servers(redis_answering(MASTER_ROLE)), servers(redis_answering(MASTER_ROLE))
+    named = [old.port]
+    sentinel = servers(lambda _: array(bulk("127.0.0.1"), bulk(str(named[0]))))
+    conn = SentinelConnection(target(sentinel.port), recheck_s=0.0)
+    assert conn.call("SET", "k", "v") == "OK"  # asked again: still the master
+    named[0] = new.port
+    with pytest.raises(ConnectionFailed, match=rf"moved the master of 'horus' from 127.0.0.1:{old.port} to "):
+        conn.call("SET", "k", "v")
+    assert conn.broken and old.seen.count(["SET", "k", "v"]) == 1  # the second was never sent
+    moved = SentinelConnection(target(sentinel.port), recheck_s=60.0)
+    assert moved.address.port == new.port
+    named[0] = old.port
+    assert moved.call("SET", "k", "v") == "OK"  # not asked again before recheck_s
+    moved.close()
