@@ -11,11 +11,15 @@ yet (docs/scaling.md).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from horus.errors import ConfigError
 from horus.redis_url import SINGLE_FORM, Address, ClusterTarget, SentinelTarget, parse_target, redact
 from horus.resp import Connection
-from horus.resp_async import AsyncConnection, AsyncPool
-from horus.resp_sentinel import AsyncSentinelConnection, SentinelConnection
+from horus.resp_sentinel import SentinelConnection
+
+if TYPE_CHECKING:
+    from horus.resp_async import AsyncConnection, AsyncPool
 
 #: What the commands connect to today.
 Connectable = Address | SentinelTarget
@@ -41,6 +45,10 @@ def connect(target: Connectable, connect_timeout_s: float = 5.0) -> Connection:
 
 async def connect_async(target: Connectable, connect_timeout_s: float = 5.0) -> AsyncConnection:
     """The same for asyncio code."""
+    # Imported here: a worker never waits on an event loop, and asyncio costs each process memory.
+    from horus.resp_async import AsyncConnection
+    from horus.resp_sentinel_async import AsyncSentinelConnection
+
     if isinstance(target, SentinelTarget):
         return await AsyncSentinelConnection.discover(target, connect_timeout_s)
     return await AsyncConnection.open(target, connect_timeout_s)
@@ -48,4 +56,6 @@ async def connect_async(target: Connectable, connect_timeout_s: float = 5.0) -> 
 
 def async_pool(target: Connectable, keep: int = 16) -> AsyncPool:
     """A pool of asyncio connections to ``target`` (the API servers' waiting calls)."""
+    from horus.resp_async import AsyncPool
+
     return AsyncPool(lambda: connect_async(target), keep)

@@ -15,7 +15,8 @@ from horus.connect import connect, connect_async, target_of
 from horus.errors import ConfigError, ConnectionFailed
 from horus.redis_url import SentinelTarget, parse_target
 from horus.resp import Connection, ReplyError
-from horus.resp_sentinel import AsyncSentinelConnection, NoMaster, SentinelConnection
+from horus.resp_sentinel import NoMaster, SentinelConnection
+from horus.resp_sentinel_async import AsyncSentinelConnection
 
 Handler = Callable[[list[str]], bytes]
 
