@@ -251,7 +251,7 @@ class Horus:
         """Wait for a job's result on an asyncio connection (Redis or the supervisor)."""
         client = self.client
         if isinstance(client, RedisClient):
-            return await wait_redis(client.broker.address, client.broker.keys, job_id, timeout_s)
+            return await wait_redis(client.broker.target, client.broker.keys, job_id, timeout_s)
         from horus.rpc_async import AsyncRpc
 
         return await wait_supervisor(AsyncRpc(client.url, client.token), job_id, timeout_s)

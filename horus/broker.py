@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -10,8 +11,9 @@ from typing import Any
 import orjson
 
 from horus import config, scripts
+from horus.connect import Connectable, connect, target_of
 from horus.deadletter import DeadJob, DeadPurged, DeadRetried, DeadSkipped
-from horus.errors import JobActive, JobNotFound, JobRejected, NotDeadLettered, WaitTimeout
+from horus.errors import ConfigError, JobActive, JobNotFound, JobRejected, NotDeadLettered, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE, PRIORITY_TOKEN, Keys
 from horus.models import SIGNED_DEFAULTS, TERMINAL, Attempt, Job, JobProgress, JobResult, JobStatus
 from horus.resp import Address, Arg, Connection, ReplyError, ThreadLocalConnections
@@ -226,8 +228,9 @@ class Broker:
         events_maxlen: int | None = None,
     ) -> None:
         self.url = url
-        self.address = Address.parse(url)
-        self.connections = ThreadLocalConnections(self.address)
+        #: The one Redis or the Sentinel group the URL names (a cluster URL is refused).
+        self.target: Connectable = target_of(url)
+        self.connections = ThreadLocalConnections(functools.partial(connect, self.target))
         self.keys = Keys(namespace)
         self.result_ttl_s = result_ttl_s
         self.id_ttl_s = max(id_ttl_s, result_ttl_s)
@@ -243,6 +246,13 @@ class Broker:
     @classmethod
     def from_url(cls, url: str, namespace: str = DEFAULT_NAMESPACE, **options: Any) -> Broker:
         return cls(url, namespace, **options)
+
+    @property
+    def address(self) -> Address:
+        """The Redis a single-server URL names; a Sentinel group's master moves (see :attr:`target`)."""
+        if not isinstance(self.target, Address):
+            raise ConfigError(f"{self.target} is a Sentinel group, not one Redis address: use Broker.target")
+        return self.target
 
     @property
     def conn(self) -> Connection:
@@ -932,6 +942,6 @@ class Broker:
 
     def subscribe_control(self, runner_id: str) -> Connection:
         """A connection of its own subscribed to the runner's control channel (non-blocking)."""
-        conn = Connection(self.address)
+        conn = connect(self.target)
         conn.subscribe(self.keys.control(runner_id))
         return conn

@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -215,8 +215,9 @@ class ThreadLocalConnections:
     Every connection made is remembered so :meth:`close` can close them all, including those of
     threads that have ended."""
 
-    def __init__(self, address: Address) -> None:
-        self.address = address
+    def __init__(self, opener: Callable[[], Connection]) -> None:
+        #: Opens a connection (``horus.connect.connect`` for the broker's target).
+        self.opener = opener
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[Connection] = []
@@ -224,7 +225,7 @@ class ThreadLocalConnections:
     def get(self) -> Connection:
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None or conn.broken or self._local.pid != os.getpid():
-            conn = Connection(self.address)
+            conn = self.opener()
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._lock:
                 self._all = [c for c in self._all if not c.broken]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import hiredis
@@ -99,13 +100,14 @@ class AsyncPool:
     """Idle connections kept for reuse; a broken one is dropped. Bounded by its users: the
     servers take a connection only while holding a waiter slot."""
 
-    def __init__(self, address: Address, keep: int = 16) -> None:
-        self.address = address
+    def __init__(self, opener: Callable[[], Awaitable[AsyncConnection]], keep: int = 16) -> None:
+        #: Opens a connection (``horus.connect.connect_async`` for the broker's target).
+        self.opener = opener
         self.keep = keep
         self._idle: list[AsyncConnection] = []
 
     async def call(self, *args: Arg, timeout_s: float) -> Any:
-        conn = self._idle.pop() if self._idle else await AsyncConnection.open(self.address)
+        conn = self._idle.pop() if self._idle else await self.opener()
         try:
             return await conn.call(*args, timeout_s=timeout_s)
         finally:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 
 from horus.broker import DELETED, result_from_hash
+from horus.connect import Connectable, connect_async
 from horus.errors import JobNotFound, WaitTimeout
 from horus.keys import Keys
 from horus.models import TERMINAL, JobResult
-from horus.resp import Address
 from horus.resp_async import AsyncConnection
 from horus.rpc_async import AsyncRpc
 
@@ -24,9 +24,9 @@ STEP_S = 30.0
 SLACK_S = 10.0
 
 
-async def wait_redis(address: Address, keys: Keys, job_id: str, timeout_s: float | None) -> JobResult:
+async def wait_redis(target: Connectable, keys: Keys, job_id: str, timeout_s: float | None) -> JobResult:
     """The job's result once it ends; WaitTimeout naming the time waited when ``timeout_s`` passes."""
-    conn = await AsyncConnection.open(address)
+    conn = await connect_async(target)
     try:
         return await _wait(conn, keys, job_id, timeout_s)
     finally:

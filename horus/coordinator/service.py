@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 
 from horus.broker import Broker
+from horus.connect import async_pool
 from horus.coordinator import dag
 from horus.coordinator.document import digest, parse_workflow, verify_attempts, verify_workflow
 from horus.coordinator.engine import Engine
@@ -35,7 +36,6 @@ from horus.coordinator.models import (
 from horus.coordinator.store import WorkflowStore, job_id
 from horus.errors import WaitTimeout
 from horus.models import JobResult, JobStatus
-from horus.resp_async import AsyncPool
 from horus.supervisor.app import MAX_WAITERS, JsonRpcApp
 from horus.supervisor.auth import Authenticator
 from horus.supervisor.context import Settings
@@ -386,7 +386,7 @@ class Coordinator(JsonRpcApp):
     ) -> None:
         super().__init__(max_body_bytes, threads, max_batch, max_response_bytes, max_waiters)
         self.engine = engine
-        self.pool = AsyncPool(broker.address)
+        self.pool = async_pool(broker.target)
         self.store = WorkflowStore(broker)
         self.registry = Registry(broker)
         self.link = link

@@ -22,6 +22,8 @@ START_TIMEOUT_S = 120
 
 def _free(port: int) -> bool:
     with socket.socket() as s:
+        # As redis-server binds: a port whose last connections linger in TIME_WAIT is free to it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -53,8 +55,15 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextlib.contextmanager
-def redis_group(kind: str, workdir: Path) -> Iterator[str]:
-    """Start a ``cluster`` or ``sentinel`` group under ``workdir`` on free ports; yield its URL."""
+def redis_group(
+    kind: str,
+    workdir: Path,
+    redis_ports: tuple[int, int] = (17900, 18000),
+    sentinel_ports: tuple[int, int] = (26430, 26500),
+) -> Iterator[str]:
+    """Start a ``cluster`` or ``sentinel`` group under ``workdir`` on free ports; yield its URL.
+
+    A sentinel group's Redis and sentinel ports are taken in ``redis_ports`` and ``sentinel_ports``."""
     _needs_redis()
     for _ in range(5):
         if kind == "cluster":
@@ -62,9 +71,9 @@ def redis_group(kind: str, workdir: Path) -> Iterator[str]:
         else:
             ports = [
                 "--base-port",
-                str(_free_base((0, 1), 17900, 18000)),
+                str(_free_base((0, 1), *redis_ports)),
                 "--sentinel-port",
-                str(_free_base((0, 1, 2), 26430, 26500)),
+                str(_free_base((0, 1, 2), *sentinel_ports)),
             ]
         started = run_script(kind, "start", "--dir", str(workdir), "--timeout", str(START_TIMEOUT_S), *ports)
         if started.returncode == 0:
