@@ -9,11 +9,8 @@ import json
 import re
 import select
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email.message import Message
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,6 +21,7 @@ from horus.signing import public_hex
 from horus.ui.routes import CSP
 from tests.conftest import StartWorker
 from tests.integration import test_supervisor
+from tests.integration.http_get import get
 from tests.integration.test_supervisor import ADMIN, Server, signed
 
 serve = test_supervisor.serve  # the fixture: real supervisors on loopback ports
@@ -77,15 +75,6 @@ class EventStream:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def get(url: str, token: str | None = None) -> tuple[int, Message, bytes]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=WAIT) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read()
 
 
 def until(check: Callable[[], bool], what: str) -> None:

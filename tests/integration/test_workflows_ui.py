@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 import xml.etree.ElementTree as ET
 import zipfile
 from email.message import Message
@@ -21,6 +19,7 @@ import redis
 from horus.sdk import Client
 from tests.conftest import ROOT
 from tests.integration.coordinator_fixtures import ADMIN, WAIT, Stack, python_step, serve, stack  # noqa: F401
+from tests.integration.http_get import get
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 DIAMOND = {
@@ -32,16 +31,6 @@ DIAMOND = {
         python_step("join", "wf_sum", depends_on=["left", "right"]),
     ],
 }
-
-
-def get(url: str, token: str | None = None) -> tuple[int, Message, bytes]:
-    """Status, headers (looked up case-insensitively) and body, whatever the status."""
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=WAIT) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
 
 
 def get_json(url: str, token: str | None = ADMIN) -> Any:
