@@ -16,7 +16,8 @@ from horus.deadletter import DeadJob, DeadPurged, DeadRetried, DeadSkipped
 from horus.errors import ConfigError, JobActive, JobNotFound, JobRejected, NotDeadLettered, WaitTimeout
 from horus.keys import DEFAULT_NAMESPACE, PRIORITY_TOKEN, Keys
 from horus.models import SIGNED_DEFAULTS, TERMINAL, Attempt, Job, JobProgress, JobResult, JobStatus
-from horus.resp import Address, Arg, Connection, ReplyError, ThreadLocalConnections
+from horus.redis_url import ClusterTarget
+from horus.resp import Address, Arg, RedisConnection, ReplyError, ThreadLocalConnections
 from horus.retry import Retry, active_span_s, history_of
 from horus.tasks import MAX_PROGRESS_MESSAGE
 
@@ -236,7 +237,8 @@ class Broker:
         self.id_ttl_s = max(id_ttl_s, result_ttl_s)
         self.log_maxlen = log_maxlen
         self.max_deliveries = max_deliveries
-        self.cluster = cluster
+        #: Every script kept inside one hash slot: always on a cluster, by choice elsewhere.
+        self.cluster = cluster or isinstance(self.target, ClusterTarget)
         #: The events stream's cap the scripts are passed; 0: no events nor counters (None:
         #: HORUS_EVENTS / HORUS_EVENTS_MAXLEN, docs/operations.md).
         self.events_cap = config.events_maxlen(events_maxlen) if config.events_enabled(events) else 0
@@ -255,7 +257,7 @@ class Broker:
         return self.target
 
     @property
-    def conn(self) -> Connection:
+    def conn(self) -> RedisConnection:
         return self.connections.get()
 
     def call(self, *args: Arg, timeout_s: float | None = None) -> Any:
@@ -312,10 +314,42 @@ class Broker:
         if not self.cluster:
             self._refuse_replay(batch, self._enqueue(batch))
             return [job.id for job in batch]
-        for job in batch:
-            self._claim(job)
-            self._refuse_replay([job], self._enqueue([job]))
+        self._enqueue_claimed(batch)
         return [job.id for job in batch]
+
+    def _enqueue_claimed(self, batch: Sequence[Job]) -> None:
+        """Cluster: claim every id (pipelined, each in its id's slot), then queue the jobs up to
+        the first refused claim with one enqueue.lua call per runner (pipelined, each in its
+        runner's slot); claims taken after the refused one are given back."""
+        now = time.time()
+        claims: list[tuple[Arg, ...]] = [
+            scripts.command(
+                "claim", [self.keys.job_index(job.id)], [job.runner_id, job_options(job, self.id_ttl_s, now)[1]]
+            )
+            for job in batch
+        ]
+        if self.events_cap:
+            # Readers find the runners' event streams here; the set is in a slot of its own.
+            claims += [("SADD", self.keys.runners(), runner) for runner in dict.fromkeys(j.runner_id for j in batch)]
+        claimed = _raise_errors(scripts.run(self.conn, claims))[: len(batch)]
+        refused = next((i for i, flag in enumerate(claimed) if flag != 1), None)
+        if refused is not None:
+            taken = [
+                job.id for job, flag in zip(batch[refused + 1 :], claimed[refused + 1 :], strict=True) if flag == 1
+            ]
+            if taken:
+                _raise_errors(self.conn.pipeline([("DEL", self.keys.job_index(job_id)) for job_id in taken]))
+        by_runner: dict[str, list[Job]] = {}
+        for job in batch[:refused]:
+            by_runner.setdefault(job.runner_id, []).append(job)
+        groups = list(by_runner.values())
+        queued = _raise_errors(
+            scripts.run(self.conn, [scripts.command("enqueue", *self._enqueue_args(g)) for g in groups])
+        )
+        for jobs, position in zip(groups, queued, strict=True):
+            self._refuse_replay(jobs, int(position))
+        if refused is not None:
+            self._refuse_replay([batch[refused]], 1)
 
     def enqueue_each(self, jobs: Sequence[Job]) -> list[bool]:
         """Queue each job on its own, all in one round trip: a replayed id refuses only its own
@@ -940,7 +974,7 @@ class Broker:
         flat = self.call("ZRANGE", self.keys.workers(runner_id), 0, -1, "WITHSCORES")
         return {str(k): float(v) for k, v in _pairs(flat).items()}
 
-    def subscribe_control(self, runner_id: str) -> Connection:
+    def subscribe_control(self, runner_id: str) -> RedisConnection:
         """A connection of its own subscribed to the runner's control channel (non-blocking)."""
         conn = connect(self.target)
         conn.subscribe(self.keys.control(runner_id))

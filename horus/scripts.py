@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from horus.resp import Arg, Connection, ReplyError
+from horus.resp import Arg, RedisConnection, ReplyError
 
 NAMES = (
     "enqueue",
@@ -63,7 +63,7 @@ def _missing(reply: Any) -> bool:
     return isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT")
 
 
-def run(conn: Connection, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+def run(conn: RedisConnection, commands: Sequence[Sequence[Arg]]) -> list[Any]:
     """Run commands in one round trip; scripts the server does not know yet are loaded and
     only their (unexecuted) calls are sent again."""
     replies = conn.pipeline(commands)
@@ -75,14 +75,14 @@ def run(conn: Connection, commands: Sequence[Sequence[Arg]]) -> list[Any]:
     return replies
 
 
-def call(conn: Connection, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+def call(conn: RedisConnection, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
     (reply,) = run(conn, [command(name, keys, args)])
     if isinstance(reply, ReplyError):
         raise reply
     return reply
 
 
-def load(conn: Connection) -> None:
+def load(conn: RedisConnection) -> None:
     """Load every script, for callers that pipeline script calls without waiting for replies."""
     for reply in conn.pipeline([("SCRIPT", "LOAD", source(name)) for name in NAMES]):
         if isinstance(reply, ReplyError):

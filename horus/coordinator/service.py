@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 
 from horus.broker import Broker
-from horus.connect import async_pool
+from horus.connect import async_pool, refuse_cluster
 from horus.coordinator import dag
 from horus.coordinator.document import digest, parse_workflow, verify_attempts, verify_workflow
 from horus.coordinator.engine import Engine
@@ -386,7 +386,7 @@ class Coordinator(JsonRpcApp):
     ) -> None:
         super().__init__(max_body_bytes, threads, max_batch, max_response_bytes, max_waiters)
         self.engine = engine
-        self.pool = async_pool(broker.target)
+        self.pool = async_pool(refuse_cluster(broker.target, "the coordinator"))
         self.store = WorkflowStore(broker)
         self.registry = Registry(broker)
         self.link = link

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from horus import metrics
 from horus.broker import Broker
-from horus.connect import async_pool
+from horus.connect import async_pool, refuse_cluster
 from horus.errors import WaitTimeout
 from horus.resp_async import AsyncPool
 from horus.supervisor.auth import Authenticator
@@ -299,7 +299,7 @@ class Supervisor(JsonRpcApp):
     ) -> None:
         super().__init__(max_body_bytes, threads, max_batch, max_response_bytes, max_waiters)
         self.broker = broker
-        self.pool = async_pool(broker.target)
+        self.pool = async_pool(refuse_cluster(broker.target, "the supervisor"))
         self.registry = Registry(broker)
         self.auth = Authenticator(self.registry, admin_token, insecure)
         self.settings = settings or Settings()

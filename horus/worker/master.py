@@ -21,7 +21,7 @@ from horus.errors import ConfigError, TransportError
 from horus.middleware import Chain
 from horus.models import Job, JobResult, JobStatus
 from horus.plugin import BaseRunner
-from horus.resp import Connection
+from horus.resp import RedisConnection
 from horus.retry import log_retry, plan
 from horus.worker.child import SETUP_FAILED, child_main
 from horus.worker.config import WorkerConfig
@@ -76,7 +76,7 @@ class Master:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        self.control: Connection | None = None
+        self.control: RedisConnection | None = None
         self.control_fd = -1
         self.pending_cancels: dict[str, float] = {}  # job id -> until when to look for it
         self.shutdown_at: float | None = None

@@ -351,6 +351,20 @@ def test_cluster_mode_claims_then_enqueues(redis_url: str, r: redis.Redis, key: 
         assert (broker.queue_length("r1"), broker.queue_length("r2")) == (1, 0)
 
 
+def test_cluster_mode_queues_a_batch_up_to_its_first_replayed_id(redis_url: str, key: SigningKey) -> None:
+    with Broker.from_url(redis_url, cluster=True) as broker:
+        seen = job(key, runner="r2")
+        broker.enqueue(seen)
+        batch = [job(key), job(key, runner="r2"), job(key, id=seen.id), job(key), job(key, runner="r2")]
+        with pytest.raises(JobRejected, match=f"{seen.id!r} was already submitted"):
+            broker.enqueue_many(batch)
+        assert (broker.queue_length("r1"), broker.queue_length("r2")) == (1, 2)
+        assert broker.runner_of(batch[0].id) == "r1" and broker.runner_of(batch[1].id) == "r2"
+        # The ids after the refused one were given back: they can be submitted again.
+        assert broker.enqueue_many(batch[3:]) == [batch[3].id, batch[4].id]
+        assert (broker.queue_length("r1"), broker.queue_length("r2")) == (2, 3)
+
+
 def test_cycle_acknowledges_and_reserves_in_one_call(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
     jobs = [job(key) for _ in range(5)]
     broker.enqueue_many(jobs)

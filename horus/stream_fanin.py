@@ -1,0 +1,112 @@
+"""Blocking reads of streams that sit in several hash slots, as one read.
+
+``XREAD BLOCK`` takes streams of one slot only on a Redis Cluster (the slot's master is the one
+that can wake the reader). A follower of streams in several slots gets one reader thread per
+slot here, each on a connection of its own, blocking on its slot's streams and handing what it
+reads to one queue; :meth:`StreamFanIn.read` waits on that queue. Nothing is polled.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from horus.cluster_slots import key_slot
+from horus.resp import RedisConnection
+
+#: What XREAD gives for one stream: its key and its entries (id, flat field/value list).
+Batch = tuple[str, list[tuple[str, list[Any]]]]
+
+
+class _SlotReader(threading.Thread):
+    """Follows the streams of one slot: XREAD BLOCK on all of them, from each one's cursor."""
+
+    def __init__(self, fanin: StreamFanIn) -> None:
+        super().__init__(daemon=True, name="horus-stream-reader")
+        self.fanin = fanin
+        self.cursors: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        fanin = self.fanin
+        try:
+            conn = fanin.connect()
+        except Exception as exc:  # handed to the reader, which raises it
+            fanin.out.put(exc)
+            return
+        try:
+            while not fanin.stopped.is_set():
+                with self.lock:
+                    keys, cursors = list(self.cursors), list(self.cursors.values())
+                reply = conn.call(
+                    "XREAD",
+                    "COUNT",
+                    fanin.count,
+                    "BLOCK",
+                    fanin.block_ms,
+                    "STREAMS",
+                    *keys,
+                    *cursors,
+                    timeout_s=fanin.block_ms / 1000 + 10,
+                )
+                for key, entries in reply or ():
+                    batch = [(str(entry_id), flat) for entry_id, flat in entries]
+                    if batch:
+                        with self.lock:
+                            self.cursors[str(key)] = batch[-1][0]
+                        fanin.out.put((str(key), batch))
+        except Exception as exc:
+            fanin.out.put(exc)
+        finally:
+            conn.close()
+
+
+class StreamFanIn:
+    """Streams followed from their cursors, across slots; :meth:`read` gives what is new."""
+
+    def __init__(self, connect: Callable[[], RedisConnection], count: int = 1_000, block_ms: int = 5_000) -> None:
+        self.connect = connect
+        self.count = count
+        self.block_ms = block_ms
+        self.out: queue.Queue[Batch | Exception] = queue.Queue()
+        self.stopped = threading.Event()
+        self._readers: dict[int, _SlotReader] = {}
+
+    def follow(self, key: str, cursor: str) -> None:
+        """Follow ``key`` from after ``cursor``; a key followed already keeps its own cursor (a
+        key added to a slot already read joins its reads once the current block ends)."""
+        slot = key_slot(key)
+        reader = self._readers.get(slot)
+        if reader is None:
+            reader = self._readers[slot] = _SlotReader(self)
+            reader.cursors[key] = cursor
+            reader.start()
+            return
+        with reader.lock:
+            reader.cursors.setdefault(key, cursor)
+
+    def read(self, timeout_s: float) -> list[Batch]:
+        """What arrived, waiting up to ``timeout_s`` for the first batch (then taking every batch
+        already there); an error a reader met is raised here."""
+        try:
+            first = self.out.get(timeout=timeout_s)
+        except queue.Empty:
+            return []
+        items = [first]
+        while True:
+            try:
+                items.append(self.out.get_nowait())
+            except queue.Empty:
+                break
+        batches: list[Batch] = []
+        for item in items:
+            if isinstance(item, Exception):
+                raise item
+            batches.append(item)
+        return batches
+
+    def close(self) -> None:
+        """Stop the readers (each ends once its current block does)."""
+        self.stopped.set()
