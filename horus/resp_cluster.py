@@ -16,6 +16,9 @@ blocking reserve) go to their nodes at once; their replies are read in the order
 redirected reply is followed only once every reply still on its way has been read, so no
 connection ever has two callers waiting on it.
 
+``WAIT`` (replicas to acknowledge the writes before it) goes to the master the last command with
+keys went to, so a write followed by ``WAIT`` in one pipeline asks the node that took the write.
+
 A subscription (:meth:`subscribe`) is a socket of its own to the master of the channel's slot:
 a ``PUBLISH`` on any node of a cluster reaches the subscribers of every node.
 """
@@ -45,6 +48,8 @@ _KEYLESS = {
     "CONFIG", "CLIENT", "PUBLISH", "SCRIPT", "FUNCTION", "DBSIZE", "READONLY", "READWRITE",
 }  # fmt: skip
 _TO_EVERY_MASTER = {"SCRIPT", "FUNCTION"}
+# Commands about the writes this connection sent before: they go where the last command went.
+_FOLLOW_LAST = {"WAIT", "WAITAOF"}
 _ALL_ARGS = {"DEL", "UNLINK", "EXISTS", "MGET", "TOUCH", "WATCH", "SINTER", "SUNION", "SDIFF", "PFCOUNT"}
 _ALL_BUT_LAST = {"BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"}
 _TWO = {"BLMOVE", "LMOVE", "RPOPLPUSH", "BRPOPLPUSH", "SMOVE", "RENAME", "RENAMENX", "COPY"}
@@ -118,6 +123,8 @@ class ClusterConnection:
         #: Replies read ahead of their turn (to follow a redirection), with their command and node.
         self._ready: deque[tuple[Node, Sequence[Arg], Any]] = deque()
         self._subscriber: Connection | None = None
+        #: Where the last command with keys went (a WAIT after it must ask the same master).
+        self._last: Node | None = None
         #: Redirections followed (by kind), for tests and metrics.
         self.redirects = {"MOVED": 0, "ASK": 0}
         self.slots = self._read_map()
@@ -166,6 +173,16 @@ class ClusterConnection:
         self.slots = self._read_map(self.slots.masters())
         self._stale = False
 
+    def _route(self, command: Sequence[Arg]) -> Node:
+        """The master ``command`` goes to (a keyless one: the first; WAIT: the last one used)."""
+        if str(command[0]).upper() in _FOLLOW_LAST:
+            return self._last or self._master_for(None)
+        slot = command_slot(command)
+        node = self._master_for(slot)
+        if slot is not None:
+            self._last = node
+        return node
+
     def _master_for(self, slot: int | None) -> Node:
         if self._stale:
             self.refresh()
@@ -193,7 +210,7 @@ class ClusterConnection:
             if str(command[0]).upper() in _TO_EVERY_MASTER:
                 everywhere.append(i)
                 continue
-            groups.setdefault(self._master_for(command_slot(command)), []).append(i)
+            groups.setdefault(self._route(command), []).append(i)
         for node, indexes in groups.items():
             try:
                 sent = self.node(node).pipeline([commands[i] for i in indexes])
@@ -214,7 +231,7 @@ class ClusterConnection:
     def _run(self, args: Sequence[Arg], timeout_s: float | None) -> Any:
         if str(args[0]).upper() in _TO_EVERY_MASTER:
             return self._everywhere(args)
-        node = self._master_for(command_slot(args))
+        node = self._route(args)
         return self._follow(args, node, self._send(node, args, timeout_s), timeout_s)
 
     def _send(self, node: Node, args: Sequence[Arg], timeout_s: float | None, asking: bool = False) -> Any:
@@ -272,7 +289,7 @@ class ClusterConnection:
             if str(command[0]).upper() in _TO_EVERY_MASTER:
                 sent.append((None, command, self._everywhere(command)))
                 continue
-            node = self._master_for(command_slot(command))
+            node = self._route(command)
             groups.setdefault(node, []).append(command)
             sent.append((node, command, None))
         self._pending.extend(sent)

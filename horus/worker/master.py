@@ -28,6 +28,7 @@ from horus.worker.config import WorkerConfig
 from horus.worker.context import kill_groups_and_wait
 from horus.worker.metrics import MetricsServer, WorkerStats, worker_registry
 from horus.worker.slots import Slots
+from horus.worker.startup import patiently
 from horus.worker.transcript import cut_middle
 
 log = logging.getLogger("horus.worker")
@@ -111,8 +112,7 @@ class Master:
 
     # -- lifecycle ---------------------------------------------------------------
     def run(self) -> int:
-        self.broker.ping()
-        self.broker.register_runner(self.config.runner_id)
+        self._reach_redis()
         self._install_signals()
         self.selector.register(self.wake_r, selectors.EVENT_READ)
         if self.config.metrics_port is not None:
@@ -135,6 +135,13 @@ class Master:
             self.metrics.shut()
         log.info("worker %s stopped", os.getpid())
         return self.exit_code
+
+    def _reach_redis(self) -> None:
+        def first_contact() -> None:
+            self.broker.ping()
+            self.broker.register_runner(self.config.runner_id)
+
+        patiently(first_contact)
 
     def _tick(self) -> None:
         now = time.monotonic()

@@ -6,6 +6,7 @@ notices over pub/sub; a retry scheduled and released; events followed across mas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
+from horus.broker import Broker
 from horus.client import RedisClient
 from horus.errors import TransportError
 from horus.events import follow_events
@@ -164,15 +166,14 @@ class Follower:
         self.seen: set[str] = set()
         self.changed = threading.Condition()
 
-    def follow(self, client: RedisClient) -> None:
-        try:
-            for event in follow_events(client.broker, block_ms=500):
+    def follow(self, url: str, namespace: str) -> None:
+        # A broker of the thread's own, closed when the module's cluster stops and ends the follow.
+        with contextlib.suppress(TransportError), Broker.from_url(url, namespace) as broker:
+            for event in follow_events(broker, block_ms=500):
                 if event.event == "completed":
                     with self.changed:
                         self.seen.add(event.job_id)
                         self.changed.notify_all()
-        except TransportError:
-            pass  # the module's cluster stopped
 
     def wait_for(self, ids: set[str]) -> bool:
         with self.changed:
@@ -185,8 +186,8 @@ def follower(url: str, namespace: str, runners: list[str]) -> Iterator[Follower]
     with RedisClient(url, namespace) as client:
         for runner in runners:
             client.broker.register_runner(runner)
-        threading.Thread(target=follower.follow, args=(client,), daemon=True).start()
-        yield follower
+    threading.Thread(target=follower.follow, args=(url, namespace), daemon=True).start()
+    yield follower
 
 
 def test_events_are_followed_across_the_masters(
