@@ -7,8 +7,9 @@ Redis, a Sentinel group and a cluster behave the same. The kind is decided once,
 connecting: a single Redis gets a plain :class:`Connection` and pays nothing per command for
 Sentinel or Cluster.
 
-The asyncio side (the API servers' waiting calls) knows no cluster yet: :func:`refuse_cluster`
-is how a server says so at its start (docs/scaling.md).
+The API servers' waiting calls on a cluster go through
+:class:`horus.resp_cluster_async.AsyncClusterPool` (:func:`async_pool`); :func:`refuse_cluster` is
+how what cannot run on a cluster yet (the coordinator) says so at its start (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from horus.resp_cluster import ClusterConnection
 from horus.resp_sentinel import SentinelConnection
 
 if TYPE_CHECKING:
-    from horus.resp_async import AsyncConnection, AsyncPool
+    from horus.resp_async import AsyncCaller, AsyncConnection
 
 #: What the commands connect to.
 Connectable = Address | SentinelTarget | ClusterTarget
@@ -40,8 +41,8 @@ def refuse_cluster(target: Connectable, who: str) -> AsyncConnectable:
     if isinstance(target, ClusterTarget):
         raise ConfigError(
             f"{who} cannot run on a Redis Cluster yet ({target}): give it the URL of one Redis "
-            f"({SINGLE_FORM}) or of a Sentinel group; workers, the beat, the CLI and the Python "
-            "clients run on a cluster (docs/scaling.md)"
+            f"({SINGLE_FORM}) or of a Sentinel group; workers, the supervisor, the beat, the CLI and "
+            "the Python clients run on a cluster (docs/scaling.md)"
         )
     return target
 
@@ -67,8 +68,13 @@ async def connect_async(target: AsyncConnectable, connect_timeout_s: float = 5.0
     return await AsyncConnection.open(target, connect_timeout_s)
 
 
-def async_pool(target: AsyncConnectable, keep: int = 16) -> AsyncPool:
+def async_pool(target: Connectable, keep: int = 16) -> AsyncCaller:
     """A pool of asyncio connections to ``target`` (the API servers' waiting calls)."""
     from horus.resp_async import AsyncPool
 
-    return AsyncPool(lambda: connect_async(target), keep)
+    if isinstance(target, ClusterTarget):
+        from horus.resp_cluster_async import AsyncClusterPool
+
+        return AsyncClusterPool(target, keep)
+    single: AsyncConnectable = target
+    return AsyncPool(lambda: connect_async(single), keep)

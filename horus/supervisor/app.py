@@ -23,9 +23,9 @@ from starlette.routing import Route
 
 from horus import metrics
 from horus.broker import Broker
-from horus.connect import async_pool, refuse_cluster
+from horus.connect import async_pool
 from horus.errors import WaitTimeout
-from horus.resp_async import AsyncPool
+from horus.resp_async import AsyncCaller
 from horus.supervisor.auth import Authenticator
 from horus.supervisor.context import Context, Settings
 from horus.supervisor.errors import RpcError
@@ -147,7 +147,7 @@ class JsonRpcApp:
     openrpc: dict[str, Any]
     auth: Authenticator
     settings: Settings
-    pool: AsyncPool
+    pool: AsyncCaller
 
     def __init__(
         self,
@@ -299,7 +299,7 @@ class Supervisor(JsonRpcApp):
     ) -> None:
         super().__init__(max_body_bytes, threads, max_batch, max_response_bytes, max_waiters)
         self.broker = broker
-        self.pool = async_pool(refuse_cluster(broker.target, "the supervisor"))
+        self.pool = async_pool(broker.target)
         self.registry = Registry(broker)
         self.auth = Authenticator(self.registry, admin_token, insecure)
         self.settings = settings or Settings()

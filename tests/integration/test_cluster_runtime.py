@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from nacl.signing import SigningKey
 
 from horus.broker import Broker
@@ -26,13 +29,16 @@ from horus.models import JobStatus
 from horus.redis_url import ClusterTarget
 from horus.resp import Connection
 from horus.resp_cluster import ClusterConnection
-from horus.signing import save_key
+from horus.sdk import Client
+from horus.signing import public_hex, save_key
+from horus.supervisor.app import Supervisor
 from tests.conftest import ROOT, StartWorker, horus_cmd
 from tests.integration.redis_groups import cluster, group_dir  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow  # starting a cluster takes about ten seconds
 
 WAIT_S = 120.0
+ADMIN = "admin-token-for-tests"
 
 
 @pytest.fixture
@@ -200,8 +206,8 @@ def test_events_are_followed_across_the_masters(
     assert follower.wait_for(ids), f"followed {follower.seen}, expected {ids}"
 
 
-def test_the_servers_refuse_a_cluster_url_with_a_reason(url: str, namespace: str) -> None:
-    for server in (["supervisor"], ["coordinator", "--supervisor", "http://127.0.0.1:1"]):
+def test_the_coordinator_refuses_a_cluster_url_with_a_reason(url: str, namespace: str) -> None:
+    for server in (["coordinator", "--supervisor", "http://127.0.0.1:1"],):
         done = subprocess.run(
             horus_cmd(*server, "--redis-url", url, "--namespace", namespace, "--port", "0"),
             cwd=ROOT,
@@ -240,3 +246,54 @@ def test_a_schedule_fires_through_a_beat_on_a_cluster(
     finally:
         beat.terminate()
         beat.wait(WAIT_S)
+
+
+@pytest.fixture
+def supervisor(url: str, namespace: str) -> Iterator[str]:
+    """A supervisor on the cluster URL, in a thread, on a loopback port of its own."""
+    broker = Broker.from_url(url, namespace)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Supervisor(broker, admin_token=ADMIN).app(), log_level="warning", lifespan="on", access_log=False
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    started = threading.Event()
+    while not server.started and thread.is_alive():  # uvicorn says so by this flag only
+        started.wait(0.01)
+    assert server.started, "the supervisor did not start"
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    server.should_exit = True
+    thread.join(WAIT_S)
+    broker.close()
+
+
+def test_the_supervisor_on_a_cluster_url(
+    url: str, supervisor: str, runners: list[str], start_worker: StartWorker, key: SigningKey
+) -> None:
+    for runner in runners[:2]:
+        start_worker(runner, url=url)
+    with Client(supervisor, token=ADMIN, key=key) as api:
+        for runner in runners:
+            api.register_runner(runner, "python")
+        api.add_key(public_hex(key), runners)
+        # job.wait blocks on the asyncio pool, on the master of the job's runner.
+        results = [api.run(add_job(runner, 5), WAIT_S) for runner in runners[:2]]
+        assert [(r.status, r.value) for r in results] == [(JobStatus.COMPLETED, 6)] * 2
+        shouted = api.run(
+            {"runner_id": runners[0], "payload": json.dumps({"task": "shout", "args": ["one", "two"]})}, WAIT_S
+        )
+        assert list(api.logs(shouted.job_id)) == ["one", "two"]
+        listed = api.jobs(runner_id=runners[0])
+        assert {results[0].job_id, shouted.job_id} <= {job["job_id"] for job in listed["jobs"]}
+        health = {runner: api.runner_health(runner) for runner in runners}
+        assert health[runners[0]]["alive"] and not health[runners[2]]["alive"]
+        queues = {q.runner_id: q for q in api.inspect_queues()}
+        assert queues[runners[0]].workers == 1
+        waiting = api.submit(add_job(runners[2], 1))  # no worker: it stays queued
+        assert api.cancel(waiting) == "cancelled"
+    metrics = urllib.request.urlopen(supervisor + "metrics", timeout=WAIT_S).read().decode()
+    assert f'horus_jobs_total{{runner="{runners[0]}",status="completed"}} 2.0' in metrics
