@@ -35,7 +35,7 @@ from benchmarks.redis_server import private_redis, server_version
 from horus.client import RedisClient
 from horus.keys import DEFAULT_NAMESPACE, Keys
 from horus.models import JobStatus
-from horus.redis_url import ClusterTarget, parse_target
+from horus.redis_url import Address, ClusterTarget, parse_target
 from horus.resp import Connection
 from horus.resp_cluster import ClusterConnection
 from horus.signing import generate_key, public_hex
@@ -142,7 +142,70 @@ def check_placement(
     return found
 
 
-def drain(client: RedisClient, runners: list[str], jobs: int, lead_s: float | None = None) -> dict[str, float]:
+def _cpu_s(pid: int) -> float:
+    """User and system CPU seconds of a live process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_cpu_s(pids: list[int]) -> float:
+    """CPU seconds of worker masters and their children (the children live as long as the run)."""
+    tree = set(pids)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if parent in pids:
+                tree.add(int(entry.name))
+    return sum(_cpu_s(pid) for pid in tree)
+
+
+def redis_cpu_s(servers: list[tuple[str, Connection]]) -> dict[str, float]:
+    """CPU seconds each kind of server (``single``, ``master``, ``replica``) has used, from
+    ``INFO cpu`` (what Redis reports for itself, threads included)."""
+    used: dict[str, float] = {}
+    for role, conn in servers:
+        fields = dict(line.split(":", 1) for line in str(conn.call("INFO", "cpu")).split() if ":" in line)
+        used[role] = used.get(role, 0.0) + float(fields["used_cpu_sys"]) + float(fields["used_cpu_user"])
+    return used
+
+
+def cluster_servers(target: ClusterTarget) -> list[tuple[str, Connection]]:
+    """A connection to each node of the cluster (its URL names them all), with its role."""
+    servers = []
+    for seed in target.seeds:
+        conn = Connection(target.node(seed.host, seed.port))
+        role = "master" if "role:master" in str(conn.call("INFO", "replication")) else "replica"
+        servers.append((role, conn))
+    return servers
+
+
+class Meter:
+    """What a drain cost the machine: Redis's CPU (per kind of server) and the workers' CPU."""
+
+    def __init__(self, servers: list[tuple[str, Connection]], workers: list[int]) -> None:
+        self.servers, self.workers = servers, workers
+        self.redis: dict[str, float] = {}
+        self.worker = 0.0
+
+    def start(self) -> None:
+        self.redis, self.worker = redis_cpu_s(self.servers), worker_cpu_s(self.workers)
+
+    def stop(self, jobs: int) -> dict[str, float]:
+        """CPU µs per job since :meth:`start`."""
+        redis_now, worker_now = redis_cpu_s(self.servers), worker_cpu_s(self.workers)
+        cost = {f"redis_{role}_us": (redis_now[role] - self.redis[role]) * 1e6 / jobs for role in redis_now}
+        return cost | {"worker_us": (worker_now - self.worker) * 1e6 / jobs}
+
+
+def drain(
+    client: RedisClient, meter: Meter, runners: list[str], jobs: int, lead_s: float | None = None
+) -> dict[str, float]:
     """``jobs`` no-op jobs for each runner, submitted in batches of 1,000 taking turns between
     the runners while the workers run; every result read back and checked.
 
@@ -150,6 +213,7 @@ def drain(client: RedisClient, runners: list[str], jobs: int, lead_s: float | No
     submission (``not_before``), so that the workers find every job queued when the drain
     starts; the lead must outlast the submission, or this exits."""
     ids: dict[str, list[str]] = {runner: [] for runner in runners}
+    meter.start()
     began = time.perf_counter()
     job: dict[str, object] = {"payload": NOOP}
     if lead_s is not None:
@@ -162,6 +226,7 @@ def drain(client: RedisClient, runners: list[str], jobs: int, lead_s: float | No
     submitted_at = time.time()
     for runner in runners:  # the last job of each: the client keeps off the CPU while they drain
         client.wait(ids[runner][-1], WAIT_S)
+    cost = meter.stop(jobs * len(runners))  # the submission and the drain, not the reading below
     results = [client.wait(job_id, WAIT_S) for runner in runners for job_id in ids[runner]]
     bad = [res for res in results if res.status != JobStatus.COMPLETED]
     if bad:
@@ -173,7 +238,11 @@ def drain(client: RedisClient, runners: list[str], jobs: int, lead_s: float | No
             f"cluster bench: a backlog job started {submitted_at - first:.2f} s before the last was "
             f"submitted (lead {lead_s:.1f} s, submission {submit_s:.1f} s): the machine is too busy"
         )
-    return {"drain_rate": len(results) / (last - first), "submit_rate": len(results) / submit_s, "submit_s": submit_s}
+    return {
+        "drain_rate": len(results) / (last - first),
+        "submit_rate": len(results) / submit_s,
+        "submit_s": submit_s,
+    } | cost
 
 
 def round_trip(client: RedisClient, runner: str) -> float:
@@ -183,6 +252,13 @@ def round_trip(client: RedisClient, runner: str) -> float:
     if result.status != JobStatus.COMPLETED:
         raise SystemExit(f"cluster bench: a round trip on {runner} ended {result.status}")
     return elapsed_ms
+
+
+def _address(url: str) -> Address:
+    target = parse_target(url)
+    if not isinstance(target, Address):
+        raise SystemExit(f"cluster bench: {url} is not one Redis")
+    return target
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -203,9 +279,15 @@ def measure(single_url: str, cluster: ClusterTarget, jobs: int, rounds: int, rou
     latencies: dict[str, list[float]] = {side: [] for side in SIDES}
     with ExitStack() as stack:
         clients = {side: stack.enter_context(RedisClient(urls[side], namespace, key=key)) for side in SIDES}
+        single = Connection(_address(single_url))
+        stack.callback(single.close)
+        servers = {"single": [("single", single)], "cluster": cluster_servers(cluster)}
+        for _, conn in servers["cluster"]:
+            stack.callback(conn.close)
+        meters: dict[str, Meter] = {}
         for side in SIDES:
-            for runner in runners:
-                stack.enter_context(worker(urls[side], public_hex(key), runner_id=runner))
+            procs = [stack.enter_context(worker(urls[side], public_hex(key), runner_id=r)) for r in runners]
+            meters[side] = Meter(servers[side], [proc.pid for proc in procs])
         for side in SIDES:  # warm every worker up: imports, scripts loaded, first connections
             for runner in runners:
                 round_trip(clients[side], runner)
@@ -214,7 +296,9 @@ def measure(single_url: str, cluster: ClusterTarget, jobs: int, rounds: int, rou
         for n in range(rounds):
             for kind in KINDS:
                 for side in SIDES if n % 2 == 0 else SIDES[::-1]:
-                    figures = drain(clients[side], runners, jobs, lead_s[side] if kind == "backlog" else None)
+                    figures = drain(
+                        clients[side], meters[side], runners, jobs, lead_s[side] if kind == "backlog" else None
+                    )
                     drains[kind, side].append(figures)
                     lead_s[side] = max(lead_s[side] if n else 0.0, 1.0 + 2 * figures["submit_s"])
         for n in range(round_trips):
@@ -222,6 +306,12 @@ def measure(single_url: str, cluster: ClusterTarget, jobs: int, rounds: int, rou
                 latencies[side].append(round_trip(clients[side], runners[n % len(runners)]))
     # At least every drain job of each runner (a warm-up and some round trips came on top).
     placement = check_placement(cluster, namespace, placed, jobs * rounds * len(KINDS))
+    return summary(drains, latencies) | {"placement": placement}
+
+
+def summary(drains: dict[tuple[str, str], list[dict[str, float]]], latencies: dict[str, list[float]]) -> dict[str, Any]:
+    """Medians a side, and the cluster's figures over the single Redis's (for drains, the
+    median of the paired drains' ratios)."""
     report: dict[str, Any] = {}
     for side in SIDES:
         report[side] = {
@@ -233,6 +323,10 @@ def measure(single_url: str, cluster: ClusterTarget, jobs: int, rounds: int, rou
             rates = [d["drain_rate"] for d in drains[kind, side]]
             report[side][f"{kind}_drain_rate"] = statistics.median(rates)
             report[side][f"{kind}_drain_rates"] = [round(rate) for rate in rates]
+        # CPU per job (submission and drain, both kinds of drain), medians over the drains.
+        every = drains["live", side] + drains["backlog", side]
+        for name in sorted(k for k in every[0] if k.endswith("_us")):
+            report[side][f"{name[:-3]}_cpu_us_per_job"] = statistics.median(d[name] for d in every)
 
     def ratio(kind: str) -> float:
         pairs = zip(drains[kind, "cluster"], drains[kind, "single"], strict=True)
@@ -245,7 +339,6 @@ def measure(single_url: str, cluster: ClusterTarget, jobs: int, rounds: int, rou
         "p50": report["cluster"]["p50_ms"] / report["single"]["p50_ms"],
         "p99": report["cluster"]["p99_ms"] / report["single"]["p99_ms"],
     }
-    report["placement"] = placement
     return report
 
 
