@@ -346,7 +346,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     env = os.environ.get
     parser.add_argument(
-        "--jobs", type=int, default=int(env("BENCH_CLUSTER_JOBS", 4_000)), help="jobs per runner per drain"
+        "--jobs", type=int, default=int(env("BENCH_CLUSTER_JOBS", 3_000)), help="jobs per runner per drain"
     )
     parser.add_argument(
         "--rounds", type=int, default=int(env("BENCH_CLUSTER_ROUNDS", 5)), help="drains a side, alternating"
@@ -364,7 +364,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.jobs, args.rounds, args.round_trips = 300, 2, 30
-    began = time.monotonic()
+    began, load_before = time.monotonic(), os.getloadavg()
     with ExitStack() as stack:
         single = args.single_url or stack.enter_context(private_redis())
         cluster = stack.enter_context(local_cluster(args.base_port))
@@ -373,7 +373,7 @@ def main() -> None:
     from benchmarks.run import machine
 
     report = {
-        "machine": machine() | {"load_average": os.getloadavg()},
+        "machine": machine() | {"load_average": {"start": load_before, "end": os.getloadavg()}},
         "versions": {"horus": version("horus"), "redis-server": redis_version},
         "workload": {
             "runners": 3,
