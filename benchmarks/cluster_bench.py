@@ -274,7 +274,8 @@ def measure(single_url: str, cluster: ClusterTarget, jobs: int, rounds: int, rou
     runners = list(placed)
     key = generate_key()
     urls = {"single": single_url, "cluster": str(cluster)}
-    redis.Redis.from_url(single_url).flushdb()
+    with redis.Redis.from_url(single_url) as r:
+        r.flushdb()
     drains: dict[tuple[str, str], list[dict[str, float]]] = {(kind, side): [] for kind in KINDS for side in SIDES}
     latencies: dict[str, list[float]] = {side: [] for side in SIDES}
     with ExitStack() as stack:
@@ -291,8 +292,9 @@ def measure(single_url: str, cluster: ClusterTarget, jobs: int, rounds: int, rou
         for side in SIDES:  # warm every worker up: imports, scripts loaded, first connections
             for runner in runners:
                 round_trip(clients[side], runner)
-        # The backlog's lead: twice the longest submission so far, and a second more.
-        lead_s = {side: 1.0 + 3 * jobs / 1_000 for side in SIDES}
+        # The backlog's lead: twice the side's longest submission so far (a live drain comes
+        # first in every round), and a second more.
+        lead_s = dict.fromkeys(SIDES, 0.0)
         for n in range(rounds):
             for kind in KINDS:
                 for side in SIDES if n % 2 == 0 else SIDES[::-1]:
@@ -300,7 +302,7 @@ def measure(single_url: str, cluster: ClusterTarget, jobs: int, rounds: int, rou
                         clients[side], meters[side], runners, jobs, lead_s[side] if kind == "backlog" else None
                     )
                     drains[kind, side].append(figures)
-                    lead_s[side] = max(lead_s[side] if n else 0.0, 1.0 + 2 * figures["submit_s"])
+                    lead_s[side] = max(lead_s[side], 1.0 + 2 * figures["submit_s"])
         for n in range(round_trips):
             for side in SIDES if n % 2 == 0 else SIDES[::-1]:
                 latencies[side].append(round_trip(clients[side], runners[n % len(runners)]))
