@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := horus workers cli tests benchmarks
 
-.PHONY: demo test test-fast lint bench bench-smoke clean
+.PHONY: demo test test-fast lint bench bench-smoke bench-cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench: $(BENCH_STAMP)  ## Horus and the peers, side by side (see benchmarks/READ
 
 bench-smoke: $(STAMP)  ## a few hundred jobs through the benchmark, so it cannot rot
 	$(BIN)/python -m benchmarks.run --smoke
+
+bench-cluster: $(STAMP)  ## Horus on a local 3-master Redis Cluster against one Redis, paired (docs/performance.md)
+	$(BIN)/python -m benchmarks.cluster_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
