@@ -233,16 +233,7 @@ def outcome(client: RedisClient, job_ids: list[str]) -> dict[str, int]:
     return counts
 
 
-MIN_REPLICAS = pytest.param(
-    "forced failover, min-replicas-to-write 1",
-    # Some runs stall: the master keeps refusing writes with NOREPLICAS although a write just
-    # passed, so the worker exits at its start (its first script refused) and the client never
-    # gets its first jobs in; not explained yet. The other runs lose 0 or 1 acknowledged job.
-    marks=pytest.mark.xfail(reason="sometimes stalls after the switch (under investigation)", strict=False),
-)
-
-
-@pytest.mark.parametrize("how", ["forced failover", MIN_REPLICAS, "master killed"])
+@pytest.mark.parametrize("how", ["forced failover", "forced failover, min-replicas-to-write 1", "master killed"])
 def test_jobs_flow_through_a_failover(
     own_group: Group, start_worker: StartWorker, key: SigningKey, namespace: str, how: str
 ) -> None:
