@@ -1,5 +1,6 @@
 """Osiris on a real Sentinel group (scripts/redis-group): an ``osiris`` job and the Python store
-on a ``redis+sentinel://`` URL, and the store going on with the promoted replica after a failover."""
+on a ``redis+sentinel://`` URL, and the store going on with the promoted replica after a failover.
+Also the SAL ``redis`` module (a script's own Redis, on redis-py) given the same form of URL."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from horus.keys import Keys
 from horus.models import JobStatus
 from horus.osiris import Store
 from horus.redis_url import SentinelTarget, parse_target
+from horus.sal.redis_module import RedisModule
 from tests.conftest import StartWorker
 from tests.integration.redis_groups import redis_group
 
@@ -79,6 +81,18 @@ def test_an_osiris_job_and_the_store_on_a_sentinel_url(
         assert users.find({"email": "alice@example.com"})[0]["id"] == result.value
     with group.node(group.master_port()) as master:
         assert master.exists(Keys(namespace).osiris_doc("users", str(result.value)))
+
+
+def test_the_sal_redis_module_on_a_sentinel_url(group: Group, namespace: str) -> None:
+    module = RedisModule(time.monotonic() + WAIT_S)
+    try:
+        client = module.connect(group.url)
+        assert client.set(f"{namespace}:sal", "v") is True
+        assert client.get(f"{namespace}:sal") == "v"
+    finally:
+        module._close()
+    with group.node(group.master_port()) as master:
+        assert master.get(f"{namespace}:sal") == "v"
 
 
 def test_the_store_follows_a_failover(group: Group, namespace: str) -> None:
