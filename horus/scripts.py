@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from horus.resp import Arg, ReplyError
 
@@ -54,10 +54,12 @@ OSIRIS = ("osiris_create", "osiris_define", "osiris_update", "osiris_delete", "o
 GROUPS = (NAMES, WORKFLOW, OSIRIS)
 
 
-class Pipelining(Protocol):
-    """What running scripts needs of a connection: every Horus connection has it."""
+if TYPE_CHECKING:  # a type only: the worker's processes need not build the class
 
-    def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]: ...
+    class Pipelining(Protocol):
+        """What running scripts needs of a connection: every Horus connection has it."""
+
+        def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]: ...
 
 
 _INCLUDE = re.compile(r"^--! include (\w+)$", re.MULTILINE)
