@@ -3,8 +3,8 @@
 The script's own Redis, not Horus's state, so this module stays on redis-py. A
 ``redis+sentinel://`` (or ``rediss+sentinel://``) URL, in the form Horus itself takes
 (``docs/configuration.md``), connects to the group's master through redis-py's Sentinel
-client; a ``redis+cluster://`` URL is refused with the schemes it takes. Connections a job opens are closed when it
-ends. The URL's password never appears in errors.
+client; a ``redis+cluster://`` URL is refused with the schemes the module takes. Connections a
+job opens are closed when it ends. The URL's passwords never appear in errors.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 import redis
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from horus.errors import ConfigError
 from horus.redis_url import SentinelTarget, parse_target, redact
@@ -95,16 +95,7 @@ class RedisConnection:
             raise SalError(f"invalid redis url: {exc}") from None
         except ValueError as exc:
             raise SalError(f"invalid redis url {self._shown}: {self._scrub(str(exc))}") from None
-        try:
-            self._do("connect", lambda: self._client.ping())
-        except SalError:
-            if not self._sentinel:
-                raise
-            # redis-py's own message carries its client's whole repr: say what happened instead.
-            raise SalError(
-                f"redis connect on {self._shown} failed: no sentinel named a reachable master "
-                "(are the sentinels running, and is the master name right?)"
-            ) from None
+        self._do("connect", lambda: self._client.ping())
 
     def _scrub(self, message: str) -> str:
         message = scrub(message, self._url)
@@ -116,6 +107,11 @@ class RedisConnection:
     def _do(self, command: str, step: Callable[[], T]) -> T:
         try:
             return step()
+        except MasterNotFoundError:  # redis-py's message carries its client's whole repr
+            raise SalError(
+                f"redis {command} on {self._shown} failed: no sentinel named a reachable master "
+                "(are the sentinels running, and is the master name right?)"
+            ) from None
         except redis.RedisError as exc:
             raise SalError(f"redis {command} on {self._shown} failed: {self._scrub(str(exc))}") from None
 
