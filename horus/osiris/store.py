@@ -266,7 +266,8 @@ class Store:
             self._owned = ThreadLocalConnections(functools.partial(connect, target_of(client)))
             self._conn: _Connections = self._owned.get
         elif isinstance(client, Broker):
-            self._conn = client.connections.get
+            broker = client
+            self._conn = lambda: broker.conn
             namespace = client.keys.namespace if namespace is None else namespace
         else:
             self._conn = _redis_py(client)
