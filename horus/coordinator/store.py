@@ -18,7 +18,8 @@ from horus.coordinator.models import Workflow
 from horus.models import JobResult
 from horus.resp import Arg, ReplyError
 
-SCRIPTS = ("wf_create", "wf_dispatch", "wf_complete", "wf_cancel", "wf_lease", "wf_watch")
+#: The workflow scripts, loaded together by :func:`horus.scripts.run` when Redis lacks one.
+SCRIPTS = scripts.WORKFLOW
 #: How long an ended workflow's records stay readable.
 DEFAULT_RETENTION_S = 7 * 86_400
 
@@ -79,14 +80,9 @@ class WorkflowStore:
 
     # -- scripts ----------------------------------------------------------------------
     def run(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        """Pipelined commands; the workflow scripts are loaded the first time Redis lacks them."""
-        conn = self.broker.conn
-        replies = conn.pipeline(commands)
-        missing = [i for i, r in enumerate(replies) if isinstance(r, ReplyError) and str(r).startswith("NOSCRIPT")]
-        if missing:
-            conn.pipeline([("SCRIPT", "LOAD", scripts.source(name)) for name in SCRIPTS])
-            for i, reply in zip(missing, conn.pipeline([commands[i] for i in missing]), strict=True):
-                replies[i] = reply
+        """Pipelined commands, error replies raised; the workflow scripts are loaded the first time
+        Redis lacks them (:func:`horus.scripts.run`)."""
+        replies = scripts.run(self.broker.conn, commands)
         for reply in replies:
             if isinstance(reply, ReplyError):
                 raise reply
