@@ -51,6 +51,7 @@ def test_interrupted_cluster_submit_resumes(redis_url: str, key: SigningKey, r: 
         assert broker.queue_length("r1") == 1
 
 
+@pytest.mark.single_redis  # one script claims and queues: a cluster takes two steps
 def test_a_claimed_id_is_refused_after_its_records_are_gone(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
     """On a single Redis the claim and the queueing are one script: a claimed id was submitted."""
     j = job(key)
@@ -331,6 +332,7 @@ def test_enqueue_each_refuses_only_the_replayed_ids(broker: Broker, key: Signing
     assert broker.enqueue_each([]) == []
 
 
+@pytest.mark.single_redis  # one script claims and queues: a cluster takes two steps
 def test_a_batch_naming_one_id_twice_queues_nothing(client: RedisClient) -> None:
     twice = [{"runner_id": "r1", "payload": p, "id": "twice"} for p in ("a", "b")]
     with pytest.raises(JobRejected, match="'twice' was already submitted"):
