@@ -276,10 +276,35 @@ class Keys:
         """Capped stream of the bucket's submit and cancel events, which wake every coordinator."""
         return f"{self._bucket(bucket)}:events"
 
+    # -- workflows stored before buckets (read once, by the migration at a coordinator's start) --
+    def unbucketed_workflow_keys(self, workflow_id: str) -> tuple[str, ...]:
+        """A workflow's keys in the layout before buckets (``NS:wf:{ID}`` and its parts), in the
+        order of :meth:`bucketed_workflow_keys`: meta, spec, steps, results, ready, timers, done, lease."""
+        base = f"{self.namespace}:wf:{{{workflow_id}}}"
+        return (base, *(f"{base}:{part}" for part in _WORKFLOW_PARTS))
+
+    def bucketed_workflow_keys(self, workflow_id: str) -> tuple[str, ...]:
+        """The same keys in the bucketed layout."""
+        w = workflow_id
+        return (
+            self.workflow(w), self.workflow_spec(w), self.workflow_steps(w), self.workflow_results(w),
+            self.workflow_ready(w), self.workflow_timers(w), self.workflow_done(w), self.workflow_lease(w),
+        )  # fmt: skip
+
     def workflows_active_unbucketed(self) -> str:
-        """Sorted set of the layout before buckets (``NS:wf:active``), read only to warn at a
-        coordinator's start that workflows stored so are not driven (docs/workflows.md)."""
+        """Sorted set of the layout before buckets: running workflows."""
         return f"{self.namespace}:wf:active"
+
+    def workflows_index_unbucketed(self) -> str:
+        """Sorted set of the layout before buckets: every stored workflow."""
+        return f"{self.namespace}:wf:index"
+
+    def workflow_events_unbucketed(self) -> str:
+        """Stream of the layout before buckets: submit and cancel events."""
+        return f"{self.namespace}:wf:events"
+
+
+_WORKFLOW_PARTS = ("spec", "steps", "results", "ready", "timers", "done", "lease")
 
 
 #: How many buckets a namespace's workflows are spread over (docs/scaling.md, "Workflows on a

@@ -134,14 +134,10 @@ class Engine:
         while not self.stopping.is_set():
             try:
                 if not self.events_last:
+                    moved = self.store.migrate_unbucketed()
+                    if moved:
+                        log.info("moved %d workflow(s) stored before workflow buckets into their buckets", moved)
                     self.events_last = self.store.last_events()
-                    legacy = self.store.legacy_active()
-                    if legacy:
-                        log.warning(
-                            "%d running workflow(s) stored in the layout before workflow buckets are not "
-                            "driven (docs/workflows.md, 'Upgrading')",
-                            legacy,
-                        )
                 self.tick()
             except HorusError as exc:  # Redis or the supervisor away: the state is safe in Redis
                 log.warning("coordinator loop: %s; retrying", exc)

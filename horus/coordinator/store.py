@@ -17,9 +17,10 @@ from horus.coordinator.errors import WorkflowNotFound, WorkflowRejected
 from horus.coordinator.models import Workflow
 from horus.keys import workflow_bucket
 from horus.models import JobResult
+from horus.redis_url import ClusterTarget
 from horus.resp import Arg, ReplyError
 
-SCRIPTS = ("wf_create", "wf_dispatch", "wf_complete", "wf_cancel", "wf_lease", "wf_watch")
+SCRIPTS = ("wf_create", "wf_dispatch", "wf_complete", "wf_cancel", "wf_lease", "wf_watch", "wf_migrate")
 #: How long an ended workflow's records stay readable.
 DEFAULT_RETENTION_S = 7 * 86_400
 #: A workflow.list cursor is ``created_at * CURSOR_TIES + n``: go on with the workflows created
@@ -364,10 +365,30 @@ class WorkflowStore:
         replies = self.run([("XREVRANGE", stream, "+", "-", "COUNT", 1) for stream in streams])
         return {stream: str(reply[0][0]) if reply else "0-0" for stream, reply in zip(streams, replies, strict=True)}
 
-    def legacy_active(self) -> int:
-        """How many running workflows the layout before buckets left (``NS:wf:active``): they are
-        not driven any more (docs/workflows.md, "Upgrading")."""
-        return int(self.broker.call("ZCARD", self.keys.workflows_active_unbucketed()))
+    def migrate_unbucketed(self) -> int:
+        """Move the workflows stored in the layout before buckets (``NS:wf:{ID}``, ``NS:wf:index``)
+        into their buckets, one script per workflow, and drop the old events stream; how many were
+        moved. Idempotent, and safe for coordinators starting together. Nothing on a cluster: the
+        old layout never ran there (the coordinator refused a cluster URL)."""
+        if isinstance(self.broker.target, ClusterTarget):
+            return 0
+        k = self.keys
+        old_active, old_index = k.workflows_active_unbucketed(), k.workflows_index_unbucketed()
+        moved = 0
+        while True:
+            ids = [str(w) for w in self.broker.call("ZRANGE", old_index, 0, 499)]
+            ids = ids or [str(w) for w in self.broker.call("ZRANGE", old_active, 0, 499)]
+            if not ids:
+                break
+            commands = []
+            for w in ids:
+                bucket = workflow_bucket(w)
+                keys = [*k.unbucketed_workflow_keys(w), *k.bucketed_workflow_keys(w), old_active, old_index]
+                keys += [k.workflows_active(bucket), k.workflows_index(bucket)]
+                commands.append(scripts.command("wf_migrate", keys, [w]))
+            moved += sum(int(reply) for reply in self.run(commands))  # each call takes its id out of both
+        self.broker.call("DEL", k.workflow_events_unbucketed())
+        return moved
 
 
 def _scored(replies: Sequence[Any]) -> list[tuple[int, str]]:

@@ -126,7 +126,10 @@ NAMESPACE_WIDE = {
     "supervisor_keys",
     "supervisor_tokens",
     "supervisor_jobs",
-    "workflows_active_unbucketed",  # the layout before buckets, only counted at a start
+    # the layout before buckets, read once by the migration at a coordinator's start
+    "workflows_active_unbucketed",
+    "workflows_index_unbucketed",
+    "workflow_events_unbucketed",
 }
 SAMPLES = {
     "runner_id": "runner-a",
@@ -147,7 +150,11 @@ def _built() -> dict[str, str]:
     keys = Keys("ns")
     built = {}
     for name, method in inspect.getmembers(keys, inspect.ismethod):
-        if name.startswith("_") or name in ("job_affixes", "osiris_prefix", "workflow_buckets"):
+        if (
+            name.startswith("_")
+            or name in ("job_affixes", "osiris_prefix", "workflow_buckets")
+            or name.endswith("_workflow_keys")
+        ):
             continue
         params = list(inspect.signature(method).parameters)
         built[name] = method(*(SAMPLES[p] for p in params))
