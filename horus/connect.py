@@ -9,7 +9,8 @@ Sentinel or Cluster.
 
 The API servers' waiting calls on a cluster go through
 :class:`horus.resp_cluster_async.AsyncClusterPool` (:func:`async_pool`); :func:`refuse_cluster` is
-how what cannot run on a cluster yet (the coordinator) says so at its start (docs/scaling.md).
+how what cannot run on a cluster yet (the single asyncio connection of ``wait_async``) says so
+(docs/scaling.md).
 """
 
 from __future__ import annotations

@@ -307,8 +307,8 @@ class Keys:
 _WORKFLOW_PARTS = ("spec", "steps", "results", "ready", "timers", "done", "lease")
 
 
-#: How many buckets a namespace's workflows are spread over (docs/scaling.md, "Workflows on a
-#: cluster"): enough for their slots to spread evenly over the masters of any likely cluster
+#: How many buckets a namespace's workflows are spread over (docs/scaling.md, "Places that
+#: span slots", item 3): enough for their slots to spread evenly over the masters of any likely cluster
 #: (64 tags give 22/24/18 on three masters), few enough that reading every bucket (workflow.list,
 #: a coordinator's scan and lease renewal, its wake-up streams) stays one short pipeline.
 #: Fixed: a workflow's keys are found from its id through it.
