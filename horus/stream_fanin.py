@@ -48,8 +48,9 @@ class _SlotReader(threading.Thread):
             while not fanin.stopped.is_set():
                 with self.lock:
                     keys, cursors = list(self.cursors), list(self.cursors.values())
-                if self.wake is not None:
-                    keys.append(self.wake)
+                    wake = self.wake
+                if wake is not None:
+                    keys.append(wake)
                     cursors.append(self.wake_cursor)
                 reply = conn.call(
                     "XREAD",
@@ -64,7 +65,7 @@ class _SlotReader(threading.Thread):
                 )
                 for key, entries in reply or ():
                     batch = [(str(entry_id), flat) for entry_id, flat in entries]
-                    if str(key) == self.wake:
+                    if str(key) == wake:
                         if batch:
                             self.wake_cursor = batch[-1][0]
                         continue
@@ -127,6 +128,9 @@ class StreamFanIn:
             with reader.lock:
                 fresh = key not in reader.cursors
                 reader.cursors.setdefault(key, cursor)
+                if reader.wake is None and wake is not None:
+                    # A slot first followed without one (a set thought fixed): woken from its next read on.
+                    reader.wake = wake
             if fresh and reader.wake is not None:
                 woken[reader.wake] = None
         if woken and self.nudge is not None:
