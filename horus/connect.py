@@ -9,7 +9,8 @@ Sentinel or Cluster.
 
 The API servers' waiting calls on a cluster go through
 :class:`horus.resp_cluster_async.AsyncClusterPool` (:func:`async_pool`); :func:`refuse_cluster` is
-how what cannot run on a cluster yet (the coordinator) says so at its start (docs/scaling.md).
+how what cannot run on a cluster yet (the single asyncio connection of ``wait_async``) says so
+(docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -37,12 +38,11 @@ def target_of(url: str) -> Connectable:
 
 
 def refuse_cluster(target: Connectable, who: str) -> AsyncConnectable:
-    """``target``, unless it is a cluster, which ``who`` (a server on asyncio) cannot use yet."""
+    """``target``, unless it is a cluster, which ``who`` (asyncio code on one connection) cannot use yet."""
     if isinstance(target, ClusterTarget):
         raise ConfigError(
             f"{who} cannot run on a Redis Cluster yet ({target}): give it the URL of one Redis "
-            f"({SINGLE_FORM}) or of a Sentinel group; workers, the supervisor, the beat, the CLI and "
-            "the Python clients run on a cluster (docs/scaling.md)"
+            f"({SINGLE_FORM}) or of a Sentinel group (docs/scaling.md)"
         )
     return target
 

@@ -47,7 +47,7 @@ NAMES = (
     "beat_lease",
 )
 #: The coordinator's workflow scripts (``horus/coordinator/store.py``).
-WORKFLOW = ("wf_create", "wf_dispatch", "wf_complete", "wf_cancel", "wf_lease", "wf_watch")
+WORKFLOW = ("wf_create", "wf_dispatch", "wf_complete", "wf_cancel", "wf_lease", "wf_watch", "wf_migrate")
 #: The Osiris document store's scripts (``horus/osiris/store.py``).
 OSIRIS = ("osiris_create", "osiris_define", "osiris_update", "osiris_delete", "osiris_list", "osiris_find")
 #: Every group; a script is in exactly one.

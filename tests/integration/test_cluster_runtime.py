@@ -206,20 +206,6 @@ def test_events_are_followed_across_the_masters(
     assert follower.wait_for(ids), f"followed {follower.seen}, expected {ids}"
 
 
-def test_the_coordinator_refuses_a_cluster_url_with_a_reason(url: str, namespace: str) -> None:
-    for server in (["coordinator", "--supervisor", "http://127.0.0.1:1"],):
-        done = subprocess.run(
-            horus_cmd(*server, "--redis-url", url, "--namespace", namespace, "--port", "0"),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=WAIT_S,
-            env={**os.environ, "HORUS_ADMIN_TOKEN": "t"},
-        )
-        assert done.returncode == 2, done.stderr
-        assert "cannot run on a Redis Cluster yet" in done.stderr
-
-
 def test_a_schedule_fires_through_a_beat_on_a_cluster(
     url: str, runners: list[str], start_worker: StartWorker, key: SigningKey, namespace: str, tmp_path: Path
 ) -> None:

@@ -44,7 +44,12 @@ def test_the_readme_claims_for_cluster_and_sentinel_are_the_tested_ones() -> Non
     assert len(bullets) == 1, bullets
     claim = " ".join(bullets[0].split())
     assert "docs/scaling.md" in claim
-    for test in ("test_cluster_runtime.py", "test_cluster_failover.py", "test_redis_sentinel.py"):
+    for test in (
+        "test_cluster_runtime.py",
+        "test_cluster_failover.py",
+        "test_cluster_coordinator.py",
+        "test_redis_sentinel.py",
+    ):
         assert (ROOT / "tests" / "integration" / test).exists(), test
     # What cannot run on a cluster yet says so at its start; the README must say it too.
     refuses = "refuse_cluster(" in (ROOT / "horus" / "coordinator" / "service.py").read_text()
