@@ -21,10 +21,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
-# The core runtime's tests, run again on a Redis Cluster and a Sentinel group (each started by
+# The core runtime's and the coordinator's tests, run again on a Redis Cluster and a Sentinel group (each started by
 # scripts/redis-group for the run); `make test-groups GROUP_TESTS=...` runs more of them so.
 GROUP_TESTS ?= tests/integration/test_broker.py tests/integration/test_worker.py tests/integration/test_events.py \
-  tests/integration/test_osiris_worker.py
+  tests/integration/test_osiris_worker.py tests/integration/test_coordinator_canvas.py
 
 test: lint  ## lint, types, every test on one Redis (HORUS_TEST_REDIS_URL, default 127.0.0.1:6379/13), then the core on a cluster and a Sentinel group
 	$(BIN)/pytest
