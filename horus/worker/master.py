@@ -507,6 +507,10 @@ class Master:
         self.next_heartbeat = time.monotonic() + self.config.heartbeat_interval_s
         if self.control is None and not final:
             self._connect_control()
+        elif self.control is not None and not final:
+            # A listening subscriber is asked nothing else: a look each heartbeat lets its
+            # connection check it still hears the master (a Sentinel group's, after a failover).
+            self._read_control()
         ids = [c.worker_id for c in self.children.values() if c.killed_for is None]
         runner_id = self.config.runner_id
         try:
