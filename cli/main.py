@@ -30,7 +30,7 @@ from horus.errors import (
     WaitTimeout,
 )
 from horus.keys import DEFAULT_NAMESPACE
-from horus.models import Job, JobResult, JobStatus
+from horus.models import DEFAULT_TIMEOUT_S, Job, JobResult, JobStatus
 from horus.sdk import Client
 from horus.signing import generate_key, load_key, public_hex, save_key, sign_job
 
@@ -41,7 +41,7 @@ from .dead import dead_app
 from .events import events_command
 from .inspect import inspect_app, top_command
 from .output import console, fail, for_terminal, result_panel
-from .rhai import rhai_app
+from .rhai import check_timeout, parse_env, rhai_app
 from .schedule import beat_command, schedule_app
 from .supervisor import supervisor_command
 from .worker import worker_command
@@ -171,7 +171,25 @@ def sign(
 
 @app.command("submit")
 def submit(
-    job_file: Annotated[Path, typer.Argument(help="job JSON file, or - for stdin")],
+    job_file: Annotated[
+        Path | None, typer.Argument(help="job JSON file, or - for stdin (or build one: --runner, --payload-file)")
+    ] = None,
+    runner: Annotated[
+        str | None, typer.Option("--runner", help="build the job for this runner id (with --payload-file)")
+    ] = None,
+    payload_file: Annotated[
+        Path | None,
+        typer.Option("--payload-file", help="the job's payload: this file's text as is (a script), or - for stdin"),
+    ] = None,
+    timeout: Annotated[
+        int | None,
+        typer.Option(
+            "--timeout", help=f"with --payload-file: the job's timeout in seconds [default: {DEFAULT_TIMEOUT_S}]"
+        ),
+    ] = None,
+    env: Annotated[
+        list[str], typer.Option("--env", help="with --payload-file: a job env var NAME=VALUE (repeatable)")
+    ] = [],  # noqa: B006
     key: Annotated[Path | None, typer.Option("--key", help="secret key file [env: HORUS_KEY_FILE]")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="wait for the result")] = False,
     wait_timeout: Annotated[float | None, typer.Option("--wait-timeout", help="seconds to wait at most")] = None,
@@ -195,6 +213,8 @@ def submit(
 ) -> None:
     """Submit a job (signed with --key unless already signed); prints the job id last.
 
+    The job comes from JOB_FILE, or is built from a script: --runner RUNNER_ID --payload-file
+    FILE [--timeout S] [--env NAME=VALUE ...] (the payload is FILE's text as is, for any runner type).
     --delay, --priority, --retries and --traceparent set the job's not_before, priority, retries
     and traceparent before it is signed, over what the file says. With --wait --json, prints the
     JobResult as JSON instead.
@@ -202,7 +222,9 @@ def submit(
     second unanswered); with --wait, the job id goes to stderr before the wait.
     """
     client = _client(redis, namespace, supervisor, _key(key))
-    job = with_options(parse_job(_read_job_file(job_file)), delay, priority, retries, traceparent)
+    job = with_options(
+        _job_from_args(job_file, runner, payload_file, timeout, env), delay, priority, retries, traceparent
+    )
     job_id = client.submit(job)
     if wait:
         waiting.note(f"job {job_id} submitted; waiting for its result (Ctrl-C stops the wait, not the job)")
@@ -217,6 +239,47 @@ def submit(
         print(result.job_id)
     if result.status != JobStatus.COMPLETED:
         raise typer.Exit(EXIT_JOB_FAILED)
+
+
+def _job_from_args(
+    job_file: Path | None, runner: str | None, payload_file: Path | None, timeout: int | None, env: list[str]
+) -> Job:
+    """The job of a JOB_FILE, or one built from --runner and --payload-file."""
+    if payload_file is None:
+        if job_file is None and runner is not None:
+            raise ConfigError("--runner needs --payload-file FILE: the script (or payload) the job runs")
+        if job_file is None:
+            raise ConfigError("nothing to submit: give a JOB_FILE, or --runner RUNNER_ID and --payload-file FILE")
+        present = (("--runner", runner is not None), ("--timeout", timeout is not None), ("--env", bool(env)))
+        given = [flag for flag, there in present if there]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} applies only with --payload-file, which builds the job; "
+                "a JOB_FILE sets its own runner_id, timeout and env_vars"
+            )
+        return parse_job(_read_job_file(job_file))
+    if job_file is not None:
+        raise ConfigError(
+            f"give a JOB_FILE ({str(job_file)!r}) or --payload-file ({str(payload_file)!r}), not both: "
+            "the job file holds its own payload"
+        )
+    if runner is None:
+        raise ConfigError("--payload-file needs --runner RUNNER_ID: the runner whose queue the job goes to")
+    fields: dict[str, Any] = {"runner_id": runner, "payload": _read_payload_file(payload_file)}
+    if timeout is not None:
+        fields["timeout"] = check_timeout(timeout)
+    if env:
+        fields["env_vars"] = parse_env(env)
+    return parse_job(fields)
+
+
+def _read_payload_file(path: Path) -> str:
+    try:
+        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read payload file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"payload file {str(path)!r} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
 
 
 def with_options(
