@@ -14,15 +14,28 @@ Convention (a marker is an HTML comment on the line(s) just before a ```python b
   ``HORUS_TOKEN``; ``needs=worker:RUNNER`` starts a python worker for ``RUNNER`` with the
   document's ``tasks.py``, trusting the key it puts in ``client.key``, and sets
   ``HORUS_NAMESPACE`` to the worker's; ``stdout=TEXT`` is what the run must print (stripped).
+
+Every ```rhai block of docs/sal.md and docs/osiris.md runs as ``horus rhai run FILE ARGS`` in a
+fresh directory (its working directory), as a reader runs it: ARGS are the marker's
+``args=...`` (default ``--sal`` in sal.md, ``--osiris`` in osiris.md, which gets the test's Redis
+and a namespace of its own). In ``args`` the default Redis URLs stand for the test's database;
+``needs=http`` starts an HTTP server (``GET /health``, ``POST /deploy``) and points
+``APP_PORT=8080`` at it; ``needs=postgres`` uses ``HORUS_TEST_POSTGRES_URL`` for the URL written
+(skipped when no PostgreSQL answers there).
 """
 # ruff: noqa: F811 - fixtures are imported by name.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import re
+import shlex
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +43,7 @@ import pytest
 import redis
 
 from horus.signing import save_key
-from tests.conftest import ROOT
+from tests.conftest import ROOT, horus_cmd
 from tests.integration.coordinator_fixtures import ADMIN, Stack, serve, stack  # noqa: F401
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -58,12 +71,16 @@ def parse_options(text: str) -> dict[str, str]:
     for part in filter(None, (p.strip() for p in text.split(";"))):
         key, sep, value = part.partition("=")
         assert sep, f"example marker part {part!r} is not KEY=VALUE"
-        assert key in ("file", "needs", "stdout"), f"unknown example marker key {key!r}"
+        assert key in ("file", "needs", "stdout", "args"), f"unknown example marker key {key!r}"
         options[key] = value.strip()
     return options
 
 
 def python_blocks(doc: Path) -> list[Example]:
+    return fenced_blocks(doc, "python")
+
+
+def fenced_blocks(doc: Path, language: str) -> list[Example]:
     lines = doc.read_text().splitlines()
     found: list[Example] = []
     i = 0
@@ -73,7 +90,7 @@ def python_blocks(doc: Path) -> list[Example]:
             i += 1
             continue
         end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
-        if fence.group(1) == "python":
+        if fence.group(1) == language:
             example = Example(doc, i + 1, "\n".join(lines[i + 1 : end]) + "\n")
             k = i - 1
             while k >= 0 and not lines[k].strip():
@@ -161,5 +178,95 @@ def test_python_example_runs(
         timeout=RUN_TIMEOUT_S,
     )
     assert done.returncode == 0, f"{example.name} failed:\n{done.stdout}\n{done.stderr}"
+    if "stdout" in example.options:
+        assert done.stdout.strip() == example.options["stdout"], done.stdout
+
+
+# -- Rhai examples of the script runners ------------------------------------------------------
+RHAI_DOCS = {ROOT / "docs" / "sal.md": "--sal", ROOT / "docs" / "osiris.md": "--osiris"}
+RHAI_EXAMPLES = [example for doc in RHAI_DOCS for example in fenced_blocks(doc, "rhai")]
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class _App(http.server.BaseHTTPRequestHandler):
+    """What the net example talks to: a health check and a deploy hook."""
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._reply(200 if self.path == "/health" else 404, b"ok", "text/plain")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        authorized = self.headers.get("Authorization", "").startswith("Bearer ")
+        self._reply(200 if self.path == "/deploy" and authorized else 403, b'{"ok": true}', "application/json")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def app_server() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _App)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def postgres_url() -> str:
+    import psycopg
+
+    url = os.environ.get("HORUS_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL at {url} (set HORUS_TEST_POSTGRES_URL)")
+    return url
+
+
+def test_rhai_examples_were_found() -> None:
+    assert sum(e.doc.name == "sal.md" for e in RHAI_EXAMPLES) >= 8
+    assert sum(e.doc.name == "osiris.md" for e in RHAI_EXAMPLES) >= 2
+
+
+@pytest.mark.parametrize("example", RHAI_EXAMPLES, ids=[e.name for e in RHAI_EXAMPLES])
+def test_rhai_example_runs(example: Example, r: redis.Redis, redis_url: str, namespace: str, tmp_path: Path) -> None:
+    """Each script of the runners' docs runs with ``horus rhai run`` as the docs show it."""
+    if example.skip is not None:
+        pytest.skip(example.skip)
+    args = with_test_redis(example.options.get("args", RHAI_DOCS[example.doc]), redis_url)
+    env = {**os.environ, "HORUS_REDIS_URL": redis_url, "HORUS_NAMESPACE": namespace}
+    with contextlib.ExitStack() as stack:
+        needs = example.options.get("needs")
+        if needs == "http":
+            assert "APP_PORT=8080" in args, "needs=http points APP_PORT=8080 at the test's server"
+            args = args.replace("APP_PORT=8080", f"APP_PORT={stack.enter_context(app_server())}")
+        elif needs == "postgres":
+            args = args.replace(DEFAULT_POSTGRES, postgres_url())
+        elif needs is not None:
+            pytest.fail(f"unknown service {needs!r} in the example marker")
+        script = tmp_path / f"example_{example.line}.rhai"
+        script.write_text(example.code)
+        done = subprocess.run(
+            horus_cmd("rhai", "run", script.name, *shlex.split(args)),
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+        )
+    assert done.returncode == 0, f"{example.name} failed:\n{done.stdout}\n{done.stderr}"
+    assert done.stderr == "", done.stderr
     if "stdout" in example.options:
         assert done.stdout.strip() == example.options["stdout"], done.stdout
