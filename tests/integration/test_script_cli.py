@@ -1,5 +1,6 @@
 """Scripts from files on the command line: ``horus submit --runner R --payload-file FILE`` for every
 runner type, and ``horus rhai run FILE --sal|--osiris`` running a script as a worker would."""
+# ruff: noqa: F811 - fixtures are imported by name.
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import redis
 from horus.client import RedisClient
 from horus.osiris import Store
 from tests.conftest import StartWorker
+from tests.integration.coordinator_fixtures import ADMIN, Stack, serve, stack  # noqa: F401
 from tests.integration.test_cli import horus
 
 SAL_SCRIPT = """\
@@ -334,3 +336,30 @@ def test_rhai_run_refuses_bad_flags(tmp_path: Path, args: list[str], needle: str
     assert done.returncode == 2, done.stdout
     assert needle in done.stderr, done.stderr
     assert done.stdout == ""
+
+
+def test_submit_payload_file_through_the_supervisor(
+    stack: Stack, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.supervisor.call("runner.register", {"runner_id": "sal1", "runner_type": "sal"})
+    stack.start_worker_fn("sal1", runner_type="sal")
+    monkeypatch.setenv("HORUS_TOKEN", ADMIN)
+    script = write(tmp_path, "hello.rhai", "print(`hello ${env.WHO}`);\n6 * 7\n")
+    done = horus(
+        "submit",
+        "--runner",
+        "sal1",
+        "--payload-file",
+        str(script),
+        "--env",
+        "WHO=supervisor",
+        "--key",
+        str(key_file),
+        "--supervisor",
+        stack.supervisor.url,
+        "--wait",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    assert (result["status"], result["output"], result["value"]) == ("completed", "hello supervisor", 42)
