@@ -12,7 +12,7 @@ import redis
 
 from horus.client import RedisClient
 from horus.osiris import Store
-from tests.conftest import StartWorker
+from tests.conftest import HERO_STANDIN, StartWorker
 from tests.integration.coordinator_fixtures import ADMIN, Stack, serve, stack  # noqa: F401
 from tests.integration.test_cli import horus
 
@@ -166,6 +166,31 @@ def test_submit_python_task_payload_file_as_is(
     with RedisClient(redis_url, namespace) as client:
         job = client.job(str(result["job_id"]))
     assert (job.payload, job.priority, job.retries, job.traceparent) == (payload, 5, 1, TRACEPARENT)
+
+
+def test_submit_heroscript_payload_file(
+    tmp_path: Path, key_file: Path, redis_url: str, namespace: str, start_worker: StartWorker
+) -> None:
+    start_worker("hero1", "--hero-bin", str(HERO_STANDIN), runner_type="hero")
+    script = write(tmp_path, "setup.hero", "!!deploy\nprint(env.TARGET)\n")
+    done = horus(
+        "submit",
+        "--runner",
+        "hero1",
+        "--payload-file",
+        str(script),
+        "--env",
+        "TARGET=staging",
+        "--key",
+        str(key_file),
+        "--wait",
+        "--json",
+        redis_url=redis_url,
+        namespace=namespace,
+    )
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    assert (result["status"], result["output"]) == ("completed", "ran deploy\nstaging\n")
 
 
 def test_submit_payload_file_with_delay_prints_the_id(
