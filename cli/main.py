@@ -215,6 +215,7 @@ def submit(
 
     The job comes from JOB_FILE, or is built from a script: --runner RUNNER_ID --payload-file
     FILE [--timeout S] [--env NAME=VALUE ...] (the payload is FILE's text as is, for any runner type).
+
     --delay, --priority, --retries and --traceparent set the job's not_before, priority, retries
     and traceparent before it is signed, over what the file says. With --wait --json, prints the
     JobResult as JSON instead.

@@ -105,7 +105,8 @@ def rhai_run(
     Alone, with the plain engine (the error with a caret). With --sal or --osiris, as a worker of
     that runner type runs a job's payload: the same modules, engine limits, timeout and memory
     limit (--max-job-memory's default, or HORUS_MAX_JOB_MEMORY); the error is one line naming
-    line and position. Exit codes: 0, 1 for a script error or timeout, 2 for bad input.
+    line and position. Exit codes: 0, 1 for a script error or timeout, 2 for bad input, 3 when
+    --osiris's Redis does not answer.
     """
     if sal and osiris:
         raise ConfigError("--sal and --osiris are two runner types: give one of them")
