@@ -17,11 +17,12 @@ from typing import Annotated
 import typer
 
 from horus import plugin
+from horus.admission import parse_job
 from horus.broker import Broker
 from horus.config import redis_url, setting
-from horus.errors import ConfigError
+from horus.errors import ConfigError, PluginError
 from horus.keys import DEFAULT_NAMESPACE
-from horus.models import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S, Job, JobStatus
+from horus.models import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S, JobStatus, check_env_names
 from horus.plugin import Outcome
 from horus.procutil import limit_memory
 from horus.rhai.ops import to_debug
@@ -50,8 +51,6 @@ def rhai_main(ctx: typer.Context) -> None:
 
 def parse_env(pairs: list[str], flag: str = "--env") -> dict[str, str]:
     """``["K=V", ...]`` as a dict; a pair without ``=``, a bad name or a name given twice is refused."""
-    from horus.models import check_env_names
-
     env: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -161,10 +160,11 @@ def run_as_job(
     runner_cls = plugin.load(runner_type)
     runner_cls.check_options(options)
     runner = runner_cls(config=options)
-    assert isinstance(runner, RhaiScriptRunner)
+    if not isinstance(runner, RhaiScriptRunner):
+        raise PluginError(f"runner type {runner_type!r} does not run Rhai scripts")
     runner.prepare()  # a bad --modules or --root stops here, as it stops a worker at start
     limit_memory(int_setting("max_job_memory", None, runner.default_max_job_memory_mb, "MiB"))
-    job = Job(runner_id=LOCAL_RUNNER_ID, payload=source, timeout=timeout, env_vars=env)
+    job = parse_job({"runner_id": LOCAL_RUNNER_ID, "payload": source, "timeout": timeout, "env_vars": env})
     ctx = JobContext(
         job=job,
         runner_id=LOCAL_RUNNER_ID,

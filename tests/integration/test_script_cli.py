@@ -353,6 +353,7 @@ def test_rhai_run_script_error_names_line_and_column(
         (["--sal", "--env", "A"], "must look like NAME=VALUE"),
         (["--sal", "--timeout", "100000"], "--timeout must be 1 to 86400"),
         (["--sal", "--root", "/nonexistent-dir"], "is not a directory"),
+        (["--sal", "--modules", "os,nope"], "unknown SAL module 'nope'"),
     ],
 )
 def test_rhai_run_refuses_bad_flags(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -388,3 +389,16 @@ def test_submit_payload_file_through_the_supervisor(
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
     assert (result["status"], result["output"], result["value"]) == ("completed", "hello supervisor", 42)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needle"), [("missing.rhai", None, "cannot read"), ("empty.rhai", "", "empty")]
+)
+def test_rhai_run_sal_refuses_unreadable_or_empty_scripts(
+    tmp_path: Path, name: str, text: str | None, needle: str
+) -> None:
+    if text is not None:
+        write(tmp_path, name, text)
+    done = horus("rhai", "run", str(tmp_path / name), "--sal")
+    assert done.returncode == 2
+    assert needle in done.stderr
