@@ -7,6 +7,7 @@ notices over pub/sub; a retry scheduled and released; events followed across mas
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -66,6 +67,17 @@ def runners(cluster: ClusterTarget, namespace: str) -> list[str]:
     return runners_on_every_master(cluster, namespace)
 
 
+def cli_env(url: str, namespace: str) -> dict[str, str]:
+    return {**os.environ, "HORUS_REDIS_URL": url, "HORUS_NAMESPACE": namespace}
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    """``horus ARGS`` on the cluster; its output, once it has succeeded."""
+    done = subprocess.run(horus_cmd(*args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=WAIT_S)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def add_job(runner: str, a: int, b: int = 1) -> dict[str, str]:
     return {"runner_id": runner, "payload": json.dumps({"task": "add", "args": [a, b]})}
 
@@ -116,12 +128,8 @@ def test_the_cli_on_a_cluster_url(
     key_file, job_file = tmp_path / "client.key", tmp_path / "job.json"
     save_key(key_file, key)
     job_file.write_text(json.dumps(add_job(runners[1], 40, 2)))
-    env = {**os.environ, "HORUS_REDIS_URL": url, "HORUS_NAMESPACE": namespace}
-
-    def horus(*args: str) -> str:
-        done = subprocess.run(horus_cmd(*args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=WAIT_S)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    env = cli_env(url, namespace)
+    horus = functools.partial(cli, env)
 
     waited = json.loads(horus("submit", str(job_file), "--key", str(key_file), "--wait", "--json"))
     assert (waited["status"], waited["value"]) == ("completed", 42)
@@ -213,12 +221,8 @@ def test_a_schedule_fires_through_a_beat_on_a_cluster(
     key_file, schedules = tmp_path / "client.key", tmp_path / "schedules.json"
     save_key(key_file, key)
     schedules.write_text(json.dumps([{"name": "tick", "every": "1s", "job": add_job(runners[0], 1, 1)}]))
-    env = {**os.environ, "HORUS_REDIS_URL": url, "HORUS_NAMESPACE": namespace}
-
-    def horus(*args: str) -> str:
-        done = subprocess.run(horus_cmd(*args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=WAIT_S)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    env = cli_env(url, namespace)
+    horus = functools.partial(cli, env)
 
     horus("schedule", "add", str(schedules), "--key", str(key_file))
     beat = subprocess.Popen(horus_cmd("beat"), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -5,6 +5,7 @@ runner type, and ``horus rhai run FILE --sal|--osiris`` running a script as a wo
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,26 @@ def last_json(stdout: str) -> dict[str, object]:
     return result
 
 
+def submit_script(
+    key_file: Path, redis_url: str, namespace: str, runner: str, script: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``horus submit --runner RUNNER --payload-file SCRIPT EXTRA... --key ... --wait --json``."""
+    return horus(
+        "submit",
+        "--runner",
+        runner,
+        "--payload-file",
+        script,
+        *extra,
+        "--key",
+        str(key_file),
+        "--wait",
+        "--json",
+        redis_url=redis_url,
+        namespace=namespace,
+    )
+
+
 # -- horus submit --runner --payload-file ------------------------------------------------------
 def test_submit_sal_script_file_and_wait(
     tmp_path: Path, key_file: Path, redis_url: str, namespace: str, start_worker: StartWorker
@@ -53,22 +74,8 @@ def test_submit_sal_script_file_and_wait(
     workdir.mkdir()
     start_worker("scripts1", "--root", str(workdir), runner_type="sal")
     script = write(tmp_path, "deploy.rhai", SAL_SCRIPT)
-    done = horus(
-        "submit",
-        "--runner",
-        "scripts1",
-        "--payload-file",
-        str(script),
-        "--env",
-        "STAGE=prod",
-        "--timeout",
-        "30",
-        "--key",
-        str(key_file),
-        "--wait",
-        "--json",
-        redis_url=redis_url,
-        namespace=namespace,
+    done = submit_script(
+        key_file, redis_url, namespace, "scripts1", str(script), "--env", "STAGE=prod", "--timeout", "30"
     )
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
@@ -90,19 +97,7 @@ def test_submit_sal_script_error_names_the_line(
 ) -> None:
     start_worker("scripts1", runner_type="sal")
     script = write(tmp_path, "broken.rhai", 'print("one");\nlet x = nope + 1;\n')
-    done = horus(
-        "submit",
-        "--runner",
-        "scripts1",
-        "--payload-file",
-        str(script),
-        "--key",
-        str(key_file),
-        "--wait",
-        "--json",
-        redis_url=redis_url,
-        namespace=namespace,
-    )
+    done = submit_script(key_file, redis_url, namespace, "scripts1", str(script))
     assert done.returncode == 1, done.stderr
     result = last_json(done.stdout)
     assert (result["status"], result["output"]) == ("failed", "one")
@@ -114,19 +109,7 @@ def test_submit_osiris_script_file(
 ) -> None:
     start_worker("notes1", runner_type="osiris")
     script = write(tmp_path, "users.rhai", OSIRIS_SCRIPT)
-    done = horus(
-        "submit",
-        "--runner",
-        "notes1",
-        "--payload-file",
-        str(script),
-        "--key",
-        str(key_file),
-        "--wait",
-        "--json",
-        redis_url=redis_url,
-        namespace=namespace,
-    )
+    done = submit_script(key_file, redis_url, namespace, "notes1", str(script))
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
     assert (result["status"], result["output"], result["value"]) == ("completed", "created Alice", 1)
@@ -173,21 +156,7 @@ def test_submit_heroscript_payload_file(
 ) -> None:
     start_worker("hero1", "--hero-bin", str(HERO_STANDIN), runner_type="hero")
     script = write(tmp_path, "setup.hero", "!!deploy\nprint(env.TARGET)\n")
-    done = horus(
-        "submit",
-        "--runner",
-        "hero1",
-        "--payload-file",
-        str(script),
-        "--env",
-        "TARGET=staging",
-        "--key",
-        str(key_file),
-        "--wait",
-        "--json",
-        redis_url=redis_url,
-        namespace=namespace,
-    )
+    done = submit_script(key_file, redis_url, namespace, "hero1", str(script), "--env", "TARGET=staging")
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
     assert (result["status"], result["output"]) == ("completed", "ran deploy\nstaging\n")
