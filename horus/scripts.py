@@ -65,10 +65,13 @@ def _missing(reply: Any) -> bool:
 
 def run(conn: Connection, commands: Sequence[Sequence[Arg]]) -> list[Any]:
     """Run commands in one round trip; scripts the server does not know yet are loaded and
-    only their (unexecuted) calls are sent again."""
+    only their (unexecuted) calls are sent again, with every ``WAIT`` after the first of them
+    (a WAIT confirms the writes sent before it: now those sent again)."""
     replies = conn.pipeline(commands)
     retry = [i for i, reply in enumerate(replies) if _missing(reply)]
     if retry:
+        retry += [i for i in range(retry[0] + 1, len(commands)) if commands[i][0] == "WAIT"]
+        retry.sort()
         conn.pipeline([("SCRIPT", "LOAD", source(name)) for name in NAMES])
         for i, reply in zip(retry, conn.pipeline([commands[i] for i in retry]), strict=True):
             replies[i] = reply
