@@ -168,7 +168,7 @@ def _whole(name: str, value: Any, minimum: int, what: str) -> int:
     if number < minimum or isinstance(value, bool | float):
         raise ConfigError(
             f"{name} must be a whole number {what} ({minimum} or more), not {value!r}: "
-            f"set HORUS_{name.upper()} or {name} in horus.toml"
+            f"set HORUS_{name.upper()} (a worker: --{name.replace('_', '-')}) or {name} in horus.toml"
         )
     return number
 
