@@ -5,6 +5,7 @@ with the option on every such write is made on the master and reported NotReplic
 from __future__ import annotations
 
 import time
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from nacl.signing import SigningKey
 from horus import NotReplicated, scripts
 from horus.broker import Broker
 from horus.client import RedisClient
-from horus.errors import ConfigError, JobRejected, TransportError
+from horus.errors import ConfigError, JobRejected, TransportError, WaitTimeout
 from horus.models import Job, JobResult, JobStatus
 from horus.resp import ReplyError
 from horus.sdk import SupervisorError
@@ -38,11 +39,6 @@ def job(key: SigningKey, runner: str = "r1", **fields: object) -> Job:
 def durable(r: redis.Redis, redis_url: str, namespace: str) -> Iterator[Broker]:
     with Broker.from_url(redis_url, namespace, wait_replicas=1, wait_timeout_ms=TIMEOUT_MS) as broker:
         yield broker
-
-
-def wait_calls(r: redis.Redis) -> int:
-    """WAIT commands the server has run (INFO commandstats; not reset: others share the server)."""
-    return int(r.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
 
 
 def until(check: Callable[[], object], what: str) -> None:
@@ -145,16 +141,43 @@ def test_finish_is_stored_and_reported(durable: Broker, broker: Broker, key: Sig
     assert stored == [True, True] and len(taken) == 1
 
 
-def test_off_by_default_sends_no_wait(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
+def test_off_by_default_sends_no_wait(broker: Broker, key: SigningKey) -> None:
     assert broker.wait_replicas == 0
-    before = wait_calls(r)
+    sent: list[str] = []
+    real = broker.conn
+
+    class Recording:
+        """The broker's connection, noting the name of every command sent through it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def call(self, *args: Any, timeout_s: float | None = None) -> Any:
+            sent.append(str(args[0]))
+            return real.call(*args, timeout_s=timeout_s)
+
+        def pipeline(self, commands: list[Any]) -> list[Any]:
+            sent.extend(str(command[0]) for command in commands)
+            return real.pipeline(commands)
+
+        def send(self, commands: list[Any]) -> None:
+            sent.extend(str(command[0]) for command in commands)
+            real.send(commands)
+
+    recording = Recording()
+    broker.connections = types.SimpleNamespace(get=lambda: recording, close=real.close)  # type: ignore[assignment]
     j = job(key)
     broker.enqueue(j)
     broker.enqueue_many([job(key), job(key)])
+    broker.enqueue_each([job(key), j])
+    broker.enqueue_with(job(key), [("SET", "written-with-the-job", "1")])
     assert broker.reserve("r1", W, 1) == j.id
     broker.start_many("r1", W, [j.id])
     broker.finish("r1", W, JobResult(job_id=j.id, status=JobStatus.COMPLETED))
-    assert wait_calls(r) == before
+    with pytest.raises(WaitTimeout):
+        broker.run(job(key, runner="nobody"), 0.01)
+    assert "EVALSHA" in sent and "BLMOVE" in sent
+    assert "WAIT" not in sent
 
 
 def test_settings_from_the_environment(
