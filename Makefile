@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := horus workers cli tests benchmarks
 
-.PHONY: demo test test-fast lint bench bench-smoke clean
+.PHONY: demo test test-fast test-groups lint bench bench-smoke bench-cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
-test: lint  ## lint, types, then every test (Redis at HORUS_TEST_REDIS_URL, default 127.0.0.1:6379/13)
+# The core runtime's and the coordinator's tests, run again on a Redis Cluster and a Sentinel group (each started by
+# scripts/redis-group for the run); `make test-groups GROUP_TESTS=...` runs more of them so.
+GROUP_TESTS ?= tests/integration/test_broker.py tests/integration/test_worker.py tests/integration/test_events.py \
+  tests/integration/test_osiris_worker.py tests/integration/test_coordinator_canvas.py
+
+test: lint  ## lint, types, every test on one Redis (HORUS_TEST_REDIS_URL, default 127.0.0.1:6379/13), then the core on a cluster and a Sentinel group
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-groups
+
+test-groups: $(STAMP)  ## the core runtime's tests on a Redis Cluster, then on a Sentinel group
+	$(BIN)/pytest --redis-kind cluster --skip-slow $(GROUP_TESTS)
+	$(BIN)/pytest --redis-kind sentinel --skip-slow $(GROUP_TESTS)
 
 test-fast: $(STAMP)  ## the suite without the slow chaos tests
 	$(BIN)/pytest --skip-slow
@@ -42,6 +52,9 @@ bench: $(BENCH_STAMP)  ## Horus and the peers, side by side (see benchmarks/READ
 
 bench-smoke: $(STAMP)  ## a few hundred jobs through the benchmark, so it cannot rot
 	$(BIN)/python -m benchmarks.run --smoke
+
+bench-cluster: $(STAMP)  ## Horus on a local 3-master Redis Cluster against one Redis, paired (docs/performance.md)
+	$(BIN)/python -m benchmarks.cluster_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

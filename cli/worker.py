@@ -29,6 +29,7 @@ from horus.trust import TrustPolicy
 from horus.worker import guard
 from horus.worker.config import RateLimit, WorkerConfig
 from horus.worker.master import Master
+from horus.worker.startup import patiently
 
 log = logging.getLogger("horus.worker")
 
@@ -240,7 +241,7 @@ def worker_command(
     runner = runner_cls(config=options)
     runner.prepare()
     log.info("worker on Redis %s, namespace %r", redacted(config.redis_url), config.namespace)
-    _claim_runner_type(config)
+    patiently(lambda: _claim_runner_type(config))
     # After prepare: an --app module may read its own settings from the environment at import.
     guard.protect(config.redis_url, redis)
     if config.rate_limit is not None:

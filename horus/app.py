@@ -15,6 +15,7 @@ the arguments, else as the CLI resolves them (``HORUS_*`` variables, ``horus.tom
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import threading
@@ -251,6 +252,9 @@ class Horus:
         """Wait for a job's result on an asyncio connection (Redis or the supervisor)."""
         client = self.client
         if isinstance(client, RedisClient):
+            if client.broker.cluster:
+                # The asyncio connection knows no cluster yet: the blocking wait, off the loop.
+                return await asyncio.to_thread(client.broker.wait, job_id, timeout_s)
             return await wait_redis(client.broker.target, client.broker.keys, job_id, timeout_s)
         from horus.rpc_async import AsyncRpc
 

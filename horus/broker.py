@@ -25,7 +25,8 @@ from horus.errors import (
 )
 from horus.keys import DEFAULT_NAMESPACE, PRIORITY_TOKEN, Keys
 from horus.models import SIGNED_DEFAULTS, TERMINAL, Attempt, Job, JobProgress, JobResult, JobStatus
-from horus.resp import Address, Arg, Connection, ReplyError, ThreadLocalConnections
+from horus.redis_url import ClusterTarget
+from horus.resp import Address, Arg, RedisConnection, ReplyError, ThreadLocalConnections
 from horus.retry import Retry, active_span_s, history_of
 from horus.tasks import MAX_PROGRESS_MESSAGE
 
@@ -265,7 +266,8 @@ class Broker:
         self.id_ttl_s = max(id_ttl_s, result_ttl_s)
         self.log_maxlen = log_maxlen
         self.max_deliveries = max_deliveries
-        self.cluster = cluster
+        #: Every script kept inside one hash slot: always on a cluster, by choice elsewhere.
+        self.cluster = cluster or isinstance(self.target, ClusterTarget)
         #: The events stream's cap the scripts are passed; 0: no events nor counters (None:
         #: HORUS_EVENTS / HORUS_EVENTS_MAXLEN, docs/operations.md).
         self.events_cap = config.events_maxlen(events_maxlen) if config.events_enabled(events) else 0
@@ -289,7 +291,7 @@ class Broker:
         return self.target
 
     @property
-    def conn(self) -> Connection:
+    def conn(self) -> RedisConnection:
         return self.connections.get()
 
     def call(self, *args: Arg, timeout_s: float | None = None) -> Any:
@@ -353,10 +355,54 @@ class Broker:
         if not self.cluster:
             self._refuse_replay(batch, self._enqueue(batch))
             return [job.id for job in batch]
-        for job in batch:
-            self._claim(job)
-            self._refuse_replay([job], self._enqueue([job]))
+        self._enqueue_claimed(batch)
         return [job.id for job in batch]
+
+    def _enqueue_claimed(self, batch: Sequence[Job]) -> None:
+        """Cluster: claim every id (pipelined, each in its id's slot), then queue the jobs up to
+        the first refused claim with one enqueue.lua call per runner (pipelined, each in its
+        runner's slot); claims taken after the refused one are given back."""
+        now = time.time()
+        claims: list[tuple[Arg, ...]] = [
+            scripts.command(
+                "claim", [self.keys.job_index(job.id)], [job.runner_id, job_options(job, self.id_ttl_s, now)[1]]
+            )
+            for job in batch
+        ]
+        step = 2 if self.wait_replicas else 1  # with a WAIT after each write, on the write's master
+        if self.wait_replicas:
+            claims = self._each_waited(claims)
+        if self.events_cap:
+            # Readers find the runners' event streams here; the set is in a slot of its own.
+            claims += [("SADD", self.keys.runners(), runner) for runner in dict.fromkeys(j.runner_id for j in batch)]
+        replies = _raise_errors(scripts.run(self.conn, claims))
+        claimed = replies[: len(batch) * step : step]
+        waited = list(replies[1 : len(batch) * step : step])
+        refused = next((i for i, flag in enumerate(claimed) if flag != 1), None)
+        if refused is not None:
+            taken = [
+                job.id for job, flag in zip(batch[refused + 1 :], claimed[refused + 1 :], strict=True) if flag == 1
+            ]
+            if taken:
+                _raise_errors(self.conn.pipeline([("DEL", self.keys.job_index(job_id)) for job_id in taken]))
+        by_runner: dict[str, list[Job]] = {}
+        for job in batch[:refused]:
+            by_runner.setdefault(job.runner_id, []).append(job)
+        groups = list(by_runner.values())
+        enqueues = [scripts.command("enqueue", *self._enqueue_args(g)) for g in groups]
+        replies = _raise_errors(scripts.run(self.conn, self._each_waited(enqueues) if self.wait_replicas else enqueues))
+        for jobs, position in zip(groups, replies[::step], strict=True):
+            self._refuse_replay(jobs, int(position))
+        if refused is not None:
+            self._refuse_replay([batch[refused]], 1)
+        if self.wait_replicas:
+            fewest = min([*waited, *replies[1::step]], key=int)
+            self.check_replicated(fewest, jobs_named(batch), value=[job.id for job in batch])
+
+    def _each_waited(self, commands: Sequence[tuple[Arg, ...]]) -> list[tuple[Arg, ...]]:
+        """``commands`` with a WAIT after each: on a cluster each write may go to another master,
+        and a WAIT is sent to the master of the command before it."""
+        return [sent for command in commands for sent in (command, self._wait)]
 
     def enqueue_each(self, jobs: Sequence[Job]) -> list[bool]:
         """Queue each job on its own, all in one round trip: a replayed id refuses only its own
@@ -391,8 +437,10 @@ class Broker:
             return False
         return True
 
-    def _claim(self, job: Job) -> None:
-        """Cluster: claim the job's id for its runner (a step of its own, in the id's slot)."""
+    def _claim(self, job: Job) -> int:
+        """Cluster: claim the job's id for its runner (a step of its own, in the id's slot). With
+        :attr:`wait_replicas`, the claim's WAIT reply (the caller checks it with its enqueue's:
+        the job is not queued yet); else the replicas asked for, 0."""
         _, ttl = job_options(job, self.id_ttl_s, time.time())
         commands: list[tuple[Arg, ...]] = [
             scripts.command("claim", [self.keys.job_index(job.id)], [job.runner_id, ttl])
@@ -404,8 +452,7 @@ class Broker:
             commands.append(("SADD", self.keys.runners(), job.runner_id))
         replies = _raise_errors(scripts.run(self.conn, commands))
         self._refuse_replay([job], 0 if replies[0] == 1 else 1)
-        if self.wait_replicas:  # the job is not queued yet: a caller told so finds it "not found"
-            self.check_replicated(replies[1], f"the claim of job id {job.id!r}", value=[job.id])
+        return int(replies[1]) if self.wait_replicas else 0
 
     def enqueue_with(self, job: Job, commands: Sequence[Sequence[Arg]], owner: str = "") -> tuple[bool, list[Any]]:
         """Queue a job and run ``commands`` in the same round trip: (accepted, their replies).
@@ -416,14 +463,15 @@ class Broker:
         the job is accepted, so a refused replay never touches the job that holds the id.
         """
         if self.cluster:
-            self._claim(job)
+            claim_waited = self._claim(job)
             enqueue = scripts.command("enqueue", *self._enqueue_args([job], owner))
             sent = [enqueue, self._wait] if self.wait_replicas else [enqueue]
             queued, *waited = _raise_errors(scripts.run(self.conn, sent))
             self._refuse_replay([job], int(queued))
             replies = scripts.run(self.conn, commands)
             if waited:
-                self.check_replicated(waited[0], jobs_named([job]), value=(True, replies))
+                fewest = min(int(waited[0]), claim_waited)
+                self.check_replicated(fewest, jobs_named([job]), value=(True, replies))
             return True, replies
         enqueue = scripts.command("enqueue", *self._enqueue_args([job], owner))
         if not self.wait_replicas:
@@ -456,10 +504,9 @@ class Broker:
 
     def run(self, job: Job, timeout_s: float | None = None) -> JobResult:
         """Queue a job and wait for its result, with the wait sent in the same write as the
-        enqueue (one round trip less on the latency path). On a Cluster: enqueue, then wait."""
-        if self.cluster:
-            self.enqueue(job)
-            return self.wait(job.id, timeout_s, runner_id=job.runner_id)
+        enqueue (one round trip less on the latency path). On a Cluster the id's claim comes
+        first, then the enqueue and the wait in one write (both in the runner's slot)."""
+        claim_waited = self._claim(job) if self.cluster else self.wait_replicas
         notice = self.keys.result(job.runner_id, job.id)
         # A bounded block (0 would mean forever to Redis); wait() takes over past it.
         block = max(min(timeout_s, 30.0), 0.001) if timeout_s is not None else 30.0
@@ -479,6 +526,8 @@ class Broker:
         if self.wait_replicas:
             waited = conn.reply()
             try:
+                if not isinstance(waited, ReplyError):  # on a cluster, the claim's WAIT too
+                    waited = min(int(waited), claim_waited)
                 self.check_replicated(waited, jobs_named([job]), value=job.id)
             except TransportError:
                 conn.close()  # abandons the wait, as above
@@ -1036,7 +1085,7 @@ class Broker:
         flat = self.call("ZRANGE", self.keys.workers(runner_id), 0, -1, "WITHSCORES")
         return {str(k): float(v) for k, v in _pairs(flat).items()}
 
-    def subscribe_control(self, runner_id: str) -> Connection:
+    def subscribe_control(self, runner_id: str) -> RedisConnection:
         """A connection of its own subscribed to the runner's control channel (non-blocking)."""
         conn = connect(self.target)
         conn.subscribe(self.keys.control(runner_id))

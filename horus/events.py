@@ -8,6 +8,7 @@ the script that makes the change, and every ended job is counted in its runner's
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from horus.broker import Broker
+from horus.connect import connect
 from horus.models import TERMINAL
+from horus.stream_fanin import StreamFanIn
 
 #: The duration histogram's upper bounds in seconds (horus/lua/events_lib.lua holds the same).
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -180,6 +183,9 @@ def follow_events(
         cursors[runner] = str(reply[0][0]) if reply and not isinstance(reply, Exception) else "0-0"
     if last > 0:
         yield from read_events(broker, names, last)
+    if broker.cluster:
+        yield from _follow_across_slots(broker, asked, cursors, block_ms)
+        return
     while True:
         if asked is None:
             for runner in runners(broker):
@@ -212,6 +218,34 @@ def follow_events(
                 fresh.append(event_of(str(entry_id), flat, runner))
         fresh.sort(key=lambda e: (_order(e.id), e.runner_id))
         yield from fresh
+
+
+def _follow_across_slots(
+    broker: Broker, asked: list[str] | None, cursors: dict[str, str], block_ms: int
+) -> Iterator[JobEvent]:
+    """:func:`follow_events` on a cluster, where each runner's stream is in a slot of its own:
+    one blocking reader per slot (:class:`StreamFanIn`)."""
+    fanin = StreamFanIn(functools.partial(connect, broker.target), block_ms=block_ms)
+    by_key: dict[str, str] = {}
+    try:
+        while True:
+            if asked is None:
+                for runner in runners(broker):
+                    cursors.setdefault(runner, "0-0")
+            for runner, cursor in cursors.items():
+                key = broker.keys.events(runner)
+                if key not in by_key:
+                    by_key[key] = runner
+                    fanin.follow(key, cursor)
+            fresh = [
+                event_of(entry_id, flat, by_key[key])
+                for key, entries in fanin.read(block_ms / 1000 if by_key else min(block_ms / 1000, IDLE_S))
+                for entry_id, flat in entries
+            ]
+            fresh.sort(key=lambda e: (_order(e.id), e.runner_id))
+            yield from fresh
+    finally:
+        fanin.close()
 
 
 class Bucket(BaseModel):

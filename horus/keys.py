@@ -1,11 +1,13 @@
 """Every Redis key and channel name Horus uses is built here (docs/protocol.md).
 
 Keys about one runner's jobs share the Redis Cluster hash tag ``{runner_id}`` so each
-Lua script touches a single slot; the job-id index is tagged by the job id.
+Lua script touches a single slot; the job-id index is tagged by the job id; a workflow's keys by
+its bucket (:func:`workflow_bucket`).
 """
 
 from __future__ import annotations
 
+from binascii import crc_hqx
 from dataclasses import dataclass
 
 DEFAULT_NAMESPACE = "horus"
@@ -123,6 +125,12 @@ class Keys:
         Per runner, so it stays in the runner's slot; readers find the runners in :meth:`runners`."""
         return f"{self._runner(runner_id)}:events"
 
+    def coordinator_wake(self, runner_id: str) -> str:
+        """Stream of one entry (MAXLEN 1): a coordinator on a Redis Cluster appends to it to wake
+        its own reader of the runner's step-job log streams when it adds a stream to those it
+        blocks on (horus/stream_fanin.py); any coordinator's reader of this runner wakes."""
+        return f"{self._runner(runner_id)}:wfwake"
+
     def stats(self, runner_id: str) -> str:
         """Hash of counters: ended jobs by final status and duration (``bucket:STATUS:LE``,
         ``duration_sum_us``; ``ended:STATUS`` for those that never ran), kept by the same scripts."""
@@ -209,9 +217,20 @@ class Keys:
         """Hash: ``VALUE_JSON`` -> id of the one document holding that value of a unique field."""
         return f"{self.osiris_prefix(collection)}:unique:{field}"
 
-    # -- coordinator (workflows; tag: workflow id) ---------------------------------
+    # -- coordinator (workflows; tag: the workflow's bucket) -------------------------
+    # A workflow's keys and the indexes and wake-up stream that list it share the hash tag of its
+    # bucket, ``{bNN}`` (:func:`workflow_bucket`), so creating, completing and cancelling a
+    # workflow each stay one script in one slot on a Redis Cluster, index entries included.
+    # Readers of the indexes read every bucket (:meth:`workflow_buckets`).
+    def workflow_buckets(self) -> list[str]:
+        """The hash tag of every bucket, in order (``b00`` ... ``b63``)."""
+        return [f"b{n:02d}" for n in range(WORKFLOW_BUCKETS)]
+
+    def _bucket(self, bucket: str) -> str:
+        return f"{self.namespace}:wf:{{{bucket}}}"
+
     def _workflow(self, workflow_id: str) -> str:
-        return f"{self.namespace}:wf:{{{workflow_id}}}"
+        return f"{self._bucket(workflow_bucket(workflow_id))}:id:{workflow_id}"
 
     def workflow(self, workflow_id: str) -> str:
         """Hash: the workflow's meta (name, policy, status, digest, submitter, counters, times)."""
@@ -245,14 +264,57 @@ class Keys:
         """List: one element pushed when the workflow ends; waiters block on it."""
         return f"{self._workflow(workflow_id)}:done"
 
-    def workflows_active(self) -> str:
-        """Sorted set: workflow id -> created_at, every workflow that has not ended."""
+    def workflows_active(self, bucket: str) -> str:
+        """Sorted set: workflow id -> created_at, every workflow of the bucket that has not ended."""
+        return f"{self._bucket(bucket)}:active"
+
+    def workflows_index(self, bucket: str) -> str:
+        """Sorted set: workflow id -> created_at, every stored workflow of the bucket (workflow.list)."""
+        return f"{self._bucket(bucket)}:index"
+
+    def workflow_events(self, bucket: str) -> str:
+        """Capped stream of the bucket's submit and cancel events, which wake every coordinator."""
+        return f"{self._bucket(bucket)}:events"
+
+    # -- workflows stored before buckets (read once, by the migration at a coordinator's start) --
+    def unbucketed_workflow_keys(self, workflow_id: str) -> tuple[str, ...]:
+        """A workflow's keys in the layout before buckets (``NS:wf:{ID}`` and its parts), in the
+        order of :meth:`bucketed_workflow_keys`: meta, spec, steps, results, ready, timers, done, lease."""
+        base = f"{self.namespace}:wf:{{{workflow_id}}}"
+        return (base, *(f"{base}:{part}" for part in _WORKFLOW_PARTS))
+
+    def bucketed_workflow_keys(self, workflow_id: str) -> tuple[str, ...]:
+        """The same keys in the bucketed layout."""
+        w = workflow_id
+        return (
+            self.workflow(w), self.workflow_spec(w), self.workflow_steps(w), self.workflow_results(w),
+            self.workflow_ready(w), self.workflow_timers(w), self.workflow_done(w), self.workflow_lease(w),
+        )  # fmt: skip
+
+    def workflows_active_unbucketed(self) -> str:
+        """Sorted set of the layout before buckets: running workflows."""
         return f"{self.namespace}:wf:active"
 
-    def workflows_index(self) -> str:
-        """Sorted set: workflow id -> created_at, every stored workflow (workflow.list)."""
+    def workflows_index_unbucketed(self) -> str:
+        """Sorted set of the layout before buckets: every stored workflow."""
         return f"{self.namespace}:wf:index"
 
-    def workflow_events(self) -> str:
-        """Capped stream of submit and cancel events that wake every coordinator."""
+    def workflow_events_unbucketed(self) -> str:
+        """Stream of the layout before buckets: submit and cancel events."""
         return f"{self.namespace}:wf:events"
+
+
+_WORKFLOW_PARTS = ("spec", "steps", "results", "ready", "timers", "done", "lease")
+
+
+#: How many buckets a namespace's workflows are spread over (docs/scaling.md, "Places that
+#: span slots", item 3): enough for their slots to spread evenly over the masters of any likely cluster
+#: (64 tags give 22/24/18 on three masters), few enough that reading every bucket (workflow.list,
+#: a coordinator's scan and lease renewal, its wake-up streams) stays one short pipeline.
+#: Fixed: a workflow's keys are found from its id through it.
+WORKFLOW_BUCKETS = 64
+
+
+def workflow_bucket(workflow_id: str) -> str:
+    """The bucket of a workflow: CRC16/XMODEM (Redis's slot hash) of its id modulo 64, as ``bNN``."""
+    return f"b{crc_hqx(workflow_id.encode(), 0) % WORKFLOW_BUCKETS:02d}"

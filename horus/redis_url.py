@@ -56,8 +56,8 @@ class Address:
         if not isinstance(target, Address):
             kind = "a Redis Cluster" if isinstance(target, ClusterTarget) else "a Sentinel group"
             raise ConfigError(
-                f"{redact(url)!r} names {kind}, which this connection cannot use yet: give the URL "
-                f"of one Redis ({SINGLE_FORM})"
+                f"{redact(url)!r} names {kind}, not one Redis: give the URL of one Redis ({SINGLE_FORM}), "
+                "or connect to the group with horus.connect.connect(parse_target(url))"
             )
         return target
 

@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 
@@ -29,7 +29,15 @@ from horus.redis_url import Address
 
 Arg = str | bytes | int | float
 
-__all__ = ["Address", "Arg", "Connection", "ReplyError", "ThreadLocalConnections", "spin_window_us"]
+__all__ = [
+    "Address",
+    "Arg",
+    "Connection",
+    "RedisConnection",
+    "ReplyError",
+    "ThreadLocalConnections",
+    "spin_window_us",
+]
 
 #: Polling window for replies expected at once, unless HORUS_REDIS_SPIN_US says otherwise (0: off).
 SPIN_US = 200
@@ -56,6 +64,30 @@ def spin_window_us() -> int:
 
 class ReplyError(TransportError):
     """Redis answered a command with an error."""
+
+
+class RedisConnection(Protocol):
+    """What every caller of Redis uses: :class:`Connection` (one Redis, or a Sentinel group's
+    master) and :class:`horus.resp_cluster.ClusterConnection` (a cluster's masters) both are."""
+
+    @property
+    def broken(self) -> bool: ...
+
+    def call(self, *args: Arg, timeout_s: float | None = None) -> Any: ...
+
+    def send(self, commands: Sequence[Sequence[Arg]]) -> None: ...
+
+    def reply(self, timeout_s: float | None = None) -> Any: ...
+
+    def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]: ...
+
+    def subscribe(self, channel: str) -> None: ...
+
+    def messages(self) -> list[str]: ...
+
+    def fileno(self) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class Connection:
@@ -215,15 +247,15 @@ class ThreadLocalConnections:
     Every connection made is remembered so :meth:`close` can close them all, including those of
     threads that have ended."""
 
-    def __init__(self, opener: Callable[[], Connection]) -> None:
+    def __init__(self, opener: Callable[[], RedisConnection]) -> None:
         #: Opens a connection (``horus.connect.connect`` for the broker's target).
         self.opener = opener
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._all: list[Connection] = []
+        self._all: list[RedisConnection] = []
 
-    def get(self) -> Connection:
-        conn: Connection | None = getattr(self._local, "conn", None)
+    def get(self) -> RedisConnection:
+        conn: RedisConnection | None = getattr(self._local, "conn", None)
         if conn is None or conn.broken or self._local.pid != os.getpid():
             conn = self.opener()
             self._local.conn, self._local.pid = conn, os.getpid()
@@ -235,7 +267,7 @@ class ThreadLocalConnections:
     def release(self) -> None:
         """Close the calling thread's connection: a thread that ends must, or its socket stays
         open (remembered for :meth:`close`) as long as the process lives."""
-        conn: Connection | None = getattr(self._local, "conn", None)
+        conn: RedisConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             return
         self._local.conn = None

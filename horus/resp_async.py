@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 
@@ -94,6 +94,15 @@ class AsyncConnection:
         if isinstance(reply, hiredis.ReplyError):
             raise ReplyError(str(reply))
         return reply
+
+
+class AsyncCaller(Protocol):
+    """What the servers' waiting calls use: :class:`AsyncPool` (one Redis or a Sentinel group's
+    master) and :class:`horus.resp_cluster_async.AsyncClusterPool` (a cluster)."""
+
+    async def call(self, *args: Arg, timeout_s: float) -> Any: ...
+
+    async def aclose(self) -> None: ...
 
 
 class AsyncPool:

@@ -10,11 +10,23 @@ several slots is refused before it is sent, naming them: on a cluster that is al
 A command that was sent when its node's connection broke is not sent again (it may have run);
 the error is raised as on a single Redis, and the map is read again so the next command finds
 the master that took over. Not thread-safe: one per thread, as :class:`Connection`.
+
+Commands sent now and read later (:meth:`send`, :meth:`reply`: a worker's pipelined steps, a
+blocking reserve) go to their nodes at once; their replies are read in the order sent. A
+redirected reply is followed only once every reply still on its way has been read, so no
+connection ever has two callers waiting on it.
+
+``WAIT`` (replicas to acknowledge the writes before it) goes to the master the last command with
+keys went to, so a write followed by ``WAIT`` in one pipeline asks the node that took the write.
+
+A subscription (:meth:`subscribe`) is a socket of its own to the master of the channel's slot:
+a ``PUBLISH`` on any node of a cluster reaches the subscribers of every node.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,10 +48,16 @@ _KEYLESS = {
     "CONFIG", "CLIENT", "PUBLISH", "SCRIPT", "FUNCTION", "DBSIZE", "READONLY", "READWRITE",
 }  # fmt: skip
 _TO_EVERY_MASTER = {"SCRIPT", "FUNCTION"}
+# Commands about the writes this connection sent before: they go where the last command went.
+_FOLLOW_LAST = {"WAIT", "WAITAOF"}
 _ALL_ARGS = {"DEL", "UNLINK", "EXISTS", "MGET", "TOUCH", "WATCH", "SINTER", "SUNION", "SDIFF", "PFCOUNT"}
 _ALL_BUT_LAST = {"BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"}
 _TWO = {"BLMOVE", "LMOVE", "RPOPLPUSH", "BRPOPLPUSH", "SMOVE", "RENAME", "RENAMENX", "COPY"}
 _SCRIPTS = {"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"}
+
+
+#: Replies that mean "ask again, elsewhere or later" rather than an answer.
+_FOLLOWED = ("MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN")
 
 
 class CrossSlot(TransportError):
@@ -99,6 +117,14 @@ class ClusterConnection:
         self.connect_timeout_s = connect_timeout_s
         self._conns: dict[tuple[str, int], Connection] = {}
         self._stale = False
+        self._closed = False
+        #: Sent and not read yet: the node asked (None: answered already, the reply beside it).
+        self._pending: deque[tuple[Node | None, Sequence[Arg], Any]] = deque()
+        #: Replies read ahead of their turn (to follow a redirection), with their command and node.
+        self._ready: deque[tuple[Node, Sequence[Arg], Any]] = deque()
+        self._subscriber: Connection | None = None
+        #: Where the last command with keys went (a WAIT after it must ask the same master).
+        self._last: Node | None = None
         #: Redirections followed (by kind), for tests and metrics.
         self.redirects = {"MOVED": 0, "ASK": 0}
         self.slots = self._read_map()
@@ -147,6 +173,16 @@ class ClusterConnection:
         self.slots = self._read_map(self.slots.masters())
         self._stale = False
 
+    def _route(self, command: Sequence[Arg]) -> Node:
+        """The master ``command`` goes to (a keyless one: the first; WAIT: the last one used)."""
+        if str(command[0]).upper() in _FOLLOW_LAST:
+            return self._last or self._master_for(None)
+        slot = command_slot(command)
+        node = self._master_for(slot)
+        if slot is not None:
+            self._last = node
+        return node
+
     def _master_for(self, slot: int | None) -> Node:
         if self._stale:
             self.refresh()
@@ -174,7 +210,7 @@ class ClusterConnection:
             if str(command[0]).upper() in _TO_EVERY_MASTER:
                 everywhere.append(i)
                 continue
-            groups.setdefault(self._master_for(command_slot(command)), []).append(i)
+            groups.setdefault(self._route(command), []).append(i)
         for node, indexes in groups.items():
             try:
                 sent = self.node(node).pipeline([commands[i] for i in indexes])
@@ -195,7 +231,7 @@ class ClusterConnection:
     def _run(self, args: Sequence[Arg], timeout_s: float | None) -> Any:
         if str(args[0]).upper() in _TO_EVERY_MASTER:
             return self._everywhere(args)
-        node = self._master_for(command_slot(args))
+        node = self._route(args)
         return self._follow(args, node, self._send(node, args, timeout_s), timeout_s)
 
     def _send(self, node: Node, args: Sequence[Arg], timeout_s: float | None, asking: bool = False) -> Any:
@@ -238,7 +274,106 @@ class ClusterConnection:
             reply = self._send(node, args, timeout_s, asking=redirect.kind == "ASK")
         raise TransportError(f"{str(args[0]).upper()} was redirected more than {MAX_REDIRECTS} times; last: {reply}")
 
+    # -- replies read later ------------------------------------------------------------------
+    @property
+    def broken(self) -> bool:
+        """Closed by its owner: a node lost is reconnected by the next command, not here."""
+        return self._closed
+
+    def send(self, commands: Sequence[Sequence[Arg]]) -> None:
+        """Write commands to their masters without reading; :meth:`reply` reads the replies in
+        the commands' order."""
+        groups: dict[Node, list[Sequence[Arg]]] = {}
+        sent: list[tuple[Node | None, Sequence[Arg], Any]] = []
+        for command in commands:
+            if str(command[0]).upper() in _TO_EVERY_MASTER:
+                sent.append((None, command, self._everywhere(command)))
+                continue
+            node = self._route(command)
+            groups.setdefault(node, []).append(command)
+            sent.append((node, command, None))
+        self._pending.extend(sent)
+        for node, group in groups.items():
+            try:
+                self.node(node).send(group)
+            except ConnectionFailed:
+                self._abandon()
+                raise
+
+    def reply(self, timeout_s: float | None = None) -> Any:
+        """The next reply of what :meth:`send` sent (redirections followed); an error reply comes
+        back as a :class:`ReplyError` instance."""
+        if self._ready:
+            node, command, reply = self._ready.popleft()
+            return self._follow(command, node, reply, timeout_s)
+        asked, command, reply = self._pending.popleft()
+        if asked is None:
+            return reply
+        reply = self._read(asked, timeout_s)
+        if isinstance(reply, ReplyError) and str(reply).startswith(_FOLLOWED):
+            self._read_ahead(timeout_s)
+            reply = self._follow(command, asked, reply, timeout_s)
+        return reply
+
+    def _read(self, node: Node, timeout_s: float | None) -> Any:
+        try:
+            return self.node(node).reply(timeout_s)
+        except ConnectionFailed:
+            self._abandon()
+            raise
+
+    def _read_ahead(self, timeout_s: float | None) -> None:
+        """Read every reply still on its way, so following a redirection may use any node."""
+        while self._pending:
+            node, command, reply = self._pending.popleft()
+            if node is None:
+                self._ready.append((self.slots.masters()[0], command, reply))
+            else:
+                self._ready.append((node, command, self._read(node, timeout_s)))
+
+    def _abandon(self) -> None:
+        """A node was lost with replies on their way: the other nodes' replies will not be read
+        either, so their connections are closed too (the next command opens new ones)."""
+        for node, _, _ in self._pending:
+            if node is not None:
+                self.node(node).close()
+        self._pending.clear()
+        self._ready.clear()
+        self._stale = True
+
+    # -- pub/sub -----------------------------------------------------------------------------
+    def subscribe(self, channel: str) -> None:
+        """Subscribe on a socket of its own; from then on :meth:`messages` delivers."""
+        node = self._master_for(key_slot(channel))
+        self._subscriber = Connection(self.target.node(node.host, node.port), self.connect_timeout_s)
+        try:
+            self._subscriber.subscribe(channel)
+        except ConnectionFailed:
+            self._stale = True
+            raise
+
+    def messages(self) -> list[str]:
+        """The data of the messages that have arrived, without blocking (for a select loop)."""
+        if self._subscriber is None:
+            raise TransportError("messages() before subscribe()")
+        try:
+            return self._subscriber.messages()
+        except ConnectionFailed:
+            self._stale = True
+            raise
+
+    def fileno(self) -> int:
+        """The subscription's socket (the only one a caller may wait on)."""
+        if self._subscriber is None:
+            raise TransportError("a cluster connection has a socket to wait on only once subscribed")
+        return self._subscriber.fileno()
+
     def close(self) -> None:
+        self._closed = True
         for conn in self._conns.values():
             conn.close()
         self._conns.clear()
+        if self._subscriber is not None:
+            self._subscriber.close()
+        self._pending.clear()
+        self._ready.clear()

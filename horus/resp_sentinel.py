@@ -231,6 +231,13 @@ class SentinelConnection(Connection):
             self._recheck()
         super().send(commands)
 
+    def messages(self) -> list[str]:
+        # A subscriber only listens: its master is rechecked here, which its owner calls on a
+        # timer as well as when data arrives (a forced failover leaves the old master running).
+        if time.monotonic() >= self._recheck_at:
+            self._recheck()
+        return super().messages()
+
     def pipeline(self, commands: Any) -> list[Any]:
         if time.monotonic() >= self._recheck_at:
             self._recheck()

@@ -2,6 +2,13 @@
 
 A line ``--! include NAME`` is replaced by ``NAME.lua``: Redis scripts cannot load one another,
 so logic several scripts share is pasted into each when it is read.
+
+Every script call in Horus goes through :func:`run` (or :func:`call`), the one place that loads
+scripts: when Redis answers ``NOSCRIPT`` (a restarted or flushed server, a failover to a replica
+that never saw ``SCRIPT LOAD``), the whole group of each missing script is loaded in one round
+trip and only the unexecuted calls are sent again. The groups are :data:`NAMES` (the job
+runtime: broker, workers, beat), :data:`WORKFLOW` (the coordinator) and :data:`OSIRIS` (the
+document store); a process loads only the groups it uses.
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from horus.resp import Arg, Connection, ReplyError
+from horus.resp import Arg, ReplyError
 
+#: The job runtime's scripts (broker, workers, beat), loaded together.
 NAMES = (
     "enqueue",
     "claim",
@@ -38,6 +46,20 @@ NAMES = (
     "schedule_fired",
     "beat_lease",
 )
+#: The coordinator's workflow scripts (``horus/coordinator/store.py``).
+WORKFLOW = ("wf_create", "wf_dispatch", "wf_complete", "wf_cancel", "wf_lease", "wf_watch", "wf_migrate")
+#: The Osiris document store's scripts (``horus/osiris/store.py``).
+OSIRIS = ("osiris_create", "osiris_define", "osiris_update", "osiris_delete", "osiris_list", "osiris_find")
+#: Every group; a script is in exactly one.
+GROUPS = (NAMES, WORKFLOW, OSIRIS)
+
+
+if TYPE_CHECKING:  # a type only: the worker's processes need not build the class
+
+    class Pipelining(Protocol):
+        """What running scripts needs of a connection: every Horus connection has it."""
+
+        def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]: ...
 
 
 _INCLUDE = re.compile(r"^--! include (\w+)$", re.MULTILINE)
@@ -63,30 +85,50 @@ def _missing(reply: Any) -> bool:
     return isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT")
 
 
-def run(conn: Connection, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-    """Run commands in one round trip; scripts the server does not know yet are loaded and
-    only their (unexecuted) calls are sent again, with every ``WAIT`` after the first of them
-    (a WAIT confirms the writes sent before it: now those sent again)."""
+@cache
+def _group_of() -> dict[str, tuple[str, ...]]:
+    """Each script's hash, to the group it is loaded with."""
+    return {sha(name): group for group in GROUPS for name in group}
+
+
+def _groups_of(commands: Sequence[Sequence[Arg]]) -> list[tuple[str, ...]]:
+    """The groups of the scripts ``commands`` call by hash, in first-seen order (a hash Horus
+    does not know counts as the job runtime's, as it always did)."""
+    found: list[tuple[str, ...]] = []
+    for command in commands:
+        group = _group_of().get(str(command[1]), NAMES) if len(command) > 1 else NAMES
+        if group not in found:
+            found.append(group)
+    return found
+
+
+def run(conn: Pipelining, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+    """Run commands in one round trip; scripts the server does not know yet are loaded (each
+    with its group) and only their (unexecuted) calls are sent again, with every ``WAIT`` after
+    the first of them (a WAIT confirms the writes sent before it: now those sent again)."""
     replies = conn.pipeline(commands)
     retry = [i for i, reply in enumerate(replies) if _missing(reply)]
     if retry:
+        missing = [commands[i] for i in retry]
         retry += [i for i in range(retry[0] + 1, len(commands)) if commands[i][0] == "WAIT"]
         retry.sort()
-        conn.pipeline([("SCRIPT", "LOAD", source(name)) for name in NAMES])
-        for i, reply in zip(retry, conn.pipeline([commands[i] for i in retry]), strict=True):
+        again = [commands[i] for i in retry]
+        conn.pipeline([("SCRIPT", "LOAD", source(name)) for group in _groups_of(missing) for name in group])
+        for i, reply in zip(retry, conn.pipeline(again), strict=True):
             replies[i] = reply
     return replies
 
 
-def call(conn: Connection, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+def call(conn: Pipelining, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
     (reply,) = run(conn, [command(name, keys, args)])
     if isinstance(reply, ReplyError):
         raise reply
     return reply
 
 
-def load(conn: Connection) -> None:
-    """Load every script, for callers that pipeline script calls without waiting for replies."""
-    for reply in conn.pipeline([("SCRIPT", "LOAD", source(name)) for name in NAMES]):
+def load(conn: Pipelining, names: Sequence[str] = NAMES) -> None:
+    """Load a group of scripts (the job runtime's by default), for callers that pipeline script
+    calls without waiting for replies."""
+    for reply in conn.pipeline([("SCRIPT", "LOAD", source(name)) for name in names]):
         if isinstance(reply, ReplyError):
             raise reply

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from horus.broker import DELETED, result_from_hash
-from horus.connect import Connectable, connect_async
+from horus.connect import Connectable, connect_async, refuse_cluster
 from horus.errors import JobNotFound, WaitTimeout
 from horus.keys import Keys
 from horus.models import TERMINAL, JobResult
@@ -26,7 +26,7 @@ SLACK_S = 10.0
 
 async def wait_redis(target: Connectable, keys: Keys, job_id: str, timeout_s: float | None) -> JobResult:
     """The job's result once it ends; WaitTimeout naming the time waited when ``timeout_s`` passes."""
-    conn = await connect_async(target)
+    conn = await connect_async(refuse_cluster(target, "waiting from asyncio"))
     try:
         return await _wait(conn, keys, job_id, timeout_s)
     finally:

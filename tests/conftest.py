@@ -22,14 +22,27 @@ from nacl.signing import SigningKey
 from horus.broker import Broker
 from horus.client import RedisClient
 from horus.signing import generate_key, public_hex, save_key
+from tests.redis_clients import redis_py
 
 ROOT = Path(__file__).resolve().parent.parent
 HERO_STANDIN = ROOT / "tests" / "fixtures" / "bin" / "hero"
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/13"
 
 
+#: What the ``redis_url`` and ``r`` fixtures stand for: the Redis at HORUS_TEST_REDIS_URL, or a
+#: Redis Cluster or Sentinel group the session starts (scripts/redis-group).
+REDIS_KINDS = ("single", "cluster", "sentinel")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--skip-slow", action="store_true", help="skip chaos and long-running tests")
+    parser.addoption(
+        "--redis-kind",
+        choices=REDIS_KINDS,
+        default=os.environ.get("HORUS_TEST_REDIS_KIND", "single"),
+        help="run the tests against one Redis (HORUS_TEST_REDIS_URL), or a Redis Cluster or Sentinel "
+        "group started for the session [env: HORUS_TEST_REDIS_KIND]",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -38,10 +51,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "slow" in item.keywords:
                 item.add_marker(skip)
+    kind = config.getoption("--redis-kind")
+    if kind != "single":
+        elsewhere = pytest.mark.skip(reason=f"needs one Redis, not a {kind} group")
+        for item in items:
+            if "single_redis" in item.keywords:
+                item.add_marker(elsewhere)
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    kind = request.config.getoption("--redis-kind")
+    if kind != "single":
+        from tests.integration.redis_groups import redis_group
+
+        with redis_group(kind, tmp_path_factory.mktemp(f"session-{kind}")) as url:
+            yield url
+        return
     url = os.environ.get("HORUS_TEST_REDIS_URL", DEFAULT_TEST_REDIS)
     try:
         redis.Redis.from_url(url).ping()
@@ -49,12 +75,12 @@ def redis_url() -> str:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"no Redis at {url} (set HORUS_TEST_REDIS_URL)")
-    return url
+    yield url
 
 
 @pytest.fixture
 def r(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = redis_py(redis_url)
     client.flushdb()
     yield client
     client.flushdb()

@@ -14,8 +14,11 @@ Durability comes from three rules:
   dispatched step, so a completion seen twice (after a restart) changes nothing.
 
 The loop sleeps in one ``XREAD`` over the log streams of every job it waits for (a runner ends a
-job's stream with an ``eof`` entry) plus the coordinators' event stream (submits, cancels): it is
-woken by Redis, and a slower sweep of job statuses covers anything a stream cannot tell.
+job's stream with an ``eof`` entry) plus the coordinators' event streams (submits, cancels; one
+per workflow bucket): it is woken by Redis, and a slower sweep of job statuses covers anything a
+stream cannot tell. On a Redis Cluster, where one ``XREAD`` takes streams of one slot only, the
+same streams are read by one blocking reader per slot (:class:`horus.stream_fanin.StreamFanIn`):
+a bucket's events stream, a runner's step jobs' log streams.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from horus.connect import connect
 from horus.coordinator.errors import WorkflowNotFound
 from horus.coordinator.link import SupervisorLink
 from horus.coordinator.models import Step, Workflow, WorkflowStatus
@@ -39,6 +43,7 @@ from horus.errors import HorusError
 from horus.models import TERMINAL, Job, JobResult, JobStatus
 from horus.resp import Arg
 from horus.signing import Signer
+from horus.stream_fanin import StreamFanIn
 
 log = logging.getLogger("horus.coordinator")
 
@@ -102,7 +107,10 @@ class Engine:
         self.watched: dict[str, Watched] = {}  # by job id
         self.by_stream: dict[str, str] = {}  # log stream -> job id
         self.unsubmitted: dict[str, tuple[str, Dispatched]] = {}  # job id -> (workflow, step attempt)
-        self.events_last = "0-0"
+        #: Each bucket's events stream -> the id of the last entry read ({} until first read).
+        self.events_last: dict[str, str] = {}
+        #: On a cluster: the blocking readers, one per slot (built at the first wait).
+        self.fanin: StreamFanIn | None = None
         self.stopping = threading.Event()
         self._timers = {"renew": 0.0, "scan": 0.0, "sweep": 0.0}
         self._resubmit_at = 0.0
@@ -126,8 +134,11 @@ class Engine:
         log.info("coordinator %s started", self.id)
         while not self.stopping.is_set():
             try:
-                if self.events_last == "0-0":
-                    self.events_last = self.store.last_event()
+                if not self.events_last:
+                    moved = self.store.migrate_unbucketed()
+                    if moved:
+                        log.info("moved %d workflow(s) stored before workflow buckets into their buckets", moved)
+                    self.events_last = self.store.last_events()
                 self.tick()
             except HorusError as exc:  # Redis or the supervisor away: the state is safe in Redis
                 log.warning("coordinator loop: %s; retrying", exc)
@@ -143,6 +154,7 @@ class Engine:
             self.store.renew(list(self.owned), self.id, 0)
         except HorusError as exc:
             log.warning("could not release leases: %s", exc)
+        self._close_fanin()
         self.owned.clear()
         self.watched.clear()
         self.by_stream.clear()
@@ -193,7 +205,7 @@ class Engine:
     def drop(self, workflow_id: str) -> None:
         self.owned.pop(workflow_id, None)
         for job in [j for j, w in self.watched.items() if w.workflow_id == workflow_id]:
-            self.by_stream.pop(self.watched.pop(job).stream, None)
+            self._unwatch(self.watched.pop(job))
         for job in [j for j, (w, _) in self.unsubmitted.items() if w == workflow_id]:
             del self.unsubmitted[job]
 
@@ -352,20 +364,69 @@ class Engine:
             self.by_stream[w.stream] = w.job_id
             if status is None or status in TERMINAL:
                 ended.append(w)
+        if self.fanin is not None:
+            keys = self.store.keys
+            self.fanin.follow_many([(w.stream, w.last, keys.coordinator_wake(w.runner_id)) for w in jobs])
         self.finish(ended)
 
+    def _unwatch(self, w: Watched) -> None:
+        self.by_stream.pop(w.stream, None)
+        if self.fanin is not None:
+            self.fanin.unfollow(w.stream)
+
     def wait(self, block_s: float) -> None:
-        events = self.store.keys.workflow_events()
+        if self.store.broker.cluster:
+            self._wait_across_slots(block_s)
+            return
         watched = list(self.watched.values())
         command: list[Any] = ["XREAD", "COUNT", 100]
         if block_s > 0:
             command += ["BLOCK", max(int(block_s * 1000), 1)]
-        command += ["STREAMS", events, *[w.stream for w in watched], self.events_last, *[w.last for w in watched]]
+        command += ["STREAMS", *self.events_last, *[w.stream for w in watched]]
+        command += [*self.events_last.values(), *[w.last for w in watched]]
         reply = self.store.broker.call(*command, timeout_s=block_s + 10)
+        self.on_streams(reply or [])
+
+    def _wait_across_slots(self, block_s: float) -> None:
+        """:meth:`wait` on a cluster: the per-slot readers' batches (a reader that met an error
+        ends; the readers are built again, from the cursors read so far, at the next wait)."""
+        if self.fanin is None:
+            broker = self.store.broker
+            self.fanin = StreamFanIn(
+                lambda: connect(broker.target),
+                count=100,
+                block_ms=max(int(self.settings.max_block_s * 5000), 1000),
+                nudge=self._nudge,
+            )
+            keys = self.store.keys
+            self.fanin.follow_many([(stream, last, None) for stream, last in self.events_last.items()])
+            self.fanin.follow_many(
+                [(w.stream, w.last, keys.coordinator_wake(w.runner_id)) for w in self.watched.values()]
+            )
+        try:
+            batches = self.fanin.read(block_s)
+        except Exception:
+            self._close_fanin()
+            raise
+        self.on_streams(batches)
+
+    def _nudge(self, wakes: list[str]) -> None:
+        replies = self.store.broker.conn.pipeline([("XADD", wake, "MAXLEN", 1, "*", "w", 1) for wake in wakes])
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+
+    def _close_fanin(self) -> None:
+        if self.fanin is not None:
+            self.fanin.close()
+            self.fanin = None
+
+    def on_streams(self, reply: list[Any]) -> None:
+        """Act on what was read: events (submits, cancels) and step jobs' log entries."""
         ended: list[Watched] = []
-        for stream, entries in reply or []:
-            if stream == events:
-                self.on_events(entries)
+        for stream, entries in reply:
+            if stream in self.events_last:
+                self.on_events(stream, entries)
                 continue
             job = self.by_stream.get(stream)
             w = self.watched.get(job) if job else None
@@ -376,9 +437,9 @@ class Engine:
                 ended.append(w)
         self.finish(ended)
 
-    def on_events(self, entries: list[Any]) -> None:
+    def on_events(self, stream: str, entries: list[Any]) -> None:
         for entry_id, flat in entries:
-            self.events_last = entry_id
+            self.events_last[stream] = entry_id
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
             workflow_id, kind = fields.get("workflow", ""), fields.get("event", "")
             if kind == "submitted" and workflow_id not in self.owned:
@@ -426,7 +487,7 @@ class Engine:
         ]
         replies = self.store.run(commands)
         for (w, _), reply in zip(done, replies, strict=True):
-            self.by_stream.pop(w.stream, None)
+            self._unwatch(w)
             self.watched.pop(w.job_id, None)
             outcome = self.store.parse_completion(reply)
             owned = self.owned.get(w.workflow_id)

@@ -286,23 +286,23 @@ _SCAN_LIMIT = 5_000
 
 def list_workflows(ctx: Context, params: ListParams) -> WorkflowPage:
     found: list[WorkflowSummary] = []
-    position = params.cursor
+    cursor = params.cursor
     examined = 0
     keys = ctx.store.keys
     while len(found) < params.limit and examined < _SCAN_LIMIT:
-        page = ctx.store.page(position, 200)
+        page = ctx.store.page(cursor, 200)
         if not page:
             return WorkflowPage(workflows=found, next_cursor=None)
         metas = ctx.store.broker.conn.pipeline(
-            [("HMGET", keys.workflow(w), "name", "status", "created_at", "steps", "ended_ms") for w in page]
+            [("HMGET", keys.workflow(w), "name", "status", "created_at", "steps", "ended_ms") for w, _ in page]
         )
         gone = []
-        for workflow_id, (name, state, created_at, count, ended_ms) in zip(page, metas, strict=True):
-            position += 1
+        for (workflow_id, listed_at), (name, state, created_at, count, ended_ms) in zip(page, metas, strict=True):
             examined += 1
-            if state is None:  # expired: the index forgets it too
+            if state is None:  # expired: the index forgets it too (so the cursor does not count it)
                 gone.append(workflow_id)
                 continue
+            cursor = ctx.store.after(cursor, listed_at)
             if params.status not in (None, state):
                 continue
             found.append(
@@ -318,9 +318,8 @@ def list_workflows(ctx: Context, params: ListParams) -> WorkflowPage:
             if len(found) == params.limit:
                 break
         ctx.store.forget(gone)
-        position -= len(gone)
-    more = ctx.store.page(position, 1)
-    return WorkflowPage(workflows=found, next_cursor=position if more else None)
+    more = ctx.store.page(cursor, 1)
+    return WorkflowPage(workflows=found, next_cursor=cursor if more else None)
 
 
 METHODS = [

@@ -15,12 +15,20 @@ from horus.broker import Broker, result_from_hash
 from horus.coordinator.dag import dependants
 from horus.coordinator.errors import WorkflowNotFound, WorkflowRejected
 from horus.coordinator.models import Workflow
+from horus.keys import workflow_bucket
 from horus.models import JobResult
+from horus.redis_url import ClusterTarget
 from horus.resp import Arg, ReplyError
 
-SCRIPTS = ("wf_create", "wf_dispatch", "wf_complete", "wf_cancel", "wf_lease", "wf_watch")
+#: The workflow scripts, loaded together by :func:`horus.scripts.run` when Redis lacks one.
+SCRIPTS = scripts.WORKFLOW
 #: How long an ended workflow's records stay readable.
 DEFAULT_RETENTION_S = 7 * 86_400
+#: A workflow.list cursor is ``created_at * CURSOR_TIES + n``: go on with the workflows created
+#: at or before ``created_at``, less the first ``n`` of that second (newest first, then by id
+#: descending, as ZREVRANGE orders ties). 0 starts at the newest. A position in the merged order
+#: of every bucket, so a page costs one pipelined read whatever its depth.
+CURSOR_TIES = 1 << 20
 
 
 def job_id(workflow_id: str, step_id: str, attempt: int) -> str:
@@ -79,14 +87,9 @@ class WorkflowStore:
 
     # -- scripts ----------------------------------------------------------------------
     def run(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        """Pipelined commands; the workflow scripts are loaded the first time Redis lacks them."""
-        conn = self.broker.conn
-        replies = conn.pipeline(commands)
-        missing = [i for i, r in enumerate(replies) if isinstance(r, ReplyError) and str(r).startswith("NOSCRIPT")]
-        if missing:
-            conn.pipeline([("SCRIPT", "LOAD", scripts.source(name)) for name in SCRIPTS])
-            for i, reply in zip(missing, conn.pipeline([commands[i] for i in missing]), strict=True):
-                replies[i] = reply
+        """Pipelined commands, error replies raised; the workflow scripts are loaded the first time
+        Redis lacks them (:func:`horus.scripts.run`)."""
+        replies = scripts.run(self.broker.conn, commands)
         for reply in replies:
             if isinstance(reply, ReplyError):
                 raise reply
@@ -128,14 +131,15 @@ class WorkflowStore:
         ]
         for step_id, state, ready in initial_states(workflow):
             args += [step_id, state, 1 if ready else 0]
+        bucket = workflow_bucket(workflow.id)
         keys = [
             k["meta"],
             k["steps"],
             k["spec"],
             k["ready"],
-            self.keys.workflows_active(),
-            self.keys.workflows_index(),
-            self.keys.workflow_events(),
+            self.keys.workflows_active(bucket),
+            self.keys.workflows_index(bucket),
+            self.keys.workflow_events(bucket),
             k["lease"],
         ]
         created, stored = self.call("wf_create", keys, args)
@@ -172,14 +176,44 @@ class WorkflowStore:
         return {str(step): JobResult.model_validate_json(raw) for step, raw in pairs if raw is not None}
 
     def active(self) -> list[str]:
-        return [str(w) for w in self.broker.call("ZRANGE", self.keys.workflows_active(), 0, -1)]
+        """Every workflow not ended yet, oldest first: one read per bucket, pipelined (on a
+        cluster, one write per master)."""
+        buckets = self.keys.workflow_buckets()
+        replies = self.run([("ZRANGE", self.keys.workflows_active(b), 0, -1, "WITHSCORES") for b in buckets])
+        return [w for _, w in sorted(_scored(replies))]
 
-    def page(self, start: int, count: int) -> list[str]:
-        return [str(w) for w in self.broker.call("ZREVRANGE", self.keys.workflows_index(), start, start + count - 1)]
+    def page(self, cursor: int, count: int) -> list[tuple[str, int]]:
+        """Up to ``count`` stored workflows (id, created_at) from ``cursor`` on (:data:`CURSOR_TIES`),
+        newest first across the buckets."""
+        created, skip = divmod(cursor, CURSOR_TIES)
+        top: Arg = "+inf" if cursor == 0 else created
+        buckets = self.keys.workflow_buckets()
+        replies = self.run(
+            [
+                ("ZREVRANGEBYSCORE", self.keys.workflows_index(b), top, "-inf", "WITHSCORES", "LIMIT", 0, skip + count)
+                for b in buckets
+            ]
+        )
+        merged = sorted(_scored(replies), reverse=True)
+        if cursor:
+            ties = sum(1 for score, _ in merged[:skip] if score == created)
+            merged = merged[ties:]
+        return [(w, score) for score, w in merged[:count]]
+
+    @staticmethod
+    def after(cursor: int, created_at: int) -> int:
+        """The cursor just past a workflow created at ``created_at`` listed from ``cursor``."""
+        created, seen = divmod(cursor, CURSOR_TIES)
+        seen = seen + 1 if cursor and created == created_at else 1
+        return created_at * CURSOR_TIES + min(seen, CURSOR_TIES - 1)
 
     def forget(self, workflow_ids: Sequence[str]) -> None:
-        if workflow_ids:
-            self.broker.call("ZREM", self.keys.workflows_index(), *workflow_ids)
+        """Take expired workflows out of their buckets' indexes (one ZREM per bucket)."""
+        by_bucket: dict[str, list[str]] = {}
+        for w in workflow_ids:
+            by_bucket.setdefault(workflow_bucket(w), []).append(w)
+        if by_bucket:
+            self.run([("ZREM", self.keys.workflows_index(b), *ids) for b, ids in by_bucket.items()])
 
     def wait(self, workflow_id: str, timeout_s: float) -> str | None:
         """Block until the workflow ends (woken by Redis), at most ``timeout_s``; its final status."""
@@ -227,7 +261,7 @@ class WorkflowStore:
             k["timers"],
             k["lease"],
             k["done"],
-            self.keys.workflows_active(),
+            self.keys.workflows_active(workflow_bucket(workflow_id)),
             k["spec"],
         ]
         error = result.error or ("" if result.status == "completed" else f"the job ended {result.status.value}")
@@ -258,11 +292,11 @@ class WorkflowStore:
             k["ready"],
             k["timers"],
             k["done"],
-            self.keys.workflows_active(),
+            self.keys.workflows_active(workflow_bucket(workflow_id)),
             k["lease"],
             k["spec"],
             k["results"],
-            self.keys.workflow_events(),
+            self.keys.workflow_events(workflow_bucket(workflow_id)),
         ]
         reply = self.call("wf_cancel", keys, [workflow_id, now_ms(), self.retention_s])
         if reply is None:
@@ -279,8 +313,21 @@ class WorkflowStore:
         """The workflows whose lease this coordinator still holds (renewed); ttl 0 releases them."""
         if not workflow_ids:
             return []
-        held = self.call("wf_lease", [self.keys.workflow_lease(w) for w in workflow_ids], [owner, ttl_ms])
-        return [w for w, ok in zip(workflow_ids, held, strict=True) if ok]
+        # One call per bucket (its leases share a slot), pipelined.
+        by_bucket: dict[str, list[str]] = {}
+        for w in workflow_ids:
+            by_bucket.setdefault(workflow_bucket(w), []).append(w)
+        groups = list(by_bucket.values())
+        replies = self.run(
+            [
+                scripts.command("wf_lease", [self.keys.workflow_lease(w) for w in group], [owner, ttl_ms])
+                for group in groups
+            ]
+        )
+        held = {
+            w for group, reply in zip(groups, replies, strict=True) for w, ok in zip(group, reply, strict=True) if ok
+        }
+        return [w for w in workflow_ids if w in held]
 
     # -- watching jobs --------------------------------------------------------------------
     def watch(self, jobs: Sequence[tuple[str, str, int]]) -> list[str | None]:
@@ -289,14 +336,63 @@ class WorkflowStore:
         Redis has no such job)."""
         if not jobs:
             return []
-        keys: list[str] = []
-        ttls: list[Arg] = []
-        for runner_id, job, ttl in jobs:
-            keys += [self.keys.log(runner_id, job), self.keys.job(runner_id, job)]
-            ttls.append(ttl)
-        reply = self.call("wf_watch", keys, ttls)
-        return [None if status in (None, "") else str(status) for status in reply]
+        # One call per runner (a runner's keys share its slot), pipelined.
+        by_runner: dict[str, list[int]] = {}
+        for i, (runner_id, _, _) in enumerate(jobs):
+            by_runner.setdefault(runner_id, []).append(i)
+        commands = []
+        for runner_id, indexes in by_runner.items():
+            keys: list[str] = []
+            ttls: list[Arg] = []
+            for i in indexes:
+                _, job, ttl = jobs[i]
+                keys += [self.keys.log(runner_id, job), self.keys.job(runner_id, job)]
+                ttls.append(ttl)
+            commands.append(scripts.command("wf_watch", keys, ttls))
+        out: list[str | None] = [None] * len(jobs)
+        for indexes, reply in zip(by_runner.values(), self.run(commands), strict=True):
+            for i, status in zip(indexes, reply, strict=True):
+                out[i] = None if status in (None, "") else str(status)
+        return out
 
-    def last_event(self) -> str:
-        reply = self.broker.call("XREVRANGE", self.keys.workflow_events(), "+", "-", "COUNT", 1)
-        return str(reply[0][0]) if reply else "0-0"
+    def last_events(self) -> dict[str, str]:
+        """Each bucket's events stream and the id of its latest entry ("0-0" for none)."""
+        streams = [self.keys.workflow_events(b) for b in self.keys.workflow_buckets()]
+        replies = self.run([("XREVRANGE", stream, "+", "-", "COUNT", 1) for stream in streams])
+        return {stream: str(reply[0][0]) if reply else "0-0" for stream, reply in zip(streams, replies, strict=True)}
+
+    def migrate_unbucketed(self) -> int:
+        """Move the workflows stored in the layout before buckets (``NS:wf:{ID}``, ``NS:wf:index``)
+        into their buckets, one script per workflow, and drop the old events stream; how many were
+        moved. Idempotent, and safe for coordinators starting together. Nothing on a cluster: the
+        old layout never ran there (the coordinator refused a cluster URL)."""
+        if isinstance(self.broker.target, ClusterTarget):
+            return 0
+        k = self.keys
+        old_active, old_index = k.workflows_active_unbucketed(), k.workflows_index_unbucketed()
+        moved = 0
+        while True:
+            ids = [str(w) for w in self.broker.call("ZRANGE", old_index, 0, 499)]
+            ids = ids or [str(w) for w in self.broker.call("ZRANGE", old_active, 0, 499)]
+            if not ids:
+                break
+            commands = []
+            for w in ids:
+                bucket = workflow_bucket(w)
+                keys = [*k.unbucketed_workflow_keys(w), *k.bucketed_workflow_keys(w), old_active, old_index]
+                keys += [k.workflows_active(bucket), k.workflows_index(bucket)]
+                commands.append(scripts.command("wf_migrate", keys, [w]))
+            moved += sum(int(reply) for reply in self.run(commands))  # each call takes its id out of both
+        self.broker.call("DEL", k.workflow_events_unbucketed())
+        return moved
+
+
+def _scored(replies: Sequence[Any]) -> list[tuple[int, str]]:
+    """(score, member) of ZRANGE ... WITHSCORES replies (flat or paired, RESP2 or RESP3)."""
+    out: list[tuple[int, str]] = []
+    for reply in replies:
+        if reply and isinstance(reply[0], list):
+            out += [(int(float(score)), str(member)) for member, score in reply]
+        else:
+            out += [(int(float(reply[i + 1])), str(reply[i])) for i in range(0, len(reply), 2)]
+    return out

@@ -3,19 +3,24 @@
 Every write that touches more than one key is one Lua script (``horus/lua/osiris_*.lua``), so a
 document and its index and unique entries always change together, and concurrent writers cannot
 both take a unique value. Reads of several documents are scripts too, so a page is one snapshot.
+
+The store talks to Redis through Horus's own connections (:func:`horus.connect.connect`, one per
+thread) and runs its scripts through :mod:`horus.scripts`, like the rest of Horus: a single Redis
+and a ``redis+sentinel://`` group work alike.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, cast
-
-import redis
-from redis.exceptions import NoScriptError
+from typing import TYPE_CHECKING, Any, Protocol
 
 from horus import scripts
+from horus.broker import Broker
+from horus.connect import connect, target_of
 from horus.keys import DEFAULT_NAMESPACE, Keys
 from horus.osiris.errors import DocumentExists, DocumentNotFound, InvalidInput, NotIndexed, UniqueViolation
 from horus.osiris.schema import DEFAULT_LIMIT, Page, Schema
@@ -28,33 +33,57 @@ from horus.osiris.values import (
     check_field,
     check_id,
     decode,
-    decode_hash,
     encode,
 )
+from horus.resp import Arg, ThreadLocalConnections
+
+if TYPE_CHECKING:
+    import redis
 
 Document = dict[str, Any]
 Documents = list[Document]
+
+
+class _Connection(Protocol):
+    """What the store needs of a connection (:class:`horus.resp.Connection` has it)."""
+
+    def call(self, *args: Arg) -> Any: ...
+
+    def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]: ...
+
+
+#: The calling thread's connection.
+_Connections = Callable[[], _Connection]
+
+_REDIS_PY_DEPRECATED = (
+    "passing a redis.Redis client to horus.osiris is deprecated: pass the Redis URL (any form Horus "
+    "takes, redis+sentinel:// included) or a horus.broker.Broker to share its connections"
+)
 
 
 def _text(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-def _evalsha(client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-    """Call a script by its hash, loading it once when the server does not know it yet."""
-    try:
-        return cast(Any, client.evalsha(scripts.sha(name), len(keys), *keys, *args))
-    except NoScriptError:
-        client.script_load(scripts.source(name))
-        return cast(Any, client.evalsha(scripts.sha(name), len(keys), *keys, *args))
+def _pairs(flat: Sequence[Any]) -> dict[Any, Any]:
+    """A hash from a flat ``HGETALL`` reply."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _redis_py(client: redis.Redis) -> _Connections:
+    warnings.warn(_REDIS_PY_DEPRECATED, DeprecationWarning, stacklevel=3)
+    from horus.osiris.redis_py import RedisPyConnection  # redis-py is imported only for this
+
+    adapter = RedisPyConnection(client)
+    return lambda: adapter
 
 
 class Collection:
     """One collection of a :class:`Store`; get it with ``store.model(name)``."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, name: str) -> None:
+    def __init__(self, client: _Connections | redis.Redis, keys: Keys, name: str) -> None:
         self.name = check_collection(name)
-        self._redis = client
+        self._conn: _Connections = client if callable(client) else _redis_py(client)
         self._keys = keys
         self._prefix = keys.osiris_prefix(name)
 
@@ -62,7 +91,7 @@ class Collection:
         return f"Collection({self.name!r}, namespace={self._keys.namespace!r})"
 
     def _call(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        return _evalsha(self._redis, script, keys, [self._prefix, *args])
+        return scripts.call(self._conn(), script, keys, [self._prefix, *args])
 
     def _unique(self, reply: Sequence[Any]) -> UniqueViolation:
         return UniqueViolation(self.name, _text(reply[1]), _text(reply[2]), _text(reply[3]))
@@ -92,7 +121,7 @@ class Collection:
         return schema
 
     def schema(self) -> Schema:
-        kinds = cast(dict[Any, Any], self._redis.hgetall(self._keys.osiris_schema(self.name)))
+        kinds = _pairs(self._conn().call("HGETALL", self._keys.osiris_schema(self.name)))
         return Schema.from_kinds({_text(f): _text(k) for f, k in kinds.items()})
 
     # -- one document ----------------------------------------------------------------
@@ -132,8 +161,8 @@ class Collection:
 
     def get(self, doc_id: str) -> Document | None:
         """The document, or ``None`` when there is none with that id."""
-        fields = cast(dict[Any, Any], self._redis.hgetall(self._doc_key(check_id(self.name, doc_id))))
-        return decode_hash(fields) if fields else None
+        flat = self._conn().call("HGETALL", self._doc_key(check_id(self.name, doc_id)))
+        return decode(flat) if flat else None
 
     def update(self, doc_id: str, changes: Mapping[str, Any]) -> Document:
         """Merge ``changes`` into the document's top-level fields and return the whole document.
@@ -217,37 +246,45 @@ class Collection:
     def count(self, where: Mapping[str, Any] | None = None) -> int:
         """How many documents, or how many match ``where`` (indexed fields, as in :meth:`find`)."""
         if where is None:
-            return int(cast(Any, self._redis.zcard(self._keys.osiris_ids(self.name))))
+            return int(self._conn().call("ZCARD", self._keys.osiris_ids(self.name)))
         return self._find(where, Page(limit=0))[0]
 
 
 class Store:
-    """Osiris collections under one namespace: ``Store(url_or_client, namespace=...).model("users")``.
+    """Osiris collections under one namespace: ``Store(url_or_broker, namespace=...).model("users")``.
 
-    Given a URL, the store opens its own client and :meth:`close` closes it; a client passed in
-    stays the caller's.
+    Given a URL (one Redis, or a ``redis+sentinel://`` group), the store opens a connection per
+    thread on first use and :meth:`close` closes them. A :class:`horus.broker.Broker` passed in
+    lends its connections and stays the caller's; ``namespace`` then defaults to the broker's.
+    A ``redis.Redis`` client still works, deprecated (a :class:`DeprecationWarning`), and stays the
+    caller's.
     """
 
-    def __init__(self, client: str | redis.Redis, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(self, client: str | Broker | redis.Redis, namespace: str | None = None) -> None:
+        self._owned: ThreadLocalConnections | None = None
         if isinstance(client, str):
-            self._redis = redis.Redis.from_url(client)
-            self._owned = True
+            self._owned = ThreadLocalConnections(functools.partial(connect, target_of(client)))
+            self._conn: _Connections = self._owned.get
+        elif isinstance(client, Broker):
+            broker = client
+            self._conn = lambda: broker.conn
+            namespace = client.keys.namespace if namespace is None else namespace
         else:
-            self._redis = client
-            self._owned = False
-        self.namespace = namespace
-        self._keys = Keys(namespace)
+            self._conn = _redis_py(client)
+        self.namespace = DEFAULT_NAMESPACE if namespace is None else namespace
+        self._keys = Keys(self.namespace)
 
     def model(self, name: str) -> Collection:
-        return Collection(self._redis, self._keys, name)
+        return Collection(self._conn, self._keys, name)
 
     def define(self, name: str, index: Iterable[str] = (), unique: Iterable[str] = ()) -> Schema:
         """Declare a collection's indexed and unique fields; see :meth:`Collection.define`."""
         return self.model(name).define(index, unique)
 
     def close(self) -> None:
-        if self._owned:
-            self._redis.close()
+        """Close the connections the store opened (none when it was given a broker or client)."""
+        if self._owned is not None:
+            self._owned.close()
 
     def __enter__(self) -> Store:
         return self

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from horus.osiris.errors import InvalidInput
@@ -120,8 +119,3 @@ def ordered(doc: dict[str, Any]) -> dict[str, Any]:
 def decode(flat: list[Any]) -> dict[str, Any]:
     """A document from a flat ``[field, value-json, ...]`` reply (``HGETALL`` inside a script)."""
     return ordered({_text(flat[i]): json.loads(flat[i + 1]) for i in range(0, len(flat), 2)})
-
-
-def decode_hash(fields: Mapping[Any, Any]) -> dict[str, Any]:
-    """A document from an ``HGETALL`` reply."""
-    return ordered({_text(field): json.loads(value) for field, value in fields.items()})

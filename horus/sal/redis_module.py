@@ -1,6 +1,10 @@
 """``redis``: ``redis.connect(url)`` and a client with the everyday commands.
 
-Connections a job opens are closed when it ends. The URL's password never appears in errors.
+The script's own Redis, not Horus's state, so this module stays on redis-py. A
+``redis+sentinel://`` (or ``rediss+sentinel://``) URL, in the form Horus itself takes
+(``docs/configuration.md``), connects to the group's master through redis-py's Sentinel
+client; a ``redis+cluster://`` URL is refused with the schemes the module takes. Connections a
+job opens are closed when it ends. The URL's passwords never appear in errors.
 """
 
 from __future__ import annotations
@@ -8,9 +12,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, quote, urlsplit
 
 import redis
+from redis.sentinel import MasterNotFoundError, Sentinel
 
+from horus.errors import ConfigError
+from horus.redis_url import SentinelTarget, parse_target, redact
 from horus.sal.common import ConnectingModule, SalError, redact_url, scrub, show_value, time_left
 
 T = TypeVar("T")
@@ -35,28 +43,77 @@ def _maybe(value: bytes | str | None) -> str | None:
     return None if value is None else _text(value)
 
 
+SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
+
+
+def _sentinel_master(url: str, connect_timeout_s: float, timeout_s: float) -> redis.Redis:
+    """A client of the group's master, found (and found again after a failover) by redis-py."""
+    target = parse_target(url)
+    assert isinstance(target, SentinelTarget)  # the scheme says so
+    first = target.sentinels[0]
+    sentinels = Sentinel(
+        [(s.host, s.port) for s in target.sentinels],
+        sentinel_kwargs={
+            "username": first.username,
+            "password": first.password,
+            "ssl": target.tls,
+            "socket_connect_timeout": connect_timeout_s,
+            "socket_timeout": timeout_s,
+        },
+    )
+    master: redis.Redis = sentinels.master_for(
+        target.master_name,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        ssl=target.tls,
+        decode_responses=True,
+        socket_connect_timeout=connect_timeout_s,
+        socket_timeout=timeout_s,
+    )
+    return master
+
+
 class RedisConnection:
     """One client; scripts get it from ``redis.connect(url)``."""
 
     def __init__(self, url: str, deadline: float | None) -> None:
         self._url = url
-        self._shown = redact_url(url)
+        self._sentinel = url.startswith(SENTINEL_SCHEMES)
+        # A sentinel URL's sentinel_password sits in the query, which redact_url leaves alone.
+        self._shown = redact(url) if self._sentinel else redact_url(url)
+        connect_timeout_s = time_left(deadline, CONNECT_TIMEOUT_S)
+        timeout_s = time_left(deadline, COMMAND_TIMEOUT_S)
         try:
-            self._client: redis.Redis = redis.Redis.from_url(
-                url,
-                decode_responses=True,
-                socket_connect_timeout=time_left(deadline, CONNECT_TIMEOUT_S),
-                socket_timeout=time_left(deadline, COMMAND_TIMEOUT_S),
-            )
+            if self._sentinel:
+                self._client: redis.Redis = _sentinel_master(url, connect_timeout_s, timeout_s)
+            else:
+                self._client = redis.Redis.from_url(
+                    url, decode_responses=True, socket_connect_timeout=connect_timeout_s, socket_timeout=timeout_s
+                )
+        except ConfigError as exc:  # horus.redis_url's message names the URL, redacted, and the form
+            raise SalError(f"invalid redis url: {exc}") from None
         except ValueError as exc:
-            raise SalError(f"invalid redis url {self._shown}: {scrub(str(exc), url)}") from None
+            raise SalError(f"invalid redis url {self._shown}: {self._scrub(str(exc))}") from None
         self._do("connect", lambda: self._client.ping())
+
+    def _scrub(self, message: str) -> str:
+        message = scrub(message, self._url)
+        if self._sentinel:
+            for secret in (parse_qs(urlsplit(self._url).query).get("sentinel_password") or [])[:1]:
+                message = message.replace(secret, "***").replace(quote(secret), "***")
+        return message
 
     def _do(self, command: str, step: Callable[[], T]) -> T:
         try:
             return step()
+        except MasterNotFoundError:  # redis-py's message carries its client's whole repr
+            raise SalError(
+                f"redis {command} on {self._shown} failed: no sentinel named a reachable master "
+                "(are the sentinels running, and is the master name right?)"
+            ) from None
         except redis.RedisError as exc:
-            raise SalError(f"redis {command} on {self._shown} failed: {scrub(str(exc), self._url)}") from None
+            raise SalError(f"redis {command} on {self._shown} failed: {self._scrub(str(exc))}") from None
 
     def get(self, key: str) -> str | None:
         """The value, or () when the key does not exist."""
@@ -118,7 +175,7 @@ setattr(RedisConnection, "del", RedisConnection.delete)
 
 class RedisModule(ConnectingModule[RedisConnection]):
     label = "redis"
-    schemes = ("redis://", "rediss://", "unix://")
+    schemes = ("redis://", "rediss://", *SENTINEL_SCHEMES, "unix://")
 
     def _open_connection(self, url: str) -> RedisConnection:
         return RedisConnection(url, self._deadline)

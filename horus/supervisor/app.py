@@ -25,7 +25,7 @@ from horus import metrics
 from horus.broker import Broker
 from horus.connect import async_pool
 from horus.errors import WaitTimeout
-from horus.resp_async import AsyncPool
+from horus.resp_async import AsyncCaller
 from horus.supervisor.auth import Authenticator
 from horus.supervisor.context import Context, Settings
 from horus.supervisor.errors import RpcError
@@ -147,7 +147,7 @@ class JsonRpcApp:
     openrpc: dict[str, Any]
     auth: Authenticator
     settings: Settings
-    pool: AsyncPool
+    pool: AsyncCaller
 
     def __init__(
         self,

@@ -48,18 +48,34 @@ def url_password(url: str | None) -> str | None:
     return password if at and colon and password else None
 
 
+def url_secrets(url: str | None) -> list[str]:
+    """Every password in a Redis URL, as written: the server's, and a Sentinel group's own
+    (its ``sentinel_password`` query parameter)."""
+    found = [password] if (password := url_password(url)) else []
+    if url:
+        try:
+            query = urlsplit(url).query
+        except ValueError:
+            return found
+        for pair in query.split("&"):
+            name, equals, value = pair.partition("=")
+            if name == "sentinel_password" and equals and value:
+                found.append(value)
+    return found
+
+
 def secrets(redis_url: str) -> list[str]:
     """Every credential the worker may hold: passwords of Redis URLs (as written and decoded)
     and the token variables, longest first so a shorter one inside a longer one masks too."""
-    passwords = [url_password(url) for url in (redis_url, *(os.environ.get(name) for name in _URL_ENV))]
-    values = {form for password in passwords if password for form in (password, unquote(password))}
+    urls = (redis_url, *(os.environ.get(name) for name in _URL_ENV))
+    values = {form for url in urls for password in url_secrets(url) for form in (password, unquote(password))}
     values.update(os.environ[name] for name in _TOKEN_ENV if os.environ.get(name))
     return sorted(values, key=len, reverse=True)
 
 
 def protect(redis_url: str, redis_flag: str | None) -> None:
     """Everything above, once the worker has read its settings and before it forks children."""
-    if url_password(redis_flag):
+    if url_secrets(redis_flag):
         log.warning(
             "the Redis password came on the command line (--redis-url), where every local user "
             "can see it until the worker masks it; set HORUS_REDIS_URL or redis_url in horus.toml instead"

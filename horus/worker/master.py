@@ -21,13 +21,14 @@ from horus.errors import ConfigError, NotReplicated, TransportError
 from horus.middleware import Chain
 from horus.models import Job, JobResult, JobStatus
 from horus.plugin import BaseRunner
-from horus.resp import Connection
+from horus.resp import RedisConnection
 from horus.retry import log_retry, plan
 from horus.worker.child import SETUP_FAILED, child_main
 from horus.worker.config import WorkerConfig
 from horus.worker.context import kill_groups_and_wait
 from horus.worker.metrics import MetricsServer, WorkerStats, worker_registry
 from horus.worker.slots import Slots
+from horus.worker.startup import patiently
 from horus.worker.transcript import cut_middle
 
 log = logging.getLogger("horus.worker")
@@ -78,7 +79,7 @@ class Master:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        self.control: Connection | None = None
+        self.control: RedisConnection | None = None
         self.control_fd = -1
         self.pending_cancels: dict[str, float] = {}  # job id -> until when to look for it
         self.shutdown_at: float | None = None
@@ -113,8 +114,7 @@ class Master:
 
     # -- lifecycle ---------------------------------------------------------------
     def run(self) -> int:
-        self.broker.ping()
-        self.broker.register_runner(self.config.runner_id)
+        self._reach_redis()
         self._install_signals()
         self.selector.register(self.wake_r, selectors.EVENT_READ)
         if self.config.metrics_port is not None:
@@ -137,6 +137,13 @@ class Master:
             self.metrics.shut()
         log.info("worker %s stopped", os.getpid())
         return self.exit_code
+
+    def _reach_redis(self) -> None:
+        def first_contact() -> None:
+            self.broker.ping()
+            self.broker.register_runner(self.config.runner_id)
+
+        patiently(first_contact)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -505,6 +512,10 @@ class Master:
         self.next_heartbeat = time.monotonic() + self.config.heartbeat_interval_s
         if self.control is None and not final:
             self._connect_control()
+        elif self.control is not None and not final:
+            # A listening subscriber is asked nothing else: a look each heartbeat lets its
+            # connection check it still hears the master (a Sentinel group's, after a failover).
+            self._read_control()
         ids = [c.worker_id for c in self.children.values() if c.killed_for is None]
         runner_id = self.config.runner_id
         try:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from horus.errors import TransportError
-from horus.resp import Arg, Connection, ReplyError
+from horus.resp import Arg, RedisConnection, ReplyError
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ class Pipeline:
     """``connect`` gives the connection to use; it is asked again whenever no reply is
     outstanding, so a connection replaced after an outage is picked up."""
 
-    def __init__(self, connect: Callable[[], Connection]) -> None:
+    def __init__(self, connect: Callable[[], RedisConnection]) -> None:
         self._connect = connect
         self.conn = connect()
         self._waiting: deque[tuple[int, Pending[Any]]] = deque()

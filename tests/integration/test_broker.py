@@ -51,6 +51,7 @@ def test_interrupted_cluster_submit_resumes(redis_url: str, key: SigningKey, r: 
         assert broker.queue_length("r1") == 1
 
 
+@pytest.mark.single_redis  # one script claims and queues: a cluster takes two steps
 def test_a_claimed_id_is_refused_after_its_records_are_gone(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
     """On a single Redis the claim and the queueing are one script: a claimed id was submitted."""
     j = job(key)
@@ -331,6 +332,7 @@ def test_enqueue_each_refuses_only_the_replayed_ids(broker: Broker, key: Signing
     assert broker.enqueue_each([]) == []
 
 
+@pytest.mark.single_redis  # one script claims and queues: a cluster takes two steps
 def test_a_batch_naming_one_id_twice_queues_nothing(client: RedisClient) -> None:
     twice = [{"runner_id": "r1", "payload": p, "id": "twice"} for p in ("a", "b")]
     with pytest.raises(JobRejected, match="'twice' was already submitted"):
@@ -349,6 +351,20 @@ def test_cluster_mode_claims_then_enqueues(redis_url: str, r: redis.Redis, key: 
         with pytest.raises(JobRejected):
             broker.enqueue(job(key, runner="r2", id=j.id))
         assert (broker.queue_length("r1"), broker.queue_length("r2")) == (1, 0)
+
+
+def test_cluster_mode_queues_a_batch_up_to_its_first_replayed_id(redis_url: str, key: SigningKey) -> None:
+    with Broker.from_url(redis_url, cluster=True) as broker:
+        seen = job(key, runner="r2")
+        broker.enqueue(seen)
+        batch = [job(key), job(key, runner="r2"), job(key, id=seen.id), job(key), job(key, runner="r2")]
+        with pytest.raises(JobRejected, match=f"{seen.id!r} was already submitted"):
+            broker.enqueue_many(batch)
+        assert (broker.queue_length("r1"), broker.queue_length("r2")) == (1, 2)
+        assert broker.runner_of(batch[0].id) == "r1" and broker.runner_of(batch[1].id) == "r2"
+        # The ids after the refused one were given back: they can be submitted again.
+        assert broker.enqueue_many(batch[3:]) == [batch[3].id, batch[4].id]
+        assert (broker.queue_length("r1"), broker.queue_length("r2")) == (2, 3)
 
 
 def test_cycle_acknowledges_and_reserves_in_one_call(broker: Broker, key: SigningKey, r: redis.Redis) -> None:
@@ -406,7 +422,7 @@ def test_delete_only_ended_jobs(client: RedisClient, r: redis.Redis) -> None:
     with pytest.raises(JobNotFound):
         client.result(job_id)
     # Only the id's claim is left, marked deleted.
-    assert [k for k in r.keys("*") if job_id in k] == [client.broker.keys.job_index(job_id)]
+    assert [k for k in r.scan_iter(match=f"*{job_id}*")] == [client.broker.keys.job_index(job_id)]
     with pytest.raises(JobNotFound):
         client.delete(job_id)
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from horus.coordinator.models import StepStatus
-from horus.keys import Keys
+from horus.keys import Keys, workflow_bucket
 from tests.integration.coordinator_fixtures import WAIT, Stack, python_step, serve, stack  # noqa: F401
 
 
@@ -131,3 +131,38 @@ def test_a_chord_of_a_thousand_steps(stack: Stack) -> None:
     assert outcome.status == "completed"
     assert outcome.steps["total"].value == sum(range(1000))
     assert elapsed < 180
+
+
+def test_a_workflow_stored_before_buckets_is_moved_and_finished(stack: Stack, r: redis.Redis) -> None:
+    keys = Keys(stack.namespace)
+    first = stack.start_coordinator()
+    with stack.client(first) as client:
+        workflow_id = client.submit({"name": "old", "steps": [python_step("only", "wf_value", 7)]})
+        deadline = time.monotonic() + WAIT
+        while client.status(workflow_id).steps[0].status != StepStatus.DISPATCHED:  # no worker yet: it waits
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    first.kill()
+    # Put it back the way a coordinator before buckets stored it.
+    bucket = workflow_bucket(workflow_id)
+    for new, old in zip(
+        keys.bucketed_workflow_keys(workflow_id), keys.unbucketed_workflow_keys(workflow_id), strict=True
+    ):
+        if r.exists(new):
+            r.rename(new, old)
+    created = r.zscore(keys.workflows_index(bucket), workflow_id)
+    r.zadd(keys.workflows_index_unbucketed(), {workflow_id: created})
+    r.zadd(keys.workflows_active_unbucketed(), {workflow_id: created})
+    r.delete(keys.workflows_index(bucket), keys.workflows_active(bucket))
+    r.xadd(keys.workflow_events_unbucketed(), {"workflow": workflow_id, "event": "submitted"})
+    stack.start_worker()
+    second = stack.start_coordinator()
+    with stack.client(second) as client:
+        outcome = client.wait(workflow_id, WAIT)
+        assert workflow_id in [w.workflow_id for w in client.list().workflows]
+    assert (outcome.status, outcome.steps["only"].value) == ("completed", 7)
+    assert not r.exists(
+        keys.workflows_index_unbucketed(), keys.workflows_active_unbucketed(), keys.workflow_events_unbucketed()
+    )
+    assert not any(r.exists(old) for old in keys.unbucketed_workflow_keys(workflow_id))
+    assert "moved 1 workflow(s)" in second.log()

@@ -36,7 +36,7 @@ def _sample_keys() -> list[str]:
         keys.runners(),
         keys.schedules(),
         keys.workflow("wf-1"),
-        keys.workflow_events(),
+        keys.workflow_events("b07"),
         keys.osiris_doc("people", "p1"),
         "plain",
         "{}",

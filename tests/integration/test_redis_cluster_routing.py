@@ -7,6 +7,7 @@ are lived through."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 from collections.abc import Iterator
@@ -71,7 +72,7 @@ def test_keys_in_several_slots_are_refused_before_sending(conn: ClusterConnectio
 def test_scripts_are_loaded_on_every_master_and_run_in_their_slot(conn: ClusterConnection) -> None:
     conn.pipeline([("SCRIPT", "FLUSH")])
     ids = [f"job-{n}" for n in range(30)]
-    replies = scripts.run(conn, [scripts.command("claim", [f"ns:job:{{{i}}}"], ["r1", 60]) for i in ids])  # type: ignore[arg-type]
+    replies = scripts.run(conn, [scripts.command("claim", [f"ns:job:{{{i}}}"], ["r1", 60]) for i in ids])
     assert replies == [1] * len(ids)
     assert len({conn.slots.master_for_key(f"{{{i}}}") for i in ids}) == 3
 
@@ -94,6 +95,46 @@ def test_a_stale_map_is_corrected_by_moved(conn: ClusterConnection) -> None:
     assert conn.call("GET", key) == "v"
     assert conn.redirects["MOVED"] == 1
     assert conn.slots.master_for_key(key) == owner
+
+
+def test_replies_read_later_come_in_order_with_a_redirection_followed(conn: ClusterConnection) -> None:
+    keys = [f"later-{n}" for n in range(30)]
+    conn.pipeline([("SET", k, k) for k in keys])
+    stale = keys[7]
+    owner = conn.slots.master_for_key(stale)
+    conn.slots.moved(key_slot(stale), next(m for m in conn.slots.masters() if m != owner))
+    # Sent to three masters at once, one of them wrongly: read back in the order sent.
+    conn.send([*(("GET", k) for k in keys), ("PING",), ("LPUSH", keys[0], "x")])
+    replies = [conn.reply() for _ in range(len(keys) + 2)]
+    assert replies[: len(keys)] == keys
+    assert replies[len(keys)] == "PONG"
+    assert isinstance(replies[-1], ReplyError) and "WRONGTYPE" in str(replies[-1])
+    assert conn.redirects["MOVED"] == 1
+    # A blocking command read later, as a worker reserves: it blocks on its own master.
+    conn.call("DEL", "{later}q", "{later}inflight")
+    conn.send([("BLMOVE", "{later}q", "{later}inflight", "RIGHT", "LEFT", 0.05), ("LLEN", "{later}inflight")])
+    assert (conn.reply(timeout_s=5), conn.reply()) == (None, 0)
+
+
+def test_a_subscription_hears_a_publish_sent_to_any_master(cluster: ClusterTarget, conn: ClusterConnection) -> None:
+    listener = ClusterConnection(cluster)
+    channel = "ns:runner:{r1}:control"
+    listener.subscribe(channel)
+    try:
+        for master in conn.slots.masters():
+            direct = _direct(cluster, master)
+            try:
+                direct.call("PUBLISH", channel, f"hello {master.port}")
+            finally:
+                direct.close()
+        heard: list[str] = []
+        deadline = time.monotonic() + 30
+        while len(heard) < 3 and time.monotonic() < deadline:
+            select.select([listener.fileno()], [], [], 1)
+            heard += listener.messages()
+        assert sorted(heard) == sorted(f"hello {m.port}" for m in conn.slots.masters())
+    finally:
+        listener.close()
 
 
 def test_a_slot_in_migration_is_followed_by_ask_then_moved_once_resharded(

@@ -25,6 +25,9 @@ from horus.signing import sign_job
 from horus.supervisor.rpc import translate as rpc_translate
 from tests.conftest import StartWorker
 
+#: A Redis with no replica: on a cluster or a Sentinel group the replicas would confirm.
+pytestmark = pytest.mark.single_redis
+
 W = "host:1:2"
 WAIT_S = 60.0
 #: Short, so the missing replica is reported quickly.
@@ -100,19 +103,26 @@ def test_every_submit_path_waits(durable: Broker, key: SigningKey, r: redis.Redi
     assert durable.queue_length("r1") == 8
 
 
-def test_cluster_mode_waits_after_the_claim_and_the_enqueue(
+def test_cluster_mode_waits_after_the_claims_and_the_enqueues(
     redis_url: str, namespace: str, key: SigningKey, r: redis.Redis
 ) -> None:
+    """With ``cluster=True`` (always on a cluster) each claim and each enqueue is followed by a
+    WAIT of its own, on its own master; the error comes once the jobs are queued."""
     with Broker.from_url(redis_url, namespace, cluster=True, wait_replicas=1, wait_timeout_ms=TIMEOUT_MS) as broker:
-        j = job(key)
-        with pytest.raises(NotReplicated, match="claim"):
-            broker.enqueue(j)
-        # Claimed, not queued: sent again, the same runner takes the claim again (the id holds
-        # no job of it) and the missing replica is reported again, before anything is queued.
-        assert broker.queue_length("r1") == 0
-        with pytest.raises(NotReplicated, match="claim"):
-            broker.enqueue(j)
-        assert broker.queue_length("r1") == 0
+        jobs = [job(key), job(key, runner="r2")]
+        with pytest.raises(NotReplicated, match="2 jobs") as info:
+            broker.enqueue_many(jobs)
+        assert info.value.value == [j.id for j in jobs]
+        assert (broker.queue_length("r1"), broker.queue_length("r2")) == (1, 1)
+        with pytest.raises(JobRejected, match="already submitted"):
+            broker.enqueue(jobs[0])
+        with pytest.raises(NotReplicated):
+            broker.enqueue_with(job(key), [("SET", "written-with-the-job", "1")])
+        ran = job(key)
+        with pytest.raises(NotReplicated):
+            broker.run(ran, 5)
+        assert broker.result(ran.id).status is JobStatus.DISPATCHED
+        assert broker.queue_length("r1") == 3
 
 
 def test_finish_is_stored_and_reported(durable: Broker, broker: Broker, key: SigningKey) -> None:

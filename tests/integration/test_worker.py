@@ -78,6 +78,7 @@ def test_output_streams_to_log(client: RedisClient, start_worker: StartWorker) -
     assert list(client.logs(result.job_id)) == ["one", "two", "three"]
 
 
+@pytest.mark.single_redis  # counts the connections to one server
 def test_jobs_that_print_leave_no_redis_connection_behind(
     client: RedisClient, start_worker: StartWorker, r: redis.Redis
 ) -> None:

@@ -16,7 +16,7 @@ from horus.cluster_slots import (
     hash_tag,
     key_slot,
 )
-from horus.keys import Keys
+from horus.keys import WORKFLOW_BUCKETS, Keys, workflow_bucket
 
 # key -> CLUSTER KEYSLOT on Redis 7.0 (the hash-tag edge cases included).
 VECTORS = {
@@ -126,9 +126,10 @@ NAMESPACE_WIDE = {
     "supervisor_keys",
     "supervisor_tokens",
     "supervisor_jobs",
-    "workflows_active",
-    "workflows_index",
-    "workflow_events",
+    # the layout before buckets, read once by the migration at a coordinator's start
+    "workflows_active_unbucketed",
+    "workflows_index_unbucketed",
+    "workflow_events_unbucketed",
 }
 SAMPLES = {
     "runner_id": "runner-a",
@@ -138,7 +139,10 @@ SAMPLES = {
     "collection": "people",
     "doc_id": "p1",
     "field": "email",
+    "bucket": "b07",
 }
+#: The bucket of the sample workflow id: its keys carry that tag, not the id's.
+WF_BUCKET = workflow_bucket("wf-1")
 
 
 def _built() -> dict[str, str]:
@@ -146,7 +150,11 @@ def _built() -> dict[str, str]:
     keys = Keys("ns")
     built = {}
     for name, method in inspect.getmembers(keys, inspect.ismethod):
-        if name.startswith("_") or name in ("job_affixes", "osiris_prefix"):
+        if (
+            name.startswith("_")
+            or name in ("job_affixes", "osiris_prefix", "workflow_buckets")
+            or name.endswith("_workflow_keys")
+        ):
             continue
         params = list(inspect.signature(method).parameters)
         built[name] = method(*(SAMPLES[p] for p in params))
@@ -154,7 +162,7 @@ def _built() -> dict[str, str]:
 
 
 def test_every_key_is_in_the_slot_of_its_owner_or_namespace_wide() -> None:
-    owners = {"runner-a", "job-1", "wf-1", "people", "schedules"}
+    owners = {"runner-a", "job-1", WF_BUCKET, "b07", "people", "schedules"}
     untagged = set()
     for name, key in _built().items():
         tag = hash_tag(key.encode()).decode()
@@ -169,5 +177,25 @@ def test_keys_of_one_owner_share_a_slot() -> None:
     by_tag: dict[str, set[int]] = {}
     for key in _built().values():
         by_tag.setdefault(hash_tag(key.encode()).decode(), set()).add(key_slot(key))
-    for tag in ("runner-a", "wf-1", "people", "schedules"):
+    for tag in ("runner-a", WF_BUCKET, "people", "schedules"):
         assert len(by_tag[tag]) == 1
+
+
+def test_a_workflows_keys_share_the_slot_of_its_buckets_indexes() -> None:
+    keys = Keys("ns")
+    for workflow_id in ("wf-1", "01J0000000000000000000000", "x"):
+        bucket = workflow_bucket(workflow_id)
+        own = [keys.workflow(workflow_id), keys.workflow_steps(workflow_id), keys.workflow_lease(workflow_id)]
+        indexes = [keys.workflows_active(bucket), keys.workflows_index(bucket), keys.workflow_events(bucket)]
+        assert {key_slot(k) for k in own + indexes} == {key_slot(f"{{{bucket}}}")}
+
+
+def test_workflow_buckets_are_fixed_and_spread() -> None:
+    buckets = Keys("ns").workflow_buckets()
+    assert len(buckets) == WORKFLOW_BUCKETS == 64 and buckets[0] == "b00" and buckets[-1] == "b63"
+    assert len({key_slot(f"{{{b}}}") for b in buckets}) == 64  # every bucket a slot of its own
+    # CRC16/XMODEM of the id, as documented in docs/protocol.md (other clients compute it too).
+    assert workflow_bucket("123456789") == f"b{0x31C3 % 64:02d}"
+    # Over the three masters of a default 3-master cluster (slots split in thirds), evenly enough.
+    thirds = [sum(1 for b in buckets if key_slot(f"{{{b}}}") * 3 // SLOTS == n) for n in range(3)]
+    assert min(thirds) >= 16

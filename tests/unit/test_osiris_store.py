@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from horus import scripts
+from horus.broker import Broker
 from horus.keys import Keys
 from horus.osiris import (
     Collection,
@@ -326,7 +328,7 @@ def test_define_checks_field_names(store: Store, index: object, unique: object, 
 
 # -- store -----------------------------------------------------------------------------------
 def test_namespaces_keep_tenants_apart(r: redis.Redis, redis_url: str) -> None:
-    with Store(redis_url, namespace="tenant-a") as a, Store(redis.Redis.from_url(redis_url), namespace="tenant-b") as b:
+    with Store(redis_url, namespace="tenant-a") as a, Store(redis_url, namespace="tenant-b") as b:
         a.define("users", unique=["email"])
         a.model("users").create({"email": "x@y"})
         assert b.model("users").count() == 0
@@ -349,10 +351,63 @@ def test_every_key_is_one_keys_builds(users: Collection, r: redis.Redis) -> None
     assert {key[key.index("{") : key.index("}") + 1] for key in expected} == {"{users}"}
 
 
-def test_a_client_of_the_callers_stays_open(r: redis.Redis) -> None:
-    with Store(r, namespace=NS) as store:
-        store.model("users").create({"a": 1})
-    assert r.ping()
+def test_a_broker_lends_its_connections_and_namespace(redis_url: str, r: redis.Redis) -> None:
+    broker = Broker.from_url(redis_url, NS)
+    try:
+        with Store(broker) as store:
+            assert store.namespace == NS
+            doc = store.model("users").create({"a": 1})
+        assert broker.call("PING") == "PONG"  # the broker stays open
+        with Store(broker, namespace="other") as other:
+            assert other.model("users").get(doc["id"]) is None
+    finally:
+        broker.close()
+    assert r.exists(KEYS.osiris_doc("users", doc["id"]))
+
+
+@pytest.mark.parametrize("decoded", [True, False])
+def test_a_redis_py_client_still_works_deprecated_and_stays_open(redis_url: str, r: redis.Redis, decoded: bool) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=decoded)
+    with pytest.warns(DeprecationWarning, match="pass the Redis URL"), Store(client, namespace=NS) as store:
+        users = store.model("users")
+    r.script_flush()  # its first call meets NOSCRIPT, as after a restart
+    users.define(index=["city"], unique=["email"])
+    doc = users.create({"email": "a@x", "city": "Ghent", "n": 1})
+    assert users.get(doc["id"]) == doc
+    assert users.find({"city": "Ghent"}) == [doc] == users.list()
+    assert users.count() == 1 == users.count({"city": "Ghent"})
+    assert users.schema() == Schema(index=("city",), unique=("email",))
+    with pytest.raises(UniqueViolation):
+        users.create({"email": "a@x"})
+    assert users.update(doc["id"], {"n": 2})["n"] == 2
+    assert users.delete(doc["id"]) and users.get(doc["id"]) is None
+    assert client.ping()
+    client.close()
+
+
+def test_scripts_are_loaded_again_after_a_flush(store: Store, r: redis.Redis) -> None:
+    users = store.model("users")
+    users.create({"a": 1})
+    r.script_flush()
+    assert users.count() == 1 and len(users.list()) == 1
+    assert all(r.script_exists(*(scripts.sha(name) for name in scripts.OSIRIS)))
+
+
+def test_one_store_in_many_threads_uses_a_connection_per_thread(store: Store, r: redis.Redis) -> None:
+    users = store.model("users")
+    start = threading.Barrier(4)
+    made: list[str] = []
+
+    def create() -> None:
+        start.wait()
+        made.extend(users.create({"n": i})["id"] for i in range(25))
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(made)) == 100 == users.count()
 
 
 def test_concurrent_creates_of_one_unique_value(store: Store, r: redis.Redis, redis_url: str) -> None:

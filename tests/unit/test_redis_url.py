@@ -120,7 +120,7 @@ def test_errors_never_show_a_password() -> None:
 
 
 def test_a_single_redis_connection_refuses_a_group_url_clearly() -> None:
-    with pytest.raises(ConfigError, match="names a Redis Cluster, which this connection cannot use yet"):
+    with pytest.raises(ConfigError, match="names a Redis Cluster, not one Redis"):
         Address.parse("redis+cluster://h:1")
     with pytest.raises(ConfigError, match="names a Sentinel group"):
         Address.parse("redis+sentinel://h:1/horus")

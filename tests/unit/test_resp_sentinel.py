@@ -11,9 +11,9 @@ import hiredis
 import pytest
 
 from horus.broker import Broker
-from horus.connect import connect, connect_async, target_of
+from horus.connect import connect, connect_async, refuse_cluster, target_of
 from horus.errors import ConfigError, ConnectionFailed
-from horus.redis_url import SentinelTarget, parse_target
+from horus.redis_url import ClusterTarget, SentinelTarget, parse_target
 from horus.resp import Connection, ReplyError
 from horus.resp_sentinel import NoMaster, SentinelConnection
 from horus.resp_sentinel_async import AsyncSentinelConnection
@@ -218,11 +218,12 @@ def test_single_redis_keeps_the_plain_connection(servers: Callable[[Handler], Fa
 
 
 @pytest.mark.parametrize("url", ["redis+cluster://127.0.0.1:7000", "rediss+cluster://a:1,b:2"])
-def test_cluster_urls_are_still_refused(url: str) -> None:
-    with pytest.raises(ConfigError, match="names a Redis Cluster, which this connection cannot use yet"):
-        target_of(url)
-    with pytest.raises(ConfigError, match="names a Redis Cluster, which this connection cannot use yet"):
-        Broker(url)
+def test_a_cluster_url_makes_a_slot_safe_broker_and_is_refused_by_the_asyncio_servers(url: str) -> None:
+    target = target_of(url)
+    assert isinstance(target, ClusterTarget)
+    assert Broker(url).cluster  # connects on first use
+    with pytest.raises(ConfigError, match="the supervisor cannot run on a Redis Cluster yet"):
+        refuse_cluster(target, "the supervisor")
 
 
 def test_a_broker_takes_a_sentinel_url() -> None:

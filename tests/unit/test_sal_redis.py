@@ -102,6 +102,23 @@ def test_bad_url_is_refused(module: RedisModule) -> None:
         module.connect("http://127.0.0.1:6379")
 
 
+def test_a_cluster_url_is_refused_naming_the_schemes_taken(module: RedisModule) -> None:
+    with pytest.raises(SalError, match=r"redis\+sentinel://.* not redis\+cluster://127.0.0.1:7000"):
+        module.connect("redis+cluster://127.0.0.1:7000")
+
+
+def test_a_malformed_sentinel_url_is_refused_without_its_password(module: RedisModule) -> None:
+    with pytest.raises(SalError, match=r"invalid redis url: .*no master name") as caught:
+        module.connect("redis+sentinel://:topsecret@127.0.0.1:26379")
+    assert "topsecret" not in str(caught.value)
+
+
+def test_an_unreachable_sentinel_group_is_named_without_password(module: RedisModule) -> None:
+    with pytest.raises(SalError, match=r"redis connect on redis\+sentinel://.*failed") as caught:
+        module.connect("redis+sentinel://:topsecret@127.0.0.1:1/horus?sentinel_password=alsosecret")
+    assert "topsecret" not in str(caught.value) and "alsosecret" not in str(caught.value)
+
+
 def test_close_closes_every_connection(module: RedisModule, redis_url: str, r: redis.Redis) -> None:
     marker = f"sal-close-{uuid.uuid4().hex[:8]}"
     client = module.connect(redis_url)

@@ -30,3 +30,12 @@ def test_secrets_cover_urls_in_both_spellings_and_tokens(monkeypatch: pytest.Mon
     found = guard.secrets("redis://u:p%40ss@h/0")
     assert set(found) == {"p%40ss", "paas-pw", "p@ss", "tok"}
     assert [len(value) for value in found] == sorted((len(value) for value in found), reverse=True)
+
+
+def test_secrets_cover_a_sentinel_groups_own_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REDIS_URL", "HORUS_REDIS_URL", "HORUS_TOKEN", "HORUS_ADMIN_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    url = "redis+sentinel://:master-pw@s1:26379,s2:26379/horus/0?sentinel_password=s%2Fpw&x=1"
+    assert set(guard.secrets(url)) == {"master-pw", "s%2Fpw", "s/pw"}
+    assert guard.url_secrets("redis+cluster://:c-pw@h:1,h:2") == ["c-pw"]
+    assert guard.url_secrets("redis://h/0?sentinel_password=") == []
