@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,7 +28,12 @@ def noop_job() -> dict[str, object]:
 
 @contextmanager
 def worker(
-    url: str, public_key: str, concurrency: int = 2, events: bool = True, runner_id: str = RUNNER
+    url: str,
+    public_key: str,
+    concurrency: int = 2,
+    events: bool = True,
+    runner_id: str = RUNNER,
+    extra: Sequence[str] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     argv = [
         sys.executable,
@@ -49,6 +54,7 @@ def worker(
         "--trusted-key",
         public_key,
         "--events" if events else "--no-events",
+        *extra,
     ]
     proc = subprocess.Popen(argv, start_new_session=True)
     try:

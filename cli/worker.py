@@ -12,7 +12,16 @@ import typer
 
 from horus import middleware, plugin, scripts
 from horus.broker import Broker
-from horus.config import events_enabled, events_maxlen, redacted, redis_url, setting, split_list
+from horus.config import (
+    events_enabled,
+    events_maxlen,
+    redacted,
+    redis_url,
+    setting,
+    split_list,
+    wait_replicas,
+    wait_timeout_ms,
+)
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 from horus.signing import public_key_text
@@ -170,6 +179,21 @@ def worker_command(
             "default: on]",
         ),
     ] = None,
+    replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--wait-replicas",
+            help="store each result only once N Redis replicas confirm it (WAIT; docs/scaling.md) "
+            "[env: HORUS_WAIT_REPLICAS; default: 0, none]",
+        ),
+    ] = None,
+    replicas_timeout: Annotated[
+        int | None,
+        typer.Option(
+            "--wait-timeout-ms",
+            help="how long a result waits for its replicas [env: HORUS_WAIT_TIMEOUT_MS; default: 1000]",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker serving one runner id (horus worker runner1 --type python --app tasks --trusted-key HEX)."""
     runner_cls = plugin.load(runner_type)
@@ -211,6 +235,8 @@ def worker_command(
         options=options,
         metrics_port=_metrics_port(setting("metrics_port", metrics_port, section="worker")),
         metrics_host=str(setting("metrics_host", metrics_host, "127.0.0.1", section="worker")),
+        wait_replicas=wait_replicas(replicas, section="worker"),
+        wait_timeout_ms=wait_timeout_ms(replicas_timeout, section="worker"),
     )
     runner = runner_cls(config=options)
     runner.prepare()
@@ -222,6 +248,8 @@ def worker_command(
         log.info("rate limit: %s job starts for runner %r", config.rate_limit, config.runner_id)
     if hooks:
         log.info("middleware: %s", ", ".join(hooks.names))
+    if config.wait_replicas:
+        log.info("each result waits for %d replica(s), up to %d ms", config.wait_replicas, config.wait_timeout_ms)
     raise typer.Exit(Master(config, runner, hooks).run())
 
 

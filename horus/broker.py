@@ -13,7 +13,16 @@ import orjson
 from horus import config, scripts
 from horus.connect import Connectable, connect, target_of
 from horus.deadletter import DeadJob, DeadPurged, DeadRetried, DeadSkipped
-from horus.errors import ConfigError, JobActive, JobNotFound, JobRejected, NotDeadLettered, WaitTimeout
+from horus.errors import (
+    ConfigError,
+    JobActive,
+    JobNotFound,
+    JobRejected,
+    NotDeadLettered,
+    NotReplicated,
+    TransportError,
+    WaitTimeout,
+)
 from horus.keys import DEFAULT_NAMESPACE, PRIORITY_TOKEN, Keys
 from horus.models import SIGNED_DEFAULTS, TERMINAL, Attempt, Job, JobProgress, JobResult, JobStatus
 from horus.redis_url import ClusterTarget
@@ -33,6 +42,17 @@ DELETED = "!deleted"
 DEFAULT_MAX_ARG_BYTES = 512 * 1_048_576
 #: At most this many due jobs are moved per release.lua call.
 RELEASE_BATCH = 1_000
+#: What a caller told NotReplicated for a queued job should do (docs/scaling.md, "Failover").
+QUEUED_ADVICE = (
+    "once the Redis group is healthy, look the job up (`horus status ID`): found, it is queued and "
+    "nothing is to be done (submitting it again is refused as replayed_id); not found, it was lost "
+    "with the old master: submit it again"
+)
+#: ... and for a stored result (a worker logs it and goes on).
+STORED_ADVICE = (
+    "the job is not run again; should a failover lose the result, the job is returned to the queue "
+    "on the new master and runs again, as after any lost result"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +194,13 @@ def job_options(job: Job, id_ttl_s: int, now: float) -> tuple[str, int]:
     return f"{due_ms} {priority} {ttl}", ttl
 
 
+def jobs_named(batch: Sequence[Job]) -> str:
+    """How a NotReplicated error names the jobs of a write."""
+    if len(batch) == 1:
+        return f"job {batch[0].id!r}"
+    return f"{len(batch)} jobs ({batch[0].id!r} to {batch[-1].id!r})"
+
+
 def _raise_errors(replies: Sequence[Any]) -> Sequence[Any]:
     for reply in replies:
         if isinstance(reply, ReplyError):
@@ -227,6 +254,8 @@ class Broker:
         cluster: bool = False,
         events: bool | None = None,
         events_maxlen: int | None = None,
+        wait_replicas: int | None = None,
+        wait_timeout_ms: int | None = None,
     ) -> None:
         self.url = url
         #: The one Redis or the Sentinel group the URL names (a cluster URL is refused).
@@ -244,6 +273,11 @@ class Broker:
         self.events_cap = config.events_maxlen(events_maxlen) if config.events_enabled(events) else 0
         #: The longest result a finish sends (a worker sets it from the server's setting).
         self.max_arg_bytes = DEFAULT_MAX_ARG_BYTES
+        #: Replicas that must confirm each queued job and stored result: a ``WAIT`` sent in the
+        #: same pipeline right after the write; 0 sends none (None: HORUS_WAIT_REPLICAS).
+        self.wait_replicas = config.wait_replicas(wait_replicas)
+        self.wait_timeout_ms = config.wait_timeout_ms(wait_timeout_ms)
+        self._wait: tuple[Arg, ...] = ("WAIT", self.wait_replicas, self.wait_timeout_ms)
 
     @classmethod
     def from_url(cls, url: str, namespace: str = DEFAULT_NAMESPACE, **options: Any) -> Broker:
@@ -281,8 +315,15 @@ class Broker:
         return self.enqueue_many([job])[0]
 
     def _enqueue(self, batch: Sequence[Job]) -> int:
-        """Run enqueue.lua for a batch; the position of the first replayed id, or 0."""
-        return int(scripts.call(self.conn, "enqueue", *self._enqueue_args(batch)))
+        """Run enqueue.lua for a batch; the position of the first replayed id, or 0. With
+        :attr:`wait_replicas`, NotReplicated (its value: the ids) once the batch is queued."""
+        if not self.wait_replicas:
+            return int(scripts.call(self.conn, "enqueue", *self._enqueue_args(batch)))
+        enqueue = scripts.command("enqueue", *self._enqueue_args(batch))
+        queued, waited = _raise_errors(scripts.run(self.conn, [enqueue, self._wait]))
+        if int(queued) == 0:
+            self.check_replicated(waited, jobs_named(batch), value=[job.id for job in batch])
+        return int(queued)
 
     def _enqueue_args(self, batch: Sequence[Job], owner: str = "") -> tuple[list[str], list[Arg]]:
         keys: list[str] = []
@@ -328,10 +369,15 @@ class Broker:
             )
             for job in batch
         ]
+        step = 2 if self.wait_replicas else 1  # with a WAIT after each write, on the write's master
+        if self.wait_replicas:
+            claims = self._each_waited(claims)
         if self.events_cap:
             # Readers find the runners' event streams here; the set is in a slot of its own.
             claims += [("SADD", self.keys.runners(), runner) for runner in dict.fromkeys(j.runner_id for j in batch)]
-        claimed = _raise_errors(scripts.run(self.conn, claims))[: len(batch)]
+        replies = _raise_errors(scripts.run(self.conn, claims))
+        claimed = replies[: len(batch) * step : step]
+        waited = list(replies[1 : len(batch) * step : step])
         refused = next((i for i, flag in enumerate(claimed) if flag != 1), None)
         if refused is not None:
             taken = [
@@ -343,13 +389,20 @@ class Broker:
         for job in batch[:refused]:
             by_runner.setdefault(job.runner_id, []).append(job)
         groups = list(by_runner.values())
-        queued = _raise_errors(
-            scripts.run(self.conn, [scripts.command("enqueue", *self._enqueue_args(g)) for g in groups])
-        )
-        for jobs, position in zip(groups, queued, strict=True):
+        enqueues = [scripts.command("enqueue", *self._enqueue_args(g)) for g in groups]
+        replies = _raise_errors(scripts.run(self.conn, self._each_waited(enqueues) if self.wait_replicas else enqueues))
+        for jobs, position in zip(groups, replies[::step], strict=True):
             self._refuse_replay(jobs, int(position))
         if refused is not None:
             self._refuse_replay([batch[refused]], 1)
+        if self.wait_replicas:
+            fewest = min([*waited, *replies[1::step]], key=int)
+            self.check_replicated(fewest, jobs_named(batch), value=[job.id for job in batch])
+
+    def _each_waited(self, commands: Sequence[tuple[Arg, ...]]) -> list[tuple[Arg, ...]]:
+        """``commands`` with a WAIT after each: on a cluster each write may go to another master,
+        and a WAIT is sent to the master of the command before it."""
+        return [sent for command in commands for sent in (command, self._wait)]
 
     def enqueue_each(self, jobs: Sequence[Job]) -> list[bool]:
         """Queue each job on its own, all in one round trip: a replayed id refuses only its own
@@ -359,10 +412,21 @@ class Broker:
         # First all in one call, as enqueue_many: a call per job costs Redis more than the job.
         # A replayed id (a second leader for a moment, a crash between a pass's firings and its
         # record) refuses that call whole, and the jobs are sent again one call each.
-        if not jobs or self._enqueue(jobs) == 0:
-            return [True] * len(jobs)
+        try:
+            if not jobs or self._enqueue(jobs) == 0:
+                return [True] * len(jobs)
+        except NotReplicated as exc:
+            exc.value = [True] * len(jobs)
+            raise
         commands = [scripts.command("enqueue", *self._enqueue_args([job])) for job in jobs]
-        return [int(reply) == 0 for reply in _raise_errors(scripts.run(self.conn, commands))]
+        if not self.wait_replicas:
+            return [int(reply) == 0 for reply in _raise_errors(scripts.run(self.conn, commands))]
+        *replies, waited = _raise_errors(scripts.run(self.conn, [*commands, self._wait]))
+        queued = [int(reply) == 0 for reply in replies]
+        if any(queued):
+            accepted = [job for job, ok in zip(jobs, queued, strict=True) if ok]
+            self.check_replicated(waited, jobs_named(accepted), value=queued)
+        return queued
 
     def _enqueue_one(self, job: Job) -> bool:
         try:
@@ -373,17 +437,22 @@ class Broker:
             return False
         return True
 
-    def _claim(self, job: Job) -> None:
-        """Cluster: claim the job's id for its runner (a step of its own, in the id's slot)."""
+    def _claim(self, job: Job) -> int:
+        """Cluster: claim the job's id for its runner (a step of its own, in the id's slot). With
+        :attr:`wait_replicas`, the claim's WAIT reply (the caller checks it with its enqueue's:
+        the job is not queued yet); else the replicas asked for, 0."""
         _, ttl = job_options(job, self.id_ttl_s, time.time())
         commands: list[tuple[Arg, ...]] = [
             scripts.command("claim", [self.keys.job_index(job.id)], [job.runner_id, ttl])
         ]
+        if self.wait_replicas:  # right after the claim: a WAIT goes to the node of the write before it
+            commands.append(self._wait)
         if self.events_cap:
             # Readers find the runners' event streams here; the set is in a slot of its own.
             commands.append(("SADD", self.keys.runners(), job.runner_id))
-        claimed = _raise_errors(scripts.run(self.conn, commands))[0]
-        self._refuse_replay([job], 0 if claimed == 1 else 1)
+        replies = _raise_errors(scripts.run(self.conn, commands))
+        self._refuse_replay([job], 0 if replies[0] == 1 else 1)
+        return int(replies[1]) if self.wait_replicas else 0
 
     def enqueue_with(self, job: Job, commands: Sequence[Sequence[Arg]], owner: str = "") -> tuple[bool, list[Any]]:
         """Queue a job and run ``commands`` in the same round trip: (accepted, their replies).
@@ -394,13 +463,25 @@ class Broker:
         the job is accepted, so a refused replay never touches the job that holds the id.
         """
         if self.cluster:
-            self._claim(job)
-            self._refuse_replay([job], int(scripts.call(self.conn, "enqueue", *self._enqueue_args([job], owner))))
-            return True, scripts.run(self.conn, commands)
+            claim_waited = self._claim(job)
+            enqueue = scripts.command("enqueue", *self._enqueue_args([job], owner))
+            sent = [enqueue, self._wait] if self.wait_replicas else [enqueue]
+            queued, *waited = _raise_errors(scripts.run(self.conn, sent))
+            self._refuse_replay([job], int(queued))
+            replies = scripts.run(self.conn, commands)
+            if waited:
+                fewest = min(int(waited[0]), claim_waited)
+                self.check_replicated(fewest, jobs_named([job]), value=(True, replies))
+            return True, replies
         enqueue = scripts.command("enqueue", *self._enqueue_args([job], owner))
-        queued, *replies = scripts.run(self.conn, [enqueue, *commands])
+        if not self.wait_replicas:
+            queued, *replies = scripts.run(self.conn, [enqueue, *commands])
+        else:  # one WAIT after the commands too (they are the caller's writes that go with the job)
+            queued, *replies, waited = scripts.run(self.conn, [enqueue, *commands, self._wait])
         if isinstance(queued, ReplyError):
             raise queued
+        if int(queued) == 0 and self.wait_replicas:
+            self.check_replicated(waited, jobs_named([job]), value=(True, replies))
         return int(queued) == 0, replies
 
     @staticmethod
@@ -413,18 +494,26 @@ class Broker:
             job_id = batch[position - 1].id
             raise JobRejected("replayed_id", "id", f"job id {job_id!r} was already submitted")
 
+    def check_replicated(self, reply: Any, what: str, advice: str = QUEUED_ADVICE, value: Any = None) -> None:
+        """The reply of the ``WAIT`` sent after a write: NotReplicated (naming ``what`` and
+        carrying ``value``) when fewer replicas than :attr:`wait_replicas` confirmed it."""
+        if isinstance(reply, ReplyError):
+            raise reply
+        if int(reply) < self.wait_replicas:
+            raise NotReplicated(what, int(reply), self.wait_replicas, self.wait_timeout_ms, advice, value)
+
     def run(self, job: Job, timeout_s: float | None = None) -> JobResult:
         """Queue a job and wait for its result, with the wait sent in the same write as the
         enqueue (one round trip less on the latency path). On a Cluster the id's claim comes
         first, then the enqueue and the wait in one write (both in the runner's slot)."""
-        if self.cluster:
-            self._claim(job)
+        claim_waited = self._claim(job) if self.cluster else self.wait_replicas
         notice = self.keys.result(job.runner_id, job.id)
         # A bounded block (0 would mean forever to Redis); wait() takes over past it.
         block = max(min(timeout_s, 30.0), 0.001) if timeout_s is not None else 30.0
         enqueue = scripts.command("enqueue", *self._enqueue_args([job]))
+        wait = ("BLMOVE", notice, notice, "LEFT", "RIGHT", block)
         conn = self.conn
-        conn.send([enqueue, ("BLMOVE", notice, notice, "LEFT", "RIGHT", block)])
+        conn.send([enqueue, self._wait, wait] if self.wait_replicas else [enqueue, wait])
         queued = conn.reply()
         if queued != 0:
             conn.close()  # abandons the wait already blocking for this id
@@ -434,6 +523,15 @@ class Broker:
             if isinstance(queued, ReplyError):
                 raise queued
             self._refuse_replay([job], int(queued))
+        if self.wait_replicas:
+            waited = conn.reply()
+            try:
+                if not isinstance(waited, ReplyError):  # on a cluster, the claim's WAIT too
+                    waited = min(int(waited), claim_waited)
+                self.check_replicated(waited, jobs_named([job]), value=job.id)
+            except TransportError:
+                conn.close()  # abandons the wait, as above
+                raise
         reply = conn.reply(timeout_s=block + 10)
         if reply is not None:
             return JobResult.model_validate_json(reply)
@@ -808,12 +906,14 @@ class Broker:
         """One round trip: acknowledge ``finished`` (scheduling the ``retries``) and move up to
         ``reserve`` more job ids (without blocking) into the in-flight list. Returns (stored
         flags, reserved ids)."""
-        commands = self.finish_commands(runner_id, worker_id, finished, retries) + self.reserve_commands(
-            runner_id, worker_id, reserve
-        )
-        replies = scripts.run(self.conn, commands)
+        finish = self.finish_commands(runner_id, worker_id, finished, retries)
+        replies = scripts.run(self.conn, finish + self.reserve_commands(runner_id, worker_id, reserve))
         stored = self.parse_finish(replies[:1]) if finished else []
-        return stored, self.parse_reserve(replies[1 if finished else 0 :])
+        reserved = self.parse_reserve(replies[len(finish) :])
+        if len(finish) > 1:  # the WAIT after the finish
+            what = f"the result of job {finished[0].job_id!r}" if len(finished) == 1 else f"{len(finished)} results"
+            self.check_replicated(replies[1], what, STORED_ADVICE, (stored, reserved))
+        return stored, reserved
 
     # Command builders and reply parsers, for callers that pipeline several steps.
     def finish_commands(
@@ -823,11 +923,18 @@ class Broker:
         results: Sequence[JobResult],
         retries: dict[str, Retry] | None = None,
     ) -> list[tuple[Arg, ...]]:
-        return [self._finish_command(runner_id, worker_id, results, retries)] if results else []
+        """finish.lua's call, and with :attr:`wait_replicas` the ``WAIT`` after it (its reply
+        for :meth:`check_replicated`)."""
+        if not results:
+            return []
+        if self.wait_replicas:
+            return [self._finish_command(runner_id, worker_id, results, retries), self._wait]
+        return [self._finish_command(runner_id, worker_id, results, retries)]
 
     @staticmethod
     def parse_finish(replies: Sequence[Any]) -> list[bool]:
-        (flags,) = _raise_errors(replies)
+        """The stored flags from finish.lua's reply (the first of ``replies``)."""
+        (flags,) = _raise_errors(replies[:1])
         return [flag == 1 for flag in flags]
 
     def reserve_commands(self, runner_id: str, worker_id: str, count: int) -> list[tuple[Arg, ...]]:
@@ -875,7 +982,11 @@ class Broker:
         """Store the result (or schedule the ``retry``) and acknowledge; False when the job had
         already ended elsewhere."""
         retries = {result.job_id: retry} if retry is not None else None
-        return self.cycle(runner_id, worker_id, [result], 0, retries)[0][0]
+        try:
+            return self.cycle(runner_id, worker_id, [result], 0, retries)[0][0]
+        except NotReplicated as exc:
+            exc.value = exc.value[0][0]
+            raise
 
     def append_log(
         self, runner_id: str, job_id: str, lines: list[str], progress: str | None = None, worker_id: str = ""

@@ -33,9 +33,12 @@ class RedisClient:
         key: SigningKey | None = None,
         max_age_s: int = DEFAULT_MAX_AGE_S,
         events: bool | None = None,
+        wait_replicas: int | None = None,
     ) -> None:
         #: ``events``: record job events and counters (None: HORUS_EVENTS, on by default).
-        self.broker = Broker.from_url(redis_url, namespace, events=events)
+        #: ``wait_replicas``: replicas each submission waits for (None: HORUS_WAIT_REPLICAS, 0;
+        #: NotReplicated when fewer confirm it, docs/scaling.md "Failover").
+        self.broker = Broker.from_url(redis_url, namespace, events=events, wait_replicas=wait_replicas)
         self.key = key
         self.signer = Signer(key) if key is not None else None
         self.max_age_s = max_age_s

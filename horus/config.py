@@ -52,6 +52,8 @@ KNOWN_SETTINGS: dict[str, tuple[str, ...]] = {
     "metrics_token_required": ("supervisor",),
     "metrics_port": ("worker",),
     "metrics_host": ("worker",),
+    "wait_replicas": ("worker",),
+    "wait_timeout_ms": ("worker",),
 }
 SECTIONS = sorted({section for sections in KNOWN_SETTINGS.values() for section in sections})
 
@@ -152,6 +154,37 @@ def events_maxlen(flag: int | None = None, section: str | None = None) -> int:
             "set HORUS_EVENTS_MAXLEN or events_maxlen in horus.toml"
         )
     return number
+
+
+#: How long a write waits for its replicas by default (``HORUS_WAIT_TIMEOUT_MS``).
+DEFAULT_WAIT_TIMEOUT_MS = 1_000
+
+
+def _whole(name: str, value: Any, minimum: int, what: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = minimum - 1
+    if number < minimum or isinstance(value, bool | float):
+        raise ConfigError(
+            f"{name} must be a whole number {what} ({minimum} or more), not {value!r}: "
+            f"set HORUS_{name.upper()} (a worker: --{name.replace('_', '-')}) or {name} in horus.toml"
+        )
+    return number
+
+
+def wait_replicas(flag: int | None = None, section: str | None = None) -> int:
+    """How many replicas must confirm each queued job and stored result before it counts as
+    done (Redis ``WAIT``): ``HORUS_WAIT_REPLICAS`` or ``wait_replicas`` in horus.toml; 0, the
+    default, waits for none (docs/scaling.md, "Failover")."""
+    return _whole("wait_replicas", setting("wait_replicas", flag, 0, section=section), 0, "of replicas")
+
+
+def wait_timeout_ms(flag: int | None = None, section: str | None = None) -> int:
+    """How long such a write waits for its replicas: ``HORUS_WAIT_TIMEOUT_MS`` (1000). At least
+    1: Redis reads ``WAIT n 0`` as waiting forever."""
+    value = setting("wait_timeout_ms", flag, DEFAULT_WAIT_TIMEOUT_MS, section=section)
+    return _whole("wait_timeout_ms", value, 1, "of milliseconds")
 
 
 def redis_url(flag: str | None = None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from horus.models import JobResult
@@ -22,6 +22,36 @@ class TransportError(HorusError):
 
 class ConnectionFailed(TransportError):
     """The broker refused or dropped the connection."""
+
+
+class NotReplicated(TransportError):
+    """A write the master made (a job queued, a result stored) that fewer Redis replicas than
+    asked (``HORUS_WAIT_REPLICAS``) confirmed within ``HORUS_WAIT_TIMEOUT_MS``: a failover now
+    could lose it. The write stays on the master; ``value`` is what the call would have
+    returned. ``code`` is stable: ``not_replicated`` (docs/scaling.md, "Failover")."""
+
+    code = "not_replicated"
+
+    def __init__(
+        self,
+        what: str,
+        acknowledged: int,
+        wanted: int,
+        timeout_ms: int,
+        advice: str,
+        value: Any = None,
+        message: str | None = None,
+    ) -> None:
+        super().__init__(
+            message
+            or f"{what} is written on the Redis master but only {acknowledged} of {wanted} replica(s) "
+            f"confirmed it within {timeout_ms} ms (wait_replicas={wanted}): a failover now could lose it; {advice}"
+        )
+        self.what = what
+        self.acknowledged = acknowledged
+        self.wanted = wanted
+        self.timeout_ms = timeout_ms
+        self.value = value
 
 
 #: Every code a refused job can carry (docs/protocol.md), in the order admission checks them.

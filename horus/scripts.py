@@ -104,12 +104,16 @@ def _groups_of(commands: Sequence[Sequence[Arg]]) -> list[tuple[str, ...]]:
 
 def run(conn: Pipelining, commands: Sequence[Sequence[Arg]]) -> list[Any]:
     """Run commands in one round trip; scripts the server does not know yet are loaded (each
-    with its group) and only their (unexecuted) calls are sent again."""
+    with its group) and only their (unexecuted) calls are sent again, with every ``WAIT`` after
+    the first of them (a WAIT confirms the writes sent before it: now those sent again)."""
     replies = conn.pipeline(commands)
     retry = [i for i, reply in enumerate(replies) if _missing(reply)]
     if retry:
+        missing = [commands[i] for i in retry]
+        retry += [i for i in range(retry[0] + 1, len(commands)) if commands[i][0] == "WAIT"]
+        retry.sort()
         again = [commands[i] for i in retry]
-        conn.pipeline([("SCRIPT", "LOAD", source(name)) for group in _groups_of(again) for name in group])
+        conn.pipeline([("SCRIPT", "LOAD", source(name)) for group in _groups_of(missing) for name in group])
         for i, reply in zip(retry, conn.pipeline(again), strict=True):
             replies[i] = reply
     return replies

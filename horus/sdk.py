@@ -30,6 +30,7 @@ from horus.errors import (
     JobNotFound,
     JobRejected,
     NotDeadLettered,
+    NotReplicated,
     ScheduleExists,
     ScheduleNotFound,
     ScheduleRejected,
@@ -367,4 +368,7 @@ _ERRORS: dict[str, Callable[[SupervisorError], HorusError]] = {
     "job_active": lambda e: JobActive(e.field, str(e.data.get("status", "active"))),
     "schedule_not_found": lambda e: ScheduleNotFound(_named(e)),
     "schedule_exists": lambda e: ScheduleExists(_named(e)),
+    "not_replicated": lambda e: NotReplicated(
+        "", int(e.data.get("acknowledged", 0)), int(e.data.get("wanted", 0)), 0, "", message=str(e)
+    ),
 }

@@ -48,7 +48,8 @@ from horus.stream_fanin import StreamFanIn
 log = logging.getLogger("horus.coordinator")
 
 #: Supervisor refusals worth sending the job again for later (the workflow waits, not fails).
-TRANSIENT = frozenset({"unavailable", "internal", "unauthenticated", "forbidden", "parse_error"})
+#: ``not_replicated``: queued, but a failover may lose it; sent again, a replay means it is there.
+TRANSIENT = frozenset({"unavailable", "internal", "unauthenticated", "forbidden", "parse_error", "not_replicated"})
 #: How long a step job's (empty) log stream lives if its runner never writes to it.
 STREAM_TTL_S = 86_400
 

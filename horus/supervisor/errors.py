@@ -26,6 +26,11 @@ CODES: dict[str, tuple[int, str]] = {
     "busy": (-32005, "the server has as many waiting calls as it allows: retry later"),
     "batch_too_large": (-32006, "the batch has more calls than the server allows per request"),
     "response_too_large": (-32007, "the response passed the server's size limit (data.ran: whether the call ran)"),
+    "not_replicated": (
+        -32008,
+        "written, but fewer Redis replicas than the server waits for confirmed it in time "
+        "(data.acknowledged, data.wanted): check the job's status",
+    ),
     # Job admission: the codes of horus.errors.JobRejected (docs/protocol.md), plus unknown_runner.
     "invalid_json": (-32100, "the job is not valid JSON"),
     "missing_field": (-32101, "a required job field is absent"),

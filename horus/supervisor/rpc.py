@@ -24,6 +24,7 @@ from horus.errors import (
     JobActive,
     JobNotFound,
     JobRejected,
+    NotReplicated,
     ScheduleExists,
     ScheduleNotFound,
     ScheduleRejected,
@@ -164,6 +165,9 @@ def translate(exc: Exception) -> RpcError:
         return RpcError("job_not_found", str(exc), "job_id")
     if isinstance(exc, JobActive):
         return RpcError("job_active", str(exc), "job_id", {"status": exc.status})
+    if isinstance(exc, NotReplicated):
+        log.warning("%s", exc)
+        return RpcError("not_replicated", str(exc), "", {"acknowledged": exc.acknowledged, "wanted": exc.wanted})
     if isinstance(exc, ConnectionFailed):
         log.warning("Redis unavailable: %s", exc)
         return RpcError("unavailable", "the job store is unavailable; try again")

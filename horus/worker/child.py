@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import orjson
 
 from horus import scripts, tracing
-from horus.broker import Broker, Started, progress_value
-from horus.errors import JobRejected, TransportError
+from horus.broker import STORED_ADVICE, Broker, Started, progress_value
+from horus.errors import JobRejected, NotReplicated, TransportError
 from horus.middleware import Chain, WorkerInfo
 from horus.models import INPUTS_ENV, WORKFLOW_ENV, Job, JobResult, JobStatus
 from horus.plugin import BaseRunner, Outcome
@@ -99,6 +99,8 @@ class Child:
             max_deliveries=config.max_deliveries,
             events=config.events,
             events_maxlen=config.events_maxlen,
+            wait_replicas=config.wait_replicas,
+            wait_timeout_ms=config.wait_timeout_ms,
         )
         #: None without a rate limit: the idle reserve then pays one ``is None`` test for it.
         self.rate = config.rate_limit
@@ -279,9 +281,20 @@ class Child:
             self._refuse(results, replies[0])
             return
         stored = self.broker.parse_finish(replies)
+        if len(replies) > 1:  # the WAIT after the finish (wait_replicas)
+            self._check_replicated(results, replies[1])
         self._report_dropped(results, stored)
         if retries:
             self._report_retries(results, stored, retries)
+
+    def _check_replicated(self, results: list[JobResult], waited: Any) -> None:
+        """A finish too few replicas confirmed is stored on the master: a warning, and the
+        jobs are not run again (docs/scaling.md, "Failover")."""
+        try:
+            what = f"the result of job {results[0].job_id!r}" if len(results) == 1 else f"{len(results)} results"
+            self.broker.check_replicated(waited, what, STORED_ADVICE)
+        except NotReplicated as exc:
+            log.warning("%s", exc)
 
     def _report_retries(
         self, results: list[JobResult], stored: list[bool], retries: dict[str, tuple[Job, Retry]]
@@ -313,6 +326,9 @@ class Child:
                 result = refused_result(result, error)
             try:
                 stored = self.broker.finish(runner, worker, result)
+            except NotReplicated as exc:
+                log.warning("%s", exc)
+                stored = bool(exc.value)
             except ReplyError as exc:
                 if error is None:
                     self.refused[0] = (result, exc)
@@ -358,12 +374,11 @@ class Child:
         with contextlib.suppress(TransportError):
             self.pipe.settle()
         results, self.pending = self.pending, []
-        runner, worker = self.config.runner_id, self.worker_id
         try:
             if results:
                 retries = self._take_retries(results)
                 try:
-                    stored, _ = self._with_retry(lambda: self.broker.cycle(runner, worker, results, 0, plans(retries)))
+                    stored = self._with_retry(lambda: self._store(results, retries))
                     self._report_dropped(results, stored)
                     if retries:
                         self._report_retries(results, stored, retries)
@@ -375,13 +390,23 @@ class Child:
             left = len(results) + len(self.refused)
             log.warning("could not store %d result(s); their jobs will run again", left)
 
+    def _store(self, results: list[JobResult], retries: dict[str, tuple[Job, Retry]]) -> list[bool]:
+        """Store finished results now: the stored flags. One too few replicas confirmed is
+        stored on the master all the same: a warning (docs/scaling.md, "Failover")."""
+        try:
+            stored, _ = self.broker.cycle(self.config.runner_id, self.worker_id, results, 0, plans(retries))
+        except NotReplicated as exc:
+            log.warning("%s", exc)
+            stored, _ = exc.value
+        return stored
+
     def _with_retry(self, step: Callable[[], T]) -> T:
         delay, deadline = 0.1, time.monotonic() + FINISH_RETRY_S
         while True:
             try:
                 return step()
-            except ReplyError:
-                raise  # an answer, not an outage: asking again gets the same one
+            except (ReplyError, NotReplicated):
+                raise  # an answer, not an outage: asking again gets the same one (or stores twice)
             except TransportError as exc:
                 # Until results are stored their jobs stay in our in-flight list: if we give up
                 # (or die), the master returns them to the queue and they run again.

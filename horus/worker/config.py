@@ -67,3 +67,6 @@ class WorkerConfig(BaseModel):
     #: ``--metrics-port``: the master serves its own metrics there (None: not at all).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    #: ``--wait-replicas``: replicas each stored result waits for (Redis WAIT; 0: none), and how long.
+    wait_replicas: int = Field(default=0, ge=0)
+    wait_timeout_ms: int = Field(default=1_000, ge=1)

@@ -17,7 +17,7 @@ import orjson
 
 from horus import __version__
 from horus.broker import Broker
-from horus.errors import ConfigError, TransportError
+from horus.errors import ConfigError, NotReplicated, TransportError
 from horus.middleware import Chain
 from horus.models import Job, JobResult, JobStatus
 from horus.plugin import BaseRunner
@@ -70,6 +70,8 @@ class Master:
             max_deliveries=config.max_deliveries,
             events=config.events,
             events_maxlen=config.events_maxlen,
+            wait_replicas=config.wait_replicas,
+            wait_timeout_ms=config.wait_timeout_ms,
         )
         self.host = socket.gethostname()
         self.children: dict[int, ChildState] = {}
@@ -424,6 +426,9 @@ class Master:
             job = stored_job(progress.spec)
             retry = plan(job.__dict__, result) if job is not None and job.retries else None
             stored = self.broker.finish(runner_id, child.worker_id, result, retry)
+        except NotReplicated as exc:  # stored on the master: the job is not run again
+            log.warning("job %s: %s", job_id, exc)
+            stored = bool(exc.value)
         except TransportError as exc:
             # The job stays in the child's in-flight list and goes back to the queue.
             log.warning("could not store %s for job %s (%s)", status.value, job_id, exc)

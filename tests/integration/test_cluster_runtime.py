@@ -121,6 +121,39 @@ def test_each_runners_jobs_run_on_the_master_of_its_slot(
         assert keys_in_slot(cluster, Keys(namespace).queue(runner)) >= 40
 
 
+def test_replica_waits_reach_the_master_that_took_each_write(
+    url: str, cluster: ClusterTarget, runners: list[str], start_worker: StartWorker, key: SigningKey, namespace: str
+) -> None:
+    """The durability option on a cluster: each claim, enqueue and finish is followed by a WAIT,
+    which the cluster connection sends to the master of the write before it. Every master has a
+    replica, so every write is confirmed, and once a submission returns its job is on the
+    replica of its runner's master."""
+    for runner in runners:
+        start_worker(runner, "--wait-replicas", "1", url=url)
+    keys = Keys(namespace)
+    with RedisClient(url, namespace, key=key, wait_replicas=1) as client:
+        assert client.broker.cluster and client.broker.wait_replicas == 1
+        ids = client.submit_many(add_job(runner, n) for n in range(10) for runner in runners)
+        slots = ClusterConnection(cluster)
+        try:
+            for runner in runners:
+                job_id = client.submit(add_job(runner, 10))
+                ids.append(job_id)
+                master = slots.slots.master_for_key(keys.queue(runner))
+                (shard,) = [shard for shard in slots.slots.shards if shard.master == master]
+                replica = Connection(cluster.node(shard.replicas[0].host, shard.replicas[0].port))
+                try:
+                    replica.call("READONLY")
+                    assert replica.call("EXISTS", keys.spec(runner, job_id)) == 1
+                finally:
+                    replica.close()
+        finally:
+            slots.close()
+        results = [client.wait(job_id, WAIT_S) for job_id in ids]
+        assert [r.status for r in results] == [JobStatus.COMPLETED] * len(ids)
+        assert client.run(add_job(runners[0], 41), WAIT_S).value == 42
+
+
 def test_the_cli_on_a_cluster_url(
     url: str, runners: list[str], start_worker: StartWorker, key: SigningKey, namespace: str, tmp_path: Path
 ) -> None:

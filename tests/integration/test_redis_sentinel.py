@@ -20,7 +20,7 @@ from nacl.signing import SigningKey
 
 from horus.client import RedisClient
 from horus.connect import connect
-from horus.errors import ConnectionFailed, JobNotFound, JobRejected, WaitTimeout
+from horus.errors import ConnectionFailed, JobNotFound, JobRejected, NotReplicated, WaitTimeout
 from horus.models import Job, JobStatus
 from horus.redis_url import SentinelTarget, parse_target
 from horus.sdk import Client
@@ -49,11 +49,18 @@ class Group:
             _, port = s.execute_command("SENTINEL", "get-master-addr-by-name", self.target.master_name)
         return int(port)
 
+    def node_dir(self, port: int) -> Path:
+        first = int((self.directory / "sentinel" / "ports").read_text().split()[0])
+        return self.directory / "sentinel" / ("master" if port == first else "replica")
+
     def node_pid(self, port: int) -> int:
         """The pid of the group's Redis on ``port`` (from its pidfile)."""
-        first = int((self.directory / "sentinel" / "ports").read_text().split()[0])
-        node = "master" if port == first else "replica"
-        return int((self.directory / "sentinel" / node / "pid").read_text())
+        return int((self.node_dir(port) / "pid").read_text())
+
+    def restart_node(self, port: int) -> None:
+        """Start the group's Redis on ``port`` again (daemonized, from its own config): once
+        the sentinels see it, they make it a replica of the master they chose."""
+        subprocess.run(["redis-server", str(self.node_dir(port) / "redis.conf")], check=True, timeout=30)
 
     def failover(self) -> None:
         """A graceful failover: the sentinels promote the replica once it has caught up."""
@@ -164,30 +171,39 @@ class Flow:
     #: Sends that met a lost connection (sent again: the same signed job, so never twice).
     resent: int = 0
     after: list[str] = field(default_factory=list)
+    #: Jobs queued on a master that too few replicas confirmed (NotReplicated): not acknowledged.
+    unconfirmed: list[str] = field(default_factory=list)
     #: Seconds from the event until the sentinels named the new master, and until the client used it.
     switched_s: float | None = None
     moved_s: float = 0.0
 
     def __str__(self) -> str:
         return (
-            f"{len(self.acked)} jobs up to the client's move, {len(self.after)} after, {self.resent} sent again; "
+            f"{len(self.acked)} jobs up to the client's move, {len(self.after)} after, {self.resent} sent again, "
+            f"{len(self.unconfirmed)} not confirmed by a replica; "
             f"new master named after {self.switched_s} s, used after {self.moved_s:.2f} s"
         )
 
 
-def send(client: RedisClient, job: Job, deadline: float, flow: Flow) -> str:
-    """Queue a signed job, sending it again after a lost connection; a ``replayed_id`` then
-    means the first send was stored."""
+def send(client: RedisClient, job: Job, deadline: float, flow: Flow, into: list[str]) -> None:
+    """Queue a signed job, sending it again after a lost connection (a ``replayed_id`` then
+    means the first send was stored), and add its id to ``into`` once acknowledged; one too few
+    replicas confirmed (``wait_replicas``) goes to the flow's unconfirmed jobs instead."""
     while True:
         try:
-            return client.broker.enqueue(job)
+            into.append(client.broker.enqueue(job))
+            return
+        except NotReplicated:
+            flow.unconfirmed.append(job.id)
+            return
         except ConnectionFailed:
             assert time.monotonic() < deadline, "no master to queue jobs on"
             flow.resent += 1
         except JobRejected as exc:
             if exc.code != "replayed_id":
                 raise
-            return job.id
+            into.append(job.id)
+            return
 
 
 def flow_through(group: Group, client: RedisClient, event: Callable[[], None]) -> Flow:
@@ -196,7 +212,7 @@ def flow_through(group: Group, client: RedisClient, event: Callable[[], None]) -
     flow, old = Flow(), group.master_port()
     deadline = time.monotonic() + WAIT_S
     for i in range(200):
-        flow.acked.append(send(client, client.build(add_job(i)), deadline, flow))
+        send(client, client.build(add_job(i)), deadline, flow, flow.acked)
     event()
     started = time.monotonic()
     i = 200
@@ -205,11 +221,11 @@ def flow_through(group: Group, client: RedisClient, event: Callable[[], None]) -
             flow.switched_s = time.monotonic() - started
         assert time.monotonic() < deadline, "the client did not reach a new master"
         for _ in range(10):
-            flow.acked.append(send(client, client.build(add_job(i)), deadline, flow))
+            send(client, client.build(add_job(i)), deadline, flow, flow.acked)
             i += 1
     flow.moved_s = time.monotonic() - started
     for _ in range(200):
-        flow.after.append(send(client, client.build(add_job(i)), deadline, flow))
+        send(client, client.build(add_job(i)), deadline, flow, flow.after)
         i += 1
     return flow
 
@@ -285,3 +301,47 @@ def test_a_listening_subscriber_leaves_the_old_master_after_a_forced_failover(ow
             select.select([conn.fileno()], [], [], 0.2)  # as the master's loop waits between looks
             conn.messages()
     assert own_group.master_port() != old
+
+
+@pytest.mark.parametrize("how", ["master killed", "forced failover"])
+def test_no_acknowledged_job_is_lost_with_wait_replicas(
+    own_group: Group,
+    start_worker: StartWorker,
+    key: SigningKey,
+    namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """With ``wait_replicas=1`` (the client's HORUS_WAIT_REPLICAS, the worker's
+    --wait-replicas) a job counts as queued only once the replica has it: after the master is
+    killed or failed over mid-stream, every acknowledged job is on the new master and completes.
+    A write the old master took after its replica left is reported NotReplicated, not
+    acknowledged (docs/scaling.md, "Failover")."""
+    # A local replica confirms in well under a millisecond; a short timeout keeps the writes
+    # made while the group has no replica (below) from slowing the test.
+    settings = ["--wait-replicas", "1", "--wait-timeout-ms", "200"]
+    worker = start_worker("r1", *settings, url=own_group.url, concurrency=4)
+    monkeypatch.setenv("HORUS_WAIT_REPLICAS", "1")
+    monkeypatch.setenv("HORUS_WAIT_TIMEOUT_MS", "200")
+
+    def kill_master() -> None:
+        """Kill the master; once the sentinels have promoted its replica, start it again so the
+        new master gets a replica (until then, and until the sentinels make it one, every write
+        is reported NotReplicated: a group of one master and one replica has nothing else)."""
+        old = own_group.master_port()
+        os.kill(own_group.node_pid(old), signal.SIGKILL)
+        deadline = time.monotonic() + WAIT_S
+        while own_group.master_port() == old:
+            assert time.monotonic() < deadline, "the sentinels promoted no replica"
+            time.sleep(0.05)
+        own_group.restart_node(old)
+
+    with RedisClient(own_group.url, namespace, key=key) as client:
+        assert client.broker.wait_replicas == 1
+        flow = flow_through(own_group, client, kill_master if how == "master killed" else own_group.failover)
+        before, after = outcome(client, flow.acked), outcome(client, flow.after)
+        unconfirmed = outcome(client, flow.unconfirmed)
+    print(f"{how}, wait_replicas 1: {flow}: {before} {after}; unconfirmed: {unconfirmed}")
+    assert flow.after, "no job was confirmed by the new master's replica"
+    assert before == {"completed": len(flow.acked), "lost": 0, "unfinished": 0, "other": 0}, worker.log()[-3000:]
+    assert after == {"completed": len(flow.after), "lost": 0, "unfinished": 0, "other": 0}

@@ -325,7 +325,7 @@ METHODS = [
         str,
         create,
         Role.USER,
-        ADMISSION_ERRORS,
+        (*ADMISSION_ERRORS, "not_replicated"),
     ),
     Method(
         "job.run",
@@ -334,7 +334,7 @@ METHODS = [
         JobResult,
         run,
         Role.USER,
-        (*ADMISSION_ERRORS, "job_not_found", "busy"),
+        (*ADMISSION_ERRORS, "not_replicated", "job_not_found", "busy"),
     ),
     Method("job.status", "A job's status and metadata.", JobIdParams, JobStatusInfo, status, errors=("job_not_found",)),
     Method(
