@@ -85,3 +85,9 @@ def test_every_lua_script_is_documented() -> None:
     text = "".join(doc.read_text() for doc in DOCS)
     missing = [path.name for path in sorted((ROOT / "horus" / "lua").glob("*.lua")) if f"`{path.name}`" not in text]
     assert missing == []
+
+
+def test_no_merge_markers_are_left_in_the_docs() -> None:
+    for doc in DOCS:
+        for marker in ("<<<<<<< ", ">>>>>>> "):
+            assert not any(line.startswith(marker) for line in doc.read_text().splitlines()), doc.name
