@@ -252,6 +252,7 @@ class Cut:
 
 
 @pytest.mark.slow
+@pytest.mark.single_redis  # a relay in front of one server's port
 def test_a_standby_takes_over_when_the_leader_loses_redis(
     r: redis.Redis, redis_url: str, namespace: str, store: ScheduleStore, key: SigningKey, start_beat: StartBeat
 ) -> None:
@@ -274,6 +275,7 @@ def test_a_standby_takes_over_when_the_leader_loses_redis(
     assert fired == list(range(fired[0], fired[-1] + 1)), fired
 
 
+@pytest.mark.single_redis  # a relay in front of one server's port
 def test_a_standby_only_watches_the_lease(
     r: redis.Redis, redis_url: str, namespace: str, store: ScheduleStore, key: SigningKey, start_beat: StartBeat
 ) -> None:

@@ -32,6 +32,7 @@ from horus.supervisor.app import Supervisor
 from horus.supervisor.context import Settings
 from horus.supervisor.errors import CODES
 from tests.conftest import ROOT, StartWorker, horus_cmd, kill_tree
+from tests.redis_clients import client_list
 
 ADMIN = "admin-token-for-tests"
 WAIT = 30
@@ -743,9 +744,8 @@ def test_past_the_response_limit_later_calls_are_not_run(serve: Serve, key: Sign
 
 
 def _blocked_in_redis(r: redis.Redis, command: str) -> int:
-    """Connections of this test's database blocked in ``command`` right now."""
-    db = r.connection_pool.connection_kwargs.get("db", 0)
-    return sum(1 for c in r.client_list() if int(c.get("db", -1)) == db and c.get("cmd") == command)
+    """Connections of this test's database blocked in ``command`` right now (on every master)."""
+    return sum(1 for c in client_list(r) if c.get("cmd") == command)
 
 
 def _until(condition: Callable[[], bool], what: str, deadline_s: float = WAIT) -> None:
