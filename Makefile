@@ -24,7 +24,8 @@ lint: $(STAMP)
 # The core runtime's and the coordinator's tests, run again on a Redis Cluster and a Sentinel group (each started by
 # scripts/redis-group for the run); `make test-groups GROUP_TESTS=...` runs more of them so.
 GROUP_TESTS ?= tests/integration/test_broker.py tests/integration/test_worker.py tests/integration/test_events.py \
-  tests/integration/test_osiris_worker.py tests/integration/test_coordinator_canvas.py
+  tests/integration/test_osiris_worker.py tests/integration/test_coordinator_canvas.py \
+  tests/integration/test_coordinator_failover.py
 
 test: lint  ## lint, types, every test on one Redis (HORUS_TEST_REDIS_URL, default 127.0.0.1:6379/13), then the core on a cluster and a Sentinel group
 	$(BIN)/pytest

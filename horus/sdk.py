@@ -7,13 +7,14 @@ Refusals raise the same :class:`JobRejected` / :class:`JobNotFound` a direct sub
 
 from __future__ import annotations
 
+import functools
 import http.client
 import itertools
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 import orjson
@@ -52,6 +53,13 @@ _WAIT_STEP_S = 60.0
 TAIL_WAIT_S = 10.0
 
 
+T = TypeVar("T")
+
+#: How long a waiting call rides out a server that cannot reach Redis (a failover, a restart)
+#: before it gives the error to its caller.
+UNAVAILABLE_RETRY_S = 30.0
+
+
 class SupervisorError(HorusError):
     """A JSON-RPC error from the supervisor: ``code``, ``reason`` (stable name), ``field``."""
 
@@ -61,6 +69,21 @@ class SupervisorError(HorusError):
         self.data = data or {}
         self.reason = str(self.data.get("reason", ""))
         self.field = str(self.data.get("field", "") or "")
+
+
+def ride_out(step: Callable[[], T], deadline: float | None) -> T:
+    """``step()`` (a read, safe to send again), tried again while the server answers
+    ``unavailable`` (its Redis failing over), for up to UNAVAILABLE_RETRY_S or ``deadline``."""
+    gave_up, pause = time.monotonic() + UNAVAILABLE_RETRY_S, 0.1
+    while True:
+        try:
+            return step()
+        except SupervisorError as exc:
+            until = time.monotonic() + pause
+            if exc.reason != "unavailable" or until > gave_up or (deadline is not None and until > deadline):
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 class Client:
@@ -175,7 +198,7 @@ class Client:
         while True:
             # The server caps one wait; a long one is several calls, each returning at once when the job ends.
             left = _WAIT_STEP_S if deadline is None else max(deadline - time.monotonic(), 0.001)
-            outcome = self.result(job_id, wait_s=min(left, _WAIT_STEP_S))
+            outcome = ride_out(functools.partial(self.result, job_id, wait_s=min(left, _WAIT_STEP_S)), deadline)
             if outcome.status in TERMINAL:
                 return outcome
             if deadline is not None and time.monotonic() >= deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from horus.coordinator.document import parse_workflow, read_workflow, sign_workf
 from horus.coordinator.errors import WORKFLOW_REFUSALS, WorkflowNotFound, WorkflowRejected
 from horus.coordinator.models import Policy, Workflow, WorkflowInfo, WorkflowPage, WorkflowResult, WorkflowStatus
 from horus.errors import JobRejected, WaitTimeout
-from horus.sdk import Client, SupervisorError
+from horus.sdk import Client, SupervisorError, ride_out
 from horus.signing import Signer
 
 #: One server-side wait (the server caps it too); a longer wait is several calls.
@@ -82,8 +83,9 @@ class CoordinatorClient:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             left = _WAIT_STEP_S if deadline is None else max(deadline - time.monotonic(), 0.001)
-            outcome = self.result(workflow_id, wait_s=min(left, _WAIT_STEP_S))
-            info = self.status(workflow_id) if outcome.status != WorkflowStatus.RUNNING else None
+            outcome = ride_out(functools.partial(self.result, workflow_id, wait_s=min(left, _WAIT_STEP_S)), deadline)
+            ended = outcome.status != WorkflowStatus.RUNNING
+            info = ride_out(functools.partial(self.status, workflow_id), deadline) if ended else None
             if info is not None and info.ended_at is not None:
                 return outcome
             if deadline is not None and time.monotonic() >= deadline:
