@@ -24,7 +24,9 @@ NOOP = json.dumps({"task": "noop"})
 RUNNERS = {True: "bench-events-on", False: "bench-events-off"}
 
 
-def drain_rate(client: RedisClient, runner_id: str, jobs: int) -> float:
+def drain_rate(client: RedisClient, runner_id: str, jobs: int, bench: str = "events bench") -> float:
+    """Jobs per second from the first start to the last end of ``jobs`` noop jobs queued in
+    batches of 1,000 (every one must complete)."""
     ids: list[str] = []
     for offset in range(0, jobs, 1000):
         batch = min(1000, jobs - offset)
@@ -32,7 +34,7 @@ def drain_rate(client: RedisClient, runner_id: str, jobs: int) -> float:
     client.wait(ids[-1], 300)
     results = [client.wait(job_id, 300) for job_id in ids]
     if any(res.status != JobStatus.COMPLETED for res in results):
-        raise SystemExit(f"events bench: a drain job on {runner_id} did not complete")
+        raise SystemExit(f"{bench}: a drain job on {runner_id} did not complete")
     first = min(res.started_at or 0 for res in results)
     last = max(res.completed_at or 0 for res in results)
     return len(ids) / (last - first)

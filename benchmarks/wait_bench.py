@@ -22,6 +22,7 @@ from pathlib import Path
 
 import redis
 
+from benchmarks import events_bench
 from benchmarks.horus_bench import worker
 from horus.client import RedisClient
 from horus.models import JobStatus
@@ -33,17 +34,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "redis-group"
 
 
 def drain_rate(client: RedisClient, runner_id: str, jobs: int) -> float:
-    ids: list[str] = []
-    for offset in range(0, jobs, 1000):
-        batch = min(1000, jobs - offset)
-        ids += client.submit_many({"runner_id": runner_id, "payload": NOOP} for _ in range(batch))
-    client.wait(ids[-1], 300)
-    results = [client.wait(job_id, 300) for job_id in ids]
-    if any(res.status != JobStatus.COMPLETED for res in results):
-        raise SystemExit(f"wait bench: a drain job on {runner_id} did not complete")
-    first = min(res.started_at or 0 for res in results)
-    last = max(res.completed_at or 0 for res in results)
-    return len(ids) / (last - first)
+    return events_bench.drain_rate(client, runner_id, jobs, "wait bench")
 
 
 def enqueue_rate(client: RedisClient, runner_id: str, jobs: int) -> float:

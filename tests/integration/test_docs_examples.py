@@ -45,6 +45,7 @@ import redis
 from horus.signing import save_key
 from tests.conftest import ROOT, horus_cmd
 from tests.integration.coordinator_fixtures import ADMIN, Stack, serve, stack  # noqa: F401
+from tests.postgres import DEFAULT_TEST_POSTGRES, postgres_url
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)")  # a fence may name more than its language (docs/protocol.md)
@@ -185,7 +186,6 @@ def test_python_example_runs(
 # -- Rhai examples of the script runners ------------------------------------------------------
 RHAI_DOCS = {ROOT / "docs" / "sal.md": "--sal", ROOT / "docs" / "osiris.md": "--osiris"}
 RHAI_EXAMPLES = [example for doc in RHAI_DOCS for example in fenced_blocks(doc, "rhai")]
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 class _App(http.server.BaseHTTPRequestHandler):
@@ -222,19 +222,6 @@ def app_server() -> Iterator[int]:
         server.server_close()
 
 
-def postgres_url() -> str:
-    import psycopg
-
-    url = os.environ.get("HORUS_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
-    try:
-        psycopg.connect(url, connect_timeout=5).close()
-    except psycopg.Error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL at {url} (set HORUS_TEST_POSTGRES_URL)")
-    return url
-
-
 def test_rhai_examples_were_found() -> None:
     assert sum(e.doc.name == "sal.md" for e in RHAI_EXAMPLES) >= 8
     assert sum(e.doc.name == "osiris.md" for e in RHAI_EXAMPLES) >= 2
@@ -253,7 +240,7 @@ def test_rhai_example_runs(example: Example, r: redis.Redis, redis_url: str, nam
             assert "APP_PORT=8080" in args, "needs=http points APP_PORT=8080 at the test's server"
             args = args.replace("APP_PORT=8080", f"APP_PORT={stack.enter_context(app_server())}")
         elif needs == "postgres":
-            args = args.replace(DEFAULT_POSTGRES, postgres_url())
+            args = args.replace(DEFAULT_TEST_POSTGRES, postgres_url())
         elif needs is not None:
             pytest.fail(f"unknown service {needs!r} in the example marker")
         script = tmp_path / f"example_{example.line}.rhai"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,20 +12,12 @@ import pytest
 
 from horus.sal.common import SalError
 from horus.sal.postgres import PostgresConnection, PostgresModule
-
-DEFAULT_TEST_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+from tests.postgres import postgres_url
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> str:
-    url = os.environ.get("HORUS_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES)
-    try:
-        psycopg.connect(url, connect_timeout=5).close()
-    except psycopg.Error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL at {url} (set HORUS_TEST_POSTGRES_URL)")
-    return url
+    return postgres_url()
 
 
 @pytest.fixture
