@@ -15,7 +15,7 @@ from rich.table import Table
 
 from horus.client import RedisClient
 from horus.config import redis_url, setting
-from horus.deadletter import RETRY_NOTE, DeadJob
+from horus.deadletter import PAGE_DEFAULT, PAGE_MAX, RETRY_NOTE, DeadJob
 from horus.errors import ConfigError
 from horus.keys import DEFAULT_NAMESPACE
 from horus.sdk import Client
@@ -80,21 +80,41 @@ def dead_table(runner_id: str, jobs: list[DeadJob]) -> Table:
 @dead_app.command("list")
 def dead_list(
     runner_id: RunnerArg,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", min=1, max=PAGE_MAX, help=f"show a page of this many ({PAGE_DEFAULT} with only --cursor)"
+        ),
+    ] = None,
+    cursor: Annotated[
+        int | None, typer.Option("--cursor", min=0, help="start where the previous page said (0: the latest)")
+    ] = None,
     as_json: JsonOpt = False,
     redis: RedisOpt = None,
     namespace: NamespaceOpt = None,
     supervisor: SupervisorOpt = None,
 ) -> None:
-    """List the runner's dead-lettered jobs, the latest first, with why each failed."""
+    """List the runner's dead-lettered jobs, the latest first, with why each failed: all of them,
+    or a page with --limit/--cursor (the next page's --cursor is printed under it; with --json the
+    page is {"jobs": [...], "next_cursor": N or null})."""
     client, where = _open(redis, namespace, supervisor)
+    paged = limit is not None or cursor is not None
     with client:
-        jobs = client.dead_list(runner_id)
+        if paged:
+            page = client.dead_page(runner_id, limit or PAGE_DEFAULT, cursor or 0)
+            jobs, next_cursor = page.jobs, page.next_cursor
+        else:
+            jobs, next_cursor = client.dead_list(runner_id), None
     if as_json:
-        print(json.dumps([job.model_dump(mode="json") for job in jobs]))
-    elif not jobs:
-        print(f"no dead-lettered jobs for runner {runner_id} {where}")
+        listed = [job.model_dump(mode="json") for job in jobs]
+        print(json.dumps({"jobs": listed, "next_cursor": next_cursor} if paged else listed))
+        return
+    if not jobs:
+        print(f"no dead-lettered jobs for runner {runner_id} {where}" + (f" from cursor {cursor}" if cursor else ""))
     else:
         console.print(dead_table(runner_id, jobs))
+    if next_cursor is not None:
+        print(f"more: horus dead list {runner_id} --limit {limit or PAGE_DEFAULT} --cursor {next_cursor}")
 
 
 @dead_app.command("retry")

@@ -43,6 +43,11 @@ _EXPORTS = {
     "ScheduleNotFound": "horus.errors",
     "ScheduleRejected": "horus.errors",
     "ScheduleExists": "horus.errors",
+    "RhaiError": "horus.rhai.errors",
+    "SalError": "horus.sal.common",
+    "OsirisError": "horus.osiris.errors",
+    "RpcError": "horus.supervisor.errors",
+    "TmuxError": "horus.tmux.server",
     "Schedule": "horus.schedule",
 }
 
@@ -70,11 +75,16 @@ if TYPE_CHECKING:
     from horus.handle import Handle
     from horus.middleware import Middleware
     from horus.models import Job, JobProgress, JobResult, JobStatus, Signature
+    from horus.osiris.errors import OsirisError
+    from horus.rhai.errors import RhaiError
+    from horus.sal.common import SalError
     from horus.schedule import Schedule
     from horus.sdk import Client
     from horus.sdk_async import AsyncClient
     from horus.signing import generate_key, load_key, sign_job
+    from horus.supervisor.errors import RpcError
     from horus.tasks import TaskContext, current_job, task
+    from horus.tmux.server import TmuxError
 
 
 def __getattr__(name: str) -> Any:
@@ -119,6 +129,11 @@ __all__ = [  # noqa: RUF022 - grouped like _EXPORTS
     "ScheduleNotFound",
     "ScheduleRejected",
     "ScheduleExists",
+    "RhaiError",
+    "SalError",
+    "OsirisError",
+    "RpcError",
+    "TmuxError",
     "Schedule",
     "__version__",
 ]

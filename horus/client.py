@@ -11,7 +11,7 @@ from nacl.signing import SigningKey
 from horus import inspect, tracing
 from horus.admission import admit, parse_job, prepare
 from horus.broker import Broker
-from horus.deadletter import DeadJob, DeadPurged, DeadRetried
+from horus.deadletter import PAGE_DEFAULT, DeadJob, DeadPage, DeadPurged, DeadRetried, dead_page
 from horus.errors import WaitTimeout
 from horus.inspect import ActiveJob, QueueInfo, WorkerInfo
 from horus.keys import DEFAULT_NAMESPACE
@@ -132,6 +132,10 @@ class RedisClient:
     def dead_list(self, runner_id: str) -> list[DeadJob]:
         """The runner's dead-lettered jobs, the latest first."""
         return self.broker.dead_list(runner_id)
+
+    def dead_page(self, runner_id: str, limit: int = PAGE_DEFAULT, cursor: int = 0) -> DeadPage:
+        """A page of :meth:`dead_list`: pass its ``next_cursor`` back as ``cursor`` (null: the end)."""
+        return dead_page(self.broker, runner_id, cursor, limit)
 
     def dead_retry(self, runner_id: str, job_ids: list[str] | None = None) -> DeadRetried:
         """Queue dead-lettered jobs again: ``job_ids`` all or none (NotDeadLettered), or every

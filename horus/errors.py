@@ -1,11 +1,40 @@
-"""Every error Horus raises descends from :class:`HorusError`."""
+"""Every error Horus raises descends from :class:`HorusError`.
+
+The errors of the core are defined here. Each subsystem's root error is defined with its
+subsystem (so ``import horus.errors`` stays light) and exported from here too, loaded on first
+use: :class:`RhaiError` (the Rhai engine), :class:`SalError` (SAL functions),
+:class:`OsirisError` (the Osiris store), :class:`RpcError` (the supervisor's JSON-RPC errors)
+and :class:`TmuxError` (the tmux runner).
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from horus.models import JobResult
+    from horus.osiris.errors import OsirisError as OsirisError
+    from horus.rhai.errors import RhaiError as RhaiError
+    from horus.sal.common import SalError as SalError
+    from horus.supervisor.errors import RpcError as RpcError
+    from horus.tmux.server import TmuxError as TmuxError
+
+#: Subsystem roots exported here, by the module that defines each (they import this one).
+_SUBSYSTEM_ROOTS = {
+    "RhaiError": "horus.rhai.errors",
+    "SalError": "horus.sal.common",
+    "OsirisError": "horus.osiris.errors",
+    "RpcError": "horus.supervisor.errors",
+    "TmuxError": "horus.tmux.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SUBSYSTEM_ROOTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'horus.errors' has no attribute {name!r}")
+    return getattr(import_module(module), name)
 
 
 class HorusError(Exception):

@@ -27,12 +27,22 @@ class Outcome:
     value: Any = None
     #: Where a failed job raised, as the runner tells it (:meth:`BaseRunner.describe_error`).
     traceback: str | None = None
+    #: The child process is not fit for another job (the job ran out of memory in it): the
+    #: worker replaces it after this job, as after ``--max-jobs-per-child`` jobs.
+    recycle: bool = False
 
     @classmethod
     def failed(
-        cls, error: str, exit_code: int | None = None, output: str = "", traceback: str | None = None
+        cls,
+        error: str,
+        exit_code: int | None = None,
+        output: str = "",
+        traceback: str | None = None,
+        recycle: bool = False,
     ) -> Outcome:
-        return cls(JobStatus.FAILED, output=output, error=error, exit_code=exit_code, traceback=traceback)
+        return cls(
+            JobStatus.FAILED, output=output, error=error, exit_code=exit_code, traceback=traceback, recycle=recycle
+        )
 
 
 @runtime_checkable

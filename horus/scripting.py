@@ -114,7 +114,7 @@ class RhaiScriptRunner(BaseRunner):
                 engine.register_type(cls)
             value = engine.run(engine.compile(job.payload), {"inputs": script_inputs(job)})
         except (RhaiMemoryError, MemoryError):
-            return Outcome.failed(out_of_memory(), output="\n".join(lines))
+            return Outcome.failed(out_of_memory(), output="\n".join(lines), recycle=True)
         except RhaiLimitError as err:
             output = "\n".join(lines)
             if time.monotonic() >= ctx.deadline:

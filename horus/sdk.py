@@ -22,7 +22,7 @@ from nacl.signing import SigningKey
 
 from horus import tracing
 from horus.admission import parse_job, prepare
-from horus.deadletter import DeadJob, DeadPurged, DeadRetried
+from horus.deadletter import PAGE_DEFAULT, DeadJob, DeadPage, DeadPurged, DeadRetried
 from horus.errors import (
     JOB_REFUSALS,
     ConnectionFailed,
@@ -303,6 +303,10 @@ class Client:
 
     def dead_list(self, runner_id: str) -> list[DeadJob]:
         return [DeadJob.model_validate(entry) for entry in self.call("dead.list", runner_id=runner_id)]
+
+    def dead_page(self, runner_id: str, limit: int = PAGE_DEFAULT, cursor: int = 0) -> DeadPage:
+        """A page of :meth:`dead_list`: pass its ``next_cursor`` back as ``cursor`` (null: the end)."""
+        return DeadPage.model_validate(self.call("dead.list", runner_id=runner_id, limit=limit, cursor=cursor))
 
     def dead_retry(self, runner_id: str, job_ids: list[str] | None = None) -> DeadRetried:
         """Queue dead-lettered jobs again: ``job_ids`` all or none (NotDeadLettered), or every

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from horus.errors import HorusError
 
-class RhaiError(Exception):
+
+class RhaiError(HorusError):
     """Base class of every error the engine raises; carries a 1-based source position."""
 
     def __init__(self, message: str, line: int = 0, column: int = 0, source: str | None = None) -> None:

@@ -7,10 +7,11 @@ import time
 from typing import Generic, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from horus.errors import HorusError
 from horus.rhai.ops import to_debug
 
 
-class SalError(Exception):
+class SalError(HorusError):
     """A SAL function could not do what the script asked; the message names the culprit."""
 
 

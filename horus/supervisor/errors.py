@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from horus.errors import HorusError
+
 # JSON-RPC 2.0's own codes.
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -61,7 +63,7 @@ CODES: dict[str, tuple[int, str]] = {
 }
 
 
-class RpcError(Exception):
+class RpcError(HorusError):
     """An error answered to the caller as a JSON-RPC error object.
 
     ``codes`` is the API's table of reasons; another service built on this machinery (the

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from horus.errors import HorusError
+
 #: Session, window and pane names: tmux turns '.' and ':' in names into '_' (they separate
 #: target parts), so names are kept to characters that mean the same thing everywhere.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -13,7 +15,7 @@ DEFAULT_PANE = "main"
 FORMAT = "tmux.SESSION, tmux.SESSION.WINDOW or tmux.SESSION.WINDOW.PANE"
 
 
-class ExecutorError(ValueError):
+class ExecutorError(HorusError, ValueError):
     """An executor string that does not name a tmux target."""
 
 

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from horus.errors import HorusError
 
-class StateDirError(RuntimeError):
+
+class StateDirError(HorusError, RuntimeError):
     """The runner's state directory is missing and cannot be made, or is not safely ours."""
 
 

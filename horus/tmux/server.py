@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from horus.errors import HorusError
 from horus.tmux.executor import Target
 
 PANE_LABEL = "@horus_pane"
@@ -25,7 +26,7 @@ ENV_NAMES = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAM
 COMMAND_TIMEOUT_S = 10.0
 
 
-class TmuxError(RuntimeError):
+class TmuxError(HorusError, RuntimeError):
     """A tmux command failed; the message holds the command and tmux's own words."""
 
 

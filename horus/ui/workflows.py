@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from horus.errors import HorusError
 from horus.supervisor.app import JsonRpcApp
 from horus.supervisor.errors import RpcError
 from horus.ui import dag
@@ -63,7 +64,7 @@ def _static(name: str) -> bytes:
     return (resources.files("horus.ui") / "workflows_static" / name).read_bytes()
 
 
-class Refused(Exception):
+class Refused(HorusError):
     """A JSON-RPC call of the page's answered with an error: sent back with an HTTP status."""
 
     def __init__(self, error: dict[str, Any]) -> None:

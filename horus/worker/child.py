@@ -112,6 +112,8 @@ class Child:
         # Only a blocking reserve (and a permit wait) is idle: a SIGTERM anywhere else just asks the loop to stop.
         self.idle = False
         self.done = 0
+        #: Set after a job that ran out of memory here: the child takes no more jobs and is replaced.
+        self.recycle = False
         self.pending: list[JobResult] = []
         #: Retries to schedule with the pending results, by job id (with the job, for the hook).
         self.retries: dict[str, tuple[Job, Retry]] = {}
@@ -215,6 +217,10 @@ class Child:
             elif len(started) >= batch:
                 batch = min(batch * 2, self.max_batch)
             started, reserved = ahead.result()
+        if started and not self.stopping:
+            # Recycling with jobs started ahead: run them rather than hand them back, which would
+            # count a lost delivery against each. Ids only reserved go back to the queue as they are.
+            self._run_batch(started)
 
     def _ahead(self, batch: int, running: int) -> int:
         """How many more ids to reserve now: none unless jobs are fast, never past recycling."""
@@ -237,7 +243,7 @@ class Child:
         """Jobs this child may still take before it is recycled."""
         limit = self.config.max_jobs_per_child
         ceiling = self.config.max_memory_per_child_mb
-        if ceiling and rss_mb() > ceiling:
+        if self.recycle or (ceiling and rss_mb() > ceiling):
             return 0
         return limit - self.done if limit else MAX_BATCH
 
@@ -527,6 +533,9 @@ class Child:
     ) -> JobResult:
         if outcome.status is JobStatus.TIMEOUT:  # a runner that timed out its own subprocess
             ctx.kill_process_groups()
+        if outcome.recycle and not self.recycle:
+            log.warning("job %s ran out of memory; this child takes no more jobs and is replaced", job.id)
+            self.recycle = True
         if ctx.announced_groups:  # the master kills a child's groups on timeout or cancel: not stale ones
             self.announce("pgclear")
         sink.close()
@@ -598,7 +607,7 @@ class Child:
                 log.warning("job %s raised %s", job.id, summary)
             if self.hooks is not None:
                 self.hooks.error(job, ctx, exc)
-            return Outcome.failed(summary, output=sink.printed(), traceback=described)
+            return Outcome.failed(summary, output=sink.printed(), traceback=described, recycle=out_of_memory(exc))
 
     def _describe(self, exc: BaseException) -> str | None:
         try:
@@ -606,6 +615,19 @@ class Child:
         except Exception:  # a runner's own bug must not take the failure's result with it
             log.exception("runner %s could not describe an error", self.config.runner_type)
             return None
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether the job's error is, or was raised while handling, a ``MemoryError``: the process
+    hit its memory limit (``--max-job-memory``), and its heap may stay grown or fragmented."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MemoryError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def plans(retries: dict[str, tuple[Job, Retry]]) -> dict[str, Retry] | None:

@@ -273,3 +273,83 @@ def test_the_cli_and_the_sdk_go_through_the_supervisor(dead_broker: Broker, key:
         assert [e.job_id for e in sdk.dead_list("r1")] == [other.id]
     purged = horus("dead", "purge", "r1", env=env)
     assert purged.stdout.strip() == f"purged 1 dead-lettered job(s) of runner r1 at supervisor {server.url}"
+
+
+# -- paging: dead.list's limit and cursor, RedisClient/Client.dead_page, horus dead list --limit --
+def test_pages_of_the_dead_list(dead_broker: Broker, key: SigningKey, client: RedisClient) -> None:
+    jobs = [job(key) for _ in range(5)]
+    for j in jobs:
+        dead_letter(dead_broker, j)
+    latest_first = [j.id for j in reversed(jobs)]
+    assert [e.job_id for e in dead_broker.dead_list("r1")] == latest_first
+    seen: list[str] = []
+    cursor: int | None = 0
+    pages = 0
+    while cursor is not None:
+        page = client.dead_page("r1", limit=2, cursor=cursor)
+        assert len(page.jobs) <= 2
+        seen += [e.job_id for e in page.jobs]
+        cursor, pages = page.next_cursor, pages + 1
+    assert (seen, pages) == (latest_first, 3)
+    exact = client.dead_page("r1", limit=5)
+    assert ([e.job_id for e in exact.jobs], exact.next_cursor) == (latest_first, None)
+    (entry,) = client.dead_page("r1", limit=1, cursor=4).jobs
+    assert entry == dead_broker.dead_list("r1")[-1]  # a page's entries are the whole list's
+    assert client.dead_page("r1", cursor=9).model_dump() == {"jobs": [], "next_cursor": None}
+    assert client.dead_page("nobody").model_dump() == {"jobs": [], "next_cursor": None}
+
+
+def test_dead_list_pages_through_the_supervisor(dead_broker: Broker, key: SigningKey, serve: Serve) -> None:
+    server = serve()
+    jobs = [job(key) for _ in range(3)]
+    for j in jobs:
+        dead_letter(dead_broker, j)
+    ids = [j.id for j in reversed(jobs)]
+    # Without limit or cursor, the whole list as before.
+    assert [e["job_id"] for e in server.call("dead.list", {"runner_id": "r1"})] == ids
+    first = server.call("dead.list", {"runner_id": "r1", "limit": 2})
+    assert ([e["job_id"] for e in first["jobs"]], first["next_cursor"]) == (ids[:2], 2)
+    assert first["jobs"][0] == server.call("dead.list", {"runner_id": "r1"})[0]
+    rest = server.call("dead.list", {"runner_id": "r1", "limit": 2, "cursor": first["next_cursor"]})
+    assert ([e["job_id"] for e in rest["jobs"]], rest["next_cursor"]) == (ids[2:], None)
+    only_cursor = server.call("dead.list", {"runner_id": "r1", "cursor": 1})  # the default limit, 50
+    assert ([e["job_id"] for e in only_cursor["jobs"]], only_cursor["next_cursor"]) == (ids[1:], None)
+    for bad in ({"limit": 0}, {"limit": 501}, {"cursor": -1}, {"limit": "many"}):
+        assert server.error("dead.list", {"runner_id": "r1", **bad})["data"]["reason"] == "invalid_params", bad
+    user = server.call("token.create", {"name": "bob", "role": "user"})["token"]
+    assert server.error("dead.list", {"runner_id": "r1", "limit": 1}, token=user)["data"]["reason"] == "forbidden"
+    with Client(server.url, token=ADMIN) as sdk:
+        page = sdk.dead_page("r1", limit=1, cursor=1)
+        assert ([e.job_id for e in page.jobs], page.next_cursor) == ([ids[1]], 2)
+        assert [e.job_id for e in sdk.dead_list("r1")] == ids
+
+
+@pytest.mark.parametrize("through", ["redis", "supervisor"])
+def test_dead_list_cli_pages(dead_broker: Broker, key: SigningKey, serve: Serve, through: str) -> None:
+    jobs = [job(key) for _ in range(3)]
+    for j in jobs:
+        dead_letter(dead_broker, j)
+    ids = [j.id for j in reversed(jobs)]
+    env = {**os.environ, "COLUMNS": "160"}
+    env.pop("HORUS_SUPERVISOR_URL", None)
+    if through == "supervisor":
+        server = serve()
+        env |= {"HORUS_SUPERVISOR_URL": server.url, "HORUS_TOKEN": ADMIN, "HORUS_REDIS_URL": "redis://127.0.0.1:1/0"}
+    else:
+        env |= {"HORUS_REDIS_URL": dead_broker.url, "HORUS_NAMESPACE": dead_broker.keys.namespace}
+    first = horus("dead", "list", "r1", "--limit", "2", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    page = json.loads(first.stdout)
+    assert ([e["job_id"] for e in page["jobs"]], page["next_cursor"]) == (ids[:2], 2)
+    table = horus("dead", "list", "r1", "--limit", "2", env=env)
+    assert table.returncode == 0, table.stderr
+    assert ids[0] in table.stdout and ids[2] not in table.stdout
+    assert table.stdout.rstrip().endswith("more: horus dead list r1 --limit 2 --cursor 2")
+    last = horus("dead", "list", "r1", "--limit", "2", "--cursor", "2", env=env)
+    assert ids[2] in last.stdout and ids[0] not in last.stdout and "more:" not in last.stdout
+    past = horus("dead", "list", "r1", "--cursor", "3", env=env)
+    assert past.returncode == 0 and past.stdout.startswith("no dead-lettered jobs for runner r1")
+    whole = json.loads(horus("dead", "list", "r1", "--json", env=env).stdout)
+    assert [e["job_id"] for e in whole] == ids  # without --limit/--cursor: the list, as before
+    bad = horus("dead", "list", "r1", "--limit", "0", env=env)
+    assert bad.returncode == 2 and "--limit" in bad.stderr

@@ -90,6 +90,44 @@ def test_job_past_the_memory_limit_fails_and_the_worker_goes_on(client: RedisCli
     assert worker.proc.poll() is None
 
 
+def py_task(name: str, *args: object) -> dict[str, object]:
+    return {"runner_id": "r1", "payload": json.dumps({"task": name, "args": list(args)})}
+
+
+def test_a_child_is_replaced_after_a_job_runs_out_of_memory(client: RedisClient, start_worker: StartWorker) -> None:
+    worker = start_worker("r1", "--max-job-memory", "256", concurrency=1)
+    before = client.run(py_task("pid"), WAIT).value
+    hog = client.run(py_task("big", 512 * 1_048_576), WAIT)
+    assert (hog.status, hog.error) == (JobStatus.FAILED, "MemoryError")
+    after = client.run(py_task("pid"), WAIT).value
+    assert isinstance(after, int) and after != before, "the child that ran out of memory ran the next job"
+    assert worker.proc.poll() is None
+    assert f"job {hog.job_id} ran out of memory; this child takes no more jobs and is replaced" in worker.log()
+
+
+def test_a_script_child_is_replaced_after_a_job_runs_out_of_memory(
+    client: RedisClient, start_worker: StartWorker
+) -> None:
+    start_worker("sal1", "--max-job-memory", "256", runner_type="sal", concurrency=1)
+    parent = 'process.run("echo $PPID").stdout'  # the shell's parent: the child running the script
+    before = client.run(sal_job(parent), WAIT)
+    assert before.status == JobStatus.COMPLETED, before.error
+    hog = client.run(sal_job(HOG), WAIT * 2)
+    assert hog.error == "out of memory: the job passed the worker's 256 MiB limit (--max-job-memory)"
+    after = client.run(sal_job(parent), WAIT)
+    assert after.status == JobStatus.COMPLETED, after.error
+    assert str(after.value).strip() != str(before.value).strip()
+
+
+def test_a_child_past_max_memory_per_child_is_replaced(client: RedisClient, start_worker: StartWorker) -> None:
+    start_worker("r1", "--max-memory-per-child", "200", concurrency=1)
+    small = client.run(py_task("hold", 1), WAIT).value
+    assert client.run(py_task("pid"), WAIT).value == small  # under the threshold: the same child
+    big = client.run(py_task("hold", 256), WAIT).value
+    assert big == small
+    assert client.run(py_task("pid"), WAIT).value != big
+
+
 def test_script_runners_have_a_memory_limit_by_default(client: RedisClient, start_worker: StartWorker) -> None:
     start_worker("sal1", runner_type="sal", concurrency=1)
     # Commands a job starts inherit the limit (ulimit -d reports KiB).

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from horus.errors import HorusError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class NoMatch(Exception):
+class NoMatch(HorusError):
     """Raised by a built-in when the argument types are not its own, so dispatch tries the next one."""
 
 

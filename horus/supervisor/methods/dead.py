@@ -10,7 +10,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from horus.deadletter import RETRY_NOTE, DeadJob, DeadPurged, DeadRetried
+from horus.deadletter import PAGE_DEFAULT, PAGE_MAX, RETRY_NOTE, DeadJob, DeadPage, DeadPurged, DeadRetried, dead_page
 from horus.errors import NotDeadLettered
 from horus.models import Id
 from horus.supervisor.context import Context
@@ -21,6 +21,15 @@ from horus.supervisor.rpc import Method, Role
 
 class DeadParams(RunnerIdParams):
     """A runner's dead-letter list: its id, checked like a job's runner_id."""
+
+
+class ListParams(DeadParams):
+    limit: int | None = Field(
+        default=None, ge=1, le=PAGE_MAX, description=f"a page of this many ({PAGE_DEFAULT} with only cursor)"
+    )
+    cursor: int | None = Field(
+        default=None, ge=0, le=2**53, description="next_cursor of the previous page; 0 for the first"
+    )
 
 
 class RetryParams(DeadParams):
@@ -34,8 +43,10 @@ class RetryParams(DeadParams):
         return self
 
 
-def list_dead(ctx: Context, params: DeadParams) -> list[DeadJob]:
-    return ctx.broker.dead_list(params.runner_id)
+def list_dead(ctx: Context, params: ListParams) -> list[DeadJob] | DeadPage:
+    if params.limit is None and params.cursor is None:  # the whole list, as before paging
+        return ctx.broker.dead_list(params.runner_id)
+    return dead_page(ctx.broker, params.runner_id, params.cursor or 0, params.limit or PAGE_DEFAULT)
 
 
 def retry(ctx: Context, params: RetryParams) -> DeadRetried:
@@ -52,9 +63,10 @@ def purge(ctx: Context, params: DeadParams) -> DeadPurged:
 METHODS = [
     Method(
         "dead.list",
-        "A runner's dead-lettered jobs, the latest first, with why each failed.",
-        DeadParams,
-        list[DeadJob],
+        "A runner's dead-lettered jobs, the latest first, with why each failed: all of them, or a page "
+        "({jobs, next_cursor}) when limit or cursor is given.",
+        ListParams,
+        list[DeadJob] | DeadPage,
         list_dead,
         Role.ADMIN,
     ),
