@@ -19,8 +19,8 @@ from horus.models import JobStatus
 from horus.sal import registry
 from horus.sal.common import SalError
 from horus.worker.context import JobTimeout
+from tests.postgres import postgres_url
 from tests.unit.sal_support import job_context, run_script
-from tests.unit.test_sal_postgres import DEFAULT_TEST_POSTGRES
 
 SEED_EXAMPLE = 'let files = os.list_dir("/tmp");\nfor file in files {\n    print(file);\n}\n'
 
@@ -128,7 +128,7 @@ def test_redis_client_from_a_script(redis_url: str, r: redis.Redis) -> None:
 
 
 def test_postgres_connection_from_a_script() -> None:
-    url = os.environ.get("HORUS_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES)
+    url = postgres_url()
     table = f"sal_script_{uuid.uuid4().hex[:10]}"
     script = f"""
         let db = postgres.connect("{url}");
